@@ -1,0 +1,202 @@
+"""routing.toml + providers/*.toml -> frozen Structs, with errors that name file and field.
+
+Everything here is decoded once at start-up; nothing in it changes while serving.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import msgspec
+
+from router.errors import ConfigError
+
+ModelType = Literal["chat", "embedding", "image", "speech", "transcription"]
+PROTOCOL_NAMES = ("openai", "anthropic", "gemini", "azure", "demo")
+
+
+class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Prices(_Frozen):
+    """USD prices; token prices are per 1M tokens, as decimal strings in TOML."""
+
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+    reasoning: Decimal | None = None  # defaults to `output` when absent
+    per_image: Decimal | None = None
+    per_1m_characters: Decimal | None = None
+    per_second: Decimal | None = None
+
+
+class ModelInfo(_Frozen):
+    """One model a provider serves: what it is, what it accepts, what it costs."""
+
+    type: ModelType = "chat"
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: frozenset[str] = frozenset()  # vision tools reasoning prefill web_search ...
+    unsupported_params: frozenset[str] = frozenset()  # canonical param names never sent
+    prices: Prices = Prices()
+    pinned_prices: bool = False  # `router prices refresh` leaves these alone
+    first_token_timeout: float | None = None
+    upstream_name: str | None = None  # the id sent upstream when it differs (Azure deployments)
+
+
+class Provider(_Frozen):
+    """providers/<name>.toml: where a provider lives, how it speaks, what it serves."""
+
+    name: str = ""  # filled from the file name
+    protocol: str
+    base_url: str
+    api_key_env: str | None = None  # the *name* of the env var; None: no key needed
+    api_version: str | None = None  # Azure `api-version`, Anthropic `anthropic-version`
+    headers: dict[str, str] = {}
+    only_listed_models: bool = False
+    models: dict[str, ModelInfo] = {}
+
+    def model(self, name: str) -> ModelInfo | None:
+        return self.models.get(name)
+
+
+class Server(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    master_key_env: str = "ROUTER_MASTER_KEY"
+    dev_master_key: str | None = None  # accepted only when bound to loopback
+    public_models_page: bool = True
+
+
+class Retry(_Frozen):
+    max_retries: int = 2
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_cap: float = 30.0
+
+
+class Timeouts(_Frozen):
+    request: float = 300.0  # overall deadline for one call, all attempts included
+    connect: float = 5.0
+    response: float = 120.0  # non-streamed: whole body; streamed: response headers
+    first_token: float = 30.0
+    first_token_reasoning: float = 120.0
+    stream_idle: float = 30.0
+
+
+class Circuit(_Frozen):
+    failure_threshold: int = 5
+    failure_rate: float = 0.5
+    window: int = 20
+    cooldown: float = 30.0
+
+
+class Storage(_Frozen):
+    database: str = "router.db"  # a SQLite path, or postgresql://...
+    redis_url: str | None = None
+
+
+class Routing(_Frozen):
+    preference: tuple[str, ...] = ()  # bare model names: which provider wins when several list it
+    content_policy_fallback: bool = False
+    only_listed_models: tuple[str, ...] = ()  # providers restricted to their catalog entries
+
+
+class Settings(_Frozen):
+    """The whole decoded configuration: routing.toml plus every provider file."""
+
+    server: Server = Server()
+    retry: Retry = Retry()
+    timeouts: Timeouts = Timeouts()
+    circuit: Circuit = Circuit()
+    storage: Storage = Storage()
+    routing: Routing = Routing()
+    aliases: dict[str, tuple[str, ...]] = {}
+    providers_dir: str = "providers"
+    providers: dict[str, Provider] = {}
+    source: str = msgspec.field(default="", name="_source")
+
+
+T = TypeVar("T")
+
+
+def _decode(data: bytes, kind: type[T], source: str) -> T:
+    try:
+        return msgspec.toml.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(source, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(source, f"not valid TOML: {exc}") from None
+
+
+def _env_base_url(name: str, default: str, env: dict[str, str]) -> str:
+    override = env.get(f"{name.upper().replace('-', '_')}_BASE_URL")
+    return (override or default).rstrip("/")
+
+
+def load_provider(path: Path, env: dict[str, str], restricted: frozenset[str]) -> Provider:
+    """Decode one providers/<name>.toml, applying the `<NAME>_BASE_URL` override."""
+    provider = _decode(path.read_bytes(), Provider, str(path))
+    name = path.stem
+    if provider.protocol not in PROTOCOL_NAMES:
+        raise ConfigError(
+            str(path), f"unknown protocol {provider.protocol!r} - at `$.protocol`"
+            f" (one of {', '.join(PROTOCOL_NAMES)})"
+        )
+    return msgspec.structs.replace(
+        provider,
+        name=name,
+        base_url=_env_base_url(name, provider.base_url, env),
+        only_listed_models=provider.only_listed_models or name in restricted,
+    )
+
+
+def resolve_keys(providers: dict[str, Provider], env: dict[str, str]) -> dict[str, str]:
+    """Provider name -> API key, for providers whose key variable is set. Kept out of the
+    Structs so no repr, log line or error can ever carry a key."""
+    keys = {}
+    for name, provider in providers.items():
+        value = env.get(provider.api_key_env, "") if provider.api_key_env else ""
+        if value:
+            keys[name] = value
+    return keys
+
+
+def load_settings(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Settings:
+    """Read routing.toml and the providers directory it names (relative to routing.toml)."""
+    env = dict(os.environ) if env is None else env
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise ConfigError(str(config_path), "file not found")
+    settings = _decode(config_path.read_bytes(), Settings, str(config_path))
+    providers_dir = (config_path.parent / settings.providers_dir).resolve()
+    if not providers_dir.is_dir():
+        raise ConfigError(str(config_path), f"providers_dir {providers_dir} is not a directory")
+    restricted = frozenset(settings.routing.only_listed_models)
+    providers = {
+        p.stem: load_provider(p, env, restricted) for p in sorted(providers_dir.glob("*.toml"))
+    }
+    _check_references(settings, providers, str(config_path))
+    return msgspec.structs.replace(settings, providers=providers, source=str(config_path))
+
+
+def _check_references(settings: Settings, providers: dict[str, Provider], source: str) -> None:
+    for alias, chain in settings.aliases.items():
+        if not chain:
+            raise ConfigError(source, f"alias {alias!r} is empty - at `$.aliases.{alias}`")
+        for target in chain:
+            provider = target.split("/", 1)[0]
+            if "/" not in target or provider not in providers:
+                raise ConfigError(
+                    source,
+                    f"alias {alias!r} names {target!r}, not a known provider/model"
+                    f" - at `$.aliases.{alias}`",
+                )
+    for name in (*settings.routing.preference, *settings.routing.only_listed_models):
+        if name not in providers:
+            raise ConfigError(source, f"unknown provider {name!r} - at `$.routing`")
