@@ -49,7 +49,7 @@ class ModelInfo(_Frozen):
     upstream_name: str | None = None  # the id sent upstream when it differs (Azure deployments)
 
 
-class Provider(_Frozen):
+class Provider(_Frozen, kw_only=True):
     """providers/<name>.toml: where a provider lives, how it speaks, what it serves."""
 
     name: str = ""  # filled from the file name
@@ -145,8 +145,9 @@ def load_provider(path: Path, env: dict[str, str], restricted: frozenset[str]) -
     name = path.stem
     if provider.protocol not in PROTOCOL_NAMES:
         raise ConfigError(
-            str(path), f"unknown protocol {provider.protocol!r} - at `$.protocol`"
-            f" (one of {', '.join(PROTOCOL_NAMES)})"
+            str(path),
+            f"unknown protocol {provider.protocol!r} - at `$.protocol`"
+            f" (one of {', '.join(PROTOCOL_NAMES)})",
         )
     return msgspec.structs.replace(
         provider,

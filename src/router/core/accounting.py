@@ -1,0 +1,52 @@
+"""Costs from the price catalog: every kind of token priced with its own rate.
+
+Prices are USD per 1M tokens (`router.config.Prices`). A model without prices has an unknown
+cost (`None`), never a made-up zero.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from router.config import Prices
+from router.core.types import Costs, Usage
+
+_MILLION = Decimal(1_000_000)
+_ZERO = Decimal(0)
+
+
+def price(usage: Usage, prices: Prices | None) -> Costs | None:
+    """What `usage` cost at `prices`; None when the catalog does not price this model."""
+    if prices is None or prices.input is None or prices.output is None:
+        return None
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    fresh = usage.prompt_tokens - cached - written
+    reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
+    answer = usage.completion_tokens - reasoning
+    input_cost = (
+        fresh * prices.input
+        + cached * _or(prices.cached_input, prices.input)
+        + written * _or(prices.cache_write, prices.input)
+    ) / _MILLION
+    output_cost = (
+        answer * prices.output + reasoning * _or(prices.reasoning, prices.output)
+    ) / _MILLION
+    return Costs(input_cost, output_cost, input_cost + output_cost)
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
+
+
+def add(a: Costs | None, b: Costs | None) -> Costs | None:
+    if a is None or b is None:
+        return a or b
+    return Costs(
+        a.input_tokens_cost + b.input_tokens_cost,
+        a.output_tokens_cost + b.output_tokens_cost,
+        a.total_tokens_cost + b.total_tokens_cost,
+    )
+
+
+ZERO_COSTS = Costs(_ZERO, _ZERO, _ZERO)

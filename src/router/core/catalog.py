@@ -1,0 +1,82 @@
+"""Model names -> targets: aliases, `provider/model` and bare names, resolved once and cached.
+
+Built at start-up from the settings; no request resolves the same name twice.
+"""
+
+from __future__ import annotations
+
+from router.config import ModelType, Provider, Settings
+from router.errors import NotFoundError
+from router.protocols.base import Target
+
+_CACHE_LIMIT = 4096  # unlisted names cached; bounded so arbitrary names cannot grow memory
+
+
+class Catalog:
+    """What the gateway can route to."""
+
+    def __init__(self, settings: Settings, keys: dict[str, str]) -> None:
+        self.settings = settings
+        self.providers = settings.providers
+        self.keys = keys
+        self.aliases = settings.aliases
+        self.bare = self._bare_index(settings)
+        self._targets: dict[str, Target] = {}
+        for provider in self.providers.values():
+            for model in provider.models:
+                self._targets[f"{provider.name}/{model}"] = self._make(provider, model)
+
+    @staticmethod
+    def _bare_index(settings: Settings) -> dict[str, tuple[str, ...]]:
+        """Bare model name -> providers listing it, in the configured preference order."""
+        rank = {name: i for i, name in enumerate(settings.routing.preference)}
+        index: dict[str, list[str]] = {}
+        for provider in settings.providers.values():
+            for model in provider.models:
+                index.setdefault(model, []).append(provider.name)
+        return {
+            model: tuple(sorted(names, key=lambda n: (rank.get(n, len(rank)), n)))
+            for model, names in index.items()
+        }
+
+    def _make(self, provider: Provider, model: str) -> Target:
+        return Target(provider, model, provider.models.get(model), self.keys.get(provider.name))
+
+    def target(self, ref: str) -> Target | None:
+        """The target for an exact `provider/model`, or None if no such thing may be routed."""
+        found = self._targets.get(ref)
+        if found is not None:
+            return found
+        provider_name, _, model = ref.partition("/")
+        provider = self.providers.get(provider_name)
+        if provider is None or not model or provider.only_listed_models:
+            return None
+        target = self._make(provider, model)
+        if len(self._targets) < _CACHE_LIMIT:
+            self._targets[ref] = target
+        return target
+
+    def expand(self, name: str, field: str) -> list[Target]:
+        """Targets for one requested name: an alias's chain, a `provider/model`, or a bare
+        model name served by the most preferred provider that lists it."""
+        chain = self.aliases.get(name)
+        if chain is not None:
+            return [t for ref in chain if (t := self.target(ref)) is not None]
+        target = self.target(name)
+        if target is None:
+            providers = self.bare.get(name)
+            if providers:
+                target = self._targets[f"{providers[0]}/{name}"]
+        if target is None:
+            raise NotFoundError(
+                "model_not_found", f"The model `{name}` does not exist or is not available.", field
+            )
+        return [target]
+
+    def listed(self, kind: ModelType | None = None) -> list[Target]:
+        """Every catalog model (optionally of one type), in a stable order."""
+        return [
+            t
+            for ref, t in sorted(self._targets.items())
+            if t.info is not None and (kind is None or t.info.type == kind)
+        ]

@@ -1,0 +1,114 @@
+"""Per-deployment health: a circuit breaker for each `provider/model`.
+
+Closed: traffic flows. It opens after `failure_threshold` consecutive failures, or when the
+failure rate over the last `window` attempts reaches `failure_rate`. While open the planner
+skips it; after `cooldown` seconds one probe is let through (half-open); a success closes it,
+a failure opens it again for another cool-down.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+
+from router.config import Circuit
+
+
+class State(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class Breaker:
+    __slots__ = ("consecutive", "opened_at", "outcomes", "probing", "state")
+
+    def __init__(self, window: int) -> None:
+        self.state = State.CLOSED
+        self.consecutive = 0
+        self.opened_at = 0.0
+        self.probing = False
+        self.outcomes: deque[bool] = deque(maxlen=window)
+
+
+class BreakerView(msgspec.Struct, frozen=True):
+    target: str
+    state: str
+    consecutive_failures: int
+    recent_failure_rate: float
+    seconds_until_probe: float | None
+
+
+class Health:
+    """Circuit breakers for every target seen, owned by the app's lifespan."""
+
+    def __init__(self, policy: Circuit, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._breakers: dict[str, Breaker] = {}
+        self.on_change: Callable[[str, State], None] = lambda ref, state: None
+
+    def _get(self, ref: str) -> Breaker:
+        breaker = self._breakers.get(ref)
+        if breaker is None:
+            breaker = self._breakers[ref] = Breaker(self.policy.window)
+        return breaker
+
+    def allow(self, ref: str) -> bool:
+        """May a request be sent to `ref` now? Claims the single probe when half-open."""
+        breaker = self._breakers.get(ref)
+        if breaker is None or breaker.state is State.CLOSED:
+            return True
+        if breaker.state is State.OPEN and self.clock() - breaker.opened_at >= self.policy.cooldown:
+            self._set(ref, breaker, State.HALF_OPEN)
+        if breaker.state is State.HALF_OPEN and not breaker.probing:
+            breaker.probing = True
+            return True
+        return False
+
+    def success(self, ref: str) -> None:
+        breaker = self._breakers.get(ref)
+        if breaker is None:
+            return
+        breaker.consecutive = 0
+        breaker.probing = False
+        breaker.outcomes.append(True)
+        if breaker.state is not State.CLOSED:
+            breaker.outcomes.clear()
+            self._set(ref, breaker, State.CLOSED)
+
+    def failure(self, ref: str) -> None:
+        breaker = self._get(ref)
+        breaker.consecutive += 1
+        breaker.probing = False
+        breaker.outcomes.append(False)
+        if breaker.state is State.HALF_OPEN or self._tripped(breaker):
+            breaker.opened_at = self.clock()
+            self._set(ref, breaker, State.OPEN)
+
+    def _tripped(self, breaker: Breaker) -> bool:
+        if breaker.consecutive >= self.policy.failure_threshold:
+            return True
+        outcomes = breaker.outcomes
+        if len(outcomes) < outcomes.maxlen:  # type: ignore[operator]
+            return False
+        return outcomes.count(False) / len(outcomes) >= self.policy.failure_rate
+
+    def _set(self, ref: str, breaker: Breaker, state: State) -> None:
+        breaker.state = state
+        self.on_change(ref, state)
+
+    def snapshot(self) -> list[BreakerView]:
+        now = self.clock()
+        views = []
+        for ref, b in sorted(self._breakers.items()):
+            wait = None
+            if b.state is State.OPEN:
+                wait = max(0.0, round(self.policy.cooldown - (now - b.opened_at), 3))
+            rate = b.outcomes.count(False) / len(b.outcomes) if b.outcomes else 0.0
+            views.append(BreakerView(ref, b.state.value, b.consecutive, round(rate, 3), wait))
+        return views

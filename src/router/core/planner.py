@@ -1,0 +1,72 @@
+"""The planner: requested names + catalog + health -> the ordered targets to try. No I/O.
+
+The chain is `models` then `fallback_models`, each name expanded (aliases become their
+chains), duplicates dropped. Targets that cannot be tried are skipped with a recorded reason:
+no API key configured, an unsupported protocol, an open circuit, or a prompt that clearly
+cannot fit the model's context window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from router.core.catalog import Catalog
+from router.core.types import Attempt
+from router.errors import Failure
+from router.protocols.base import Target
+
+
+class Plan(msgspec.Struct):
+    targets: list[Target]
+    skipped: list[Attempt]
+
+
+def chain(catalog: Catalog, models: Sequence[str], fallbacks: Sequence[str]) -> list[Target]:
+    """Every requested target in order, without repeats. Raises NotFoundError naming the field."""
+    seen: set[str] = set()
+    out: list[Target] = []
+    named = [(n, f"models[{i}]") for i, n in enumerate(models)]
+    named += [(n, f"fallback_models[{i}]") for i, n in enumerate(fallbacks)]
+    for name, field in named:
+        for target in catalog.expand(name, field):
+            if target.ref not in seen:
+                seen.add(target.ref)
+                out.append(target)
+    return out
+
+
+def plan(
+    targets: list[Target],
+    protocols: frozenset[str],
+    allow: Callable[[str], bool],
+    prompt_tokens: int,
+) -> Plan:
+    """Split `targets` into those to try, in order, and those skipped (with why)."""
+    keep: list[Target] = []
+    skipped: list[Attempt] = []
+    for target in targets:
+        reason = _skip_reason(target, protocols, prompt_tokens)
+        if reason is None and not allow(target.ref):
+            reason = (Failure.CIRCUIT_OPEN, "circuit open after repeated failures")
+        if reason is None:
+            keep.append(target)
+        else:
+            provider = target.provider.name
+            skipped.append(Attempt(provider, target.model, reason[0].value, reason=reason[1]))
+    return Plan(keep, skipped)
+
+
+def _skip_reason(
+    target: Target, protocols: frozenset[str], prompt_tokens: int
+) -> tuple[Failure, str] | None:
+    provider = target.provider
+    if provider.api_key_env and not target.key:
+        return Failure.NO_API_KEY, f"no API key configured: set {provider.api_key_env}"
+    if provider.protocol not in protocols:
+        return Failure.UNSUPPORTED, f"protocol {provider.protocol!r} is not available"
+    window = target.info.context_window if target.info else None
+    if window and prompt_tokens > window:
+        return Failure.TOO_LARGE, f"prompt of ~{prompt_tokens} tokens exceeds {window}"
+    return None

@@ -1,0 +1,132 @@
+"""Every Prometheus metric of the gateway, in one place, with bounded labels only.
+
+Label values come from configuration (provider names, catalog model names) or closed enums
+(outcomes, surfaces); a model that is not in the catalog is counted as "other". Never a key,
+a user or a request id. With several workers, set PROMETHEUS_MULTIPROC_DIR and /metrics
+aggregates every worker (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from router.core.types import Attempt, Usage
+from router.protocols.base import Target
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_STATE = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class Metrics:
+    """The metric objects, registered in one registry per app."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "router_requests",
+            "Requests answered, by surface and HTTP status.",
+            ["surface", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "router_request_duration_seconds",
+            "Time from request received to response complete.",
+            ["surface", "stream"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "router_ttft_seconds",
+            "Time to the first token of the answer.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.attempts = Counter(
+            "router_upstream_attempts",
+            "Upstream attempts, by target and outcome.",
+            ["provider", "model", "outcome"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "router_tokens",
+            "Tokens used by answered requests.",
+            ["provider", "model", "kind"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "router_cost_usd",
+            "Cost in USD of answered requests, from the price catalog.",
+            ["provider", "model"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "router_fallbacks",
+            "Requests answered by a target other than the first planned.",
+            ["surface"],
+            registry=r,
+        )
+        self.stream_failures = Counter(
+            "router_stream_failures",
+            "Streams that failed after the first token, by result.",
+            ["result"],
+            registry=r,
+        )
+        self.circuit = Gauge(
+            "router_circuit_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+            ["provider", "model"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.inflight = Gauge(
+            "router_inflight_requests",
+            "Requests being served.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+
+    @staticmethod
+    def model_label(target: Target) -> str:
+        return target.model if target.info is not None else "other"
+
+    def attempt(self, target: Target, attempt: Attempt) -> None:
+        self.attempts.labels(target.provider.name, self.model_label(target), attempt.outcome).inc()
+
+    def answered(self, target: Target, usage: Usage, cost: Decimal | None) -> None:
+        provider, model = target.provider.name, self.model_label(target)
+        tokens = self.tokens
+        tokens.labels(provider, model, "prompt").inc(usage.prompt_tokens)
+        tokens.labels(provider, model, "completion").inc(usage.completion_tokens)
+        if usage.reasoning_tokens:
+            tokens.labels(provider, model, "reasoning").inc(usage.reasoning_tokens)
+        if usage.cached_tokens:
+            tokens.labels(provider, model, "cached").inc(usage.cached_tokens)
+        if cost:
+            self.cost.labels(provider, model).inc(float(cost))
+
+    def circuit_changed(self, ref: str, state: str, known: bool) -> None:
+        provider, _, model = ref.partition("/")
+        self.circuit.labels(provider, model if known else "other").set(_STATE[state])
+
+    def exposition(self) -> bytes:
+        """The text format, aggregating every worker in multiprocess mode."""
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

@@ -1,0 +1,19 @@
+"""The one protocol registry: protocol name (as in providers/*.toml) -> backend.
+
+A new wire format is one codec module plus one line here.
+"""
+
+from __future__ import annotations
+
+from router.protocols.backend import Backend, HttpBackend
+from router.protocols.demo import DemoBackend
+from router.protocols.openai_chat import OpenAIChat
+from router.upstream import Upstream
+
+
+def backends(upstream: Upstream) -> dict[str, Backend]:
+    """Every protocol's backend, built once at start-up around the app's upstream session."""
+    return {
+        "openai": HttpBackend(OpenAIChat(), upstream),
+        "demo": DemoBackend(),
+    }

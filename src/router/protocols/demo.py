@@ -1,0 +1,61 @@
+"""The built-in `demo` provider: deterministic answers with no network and no API key.
+
+The reply is derived from the last user message, so tests and first-time users get the same
+answer every time; streams are paced like a real model (a first token, then word by word).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from router.core.assemble import estimate_prompt
+from router.core.types import ChatRequest, Event, Finish, FinishReason, TextDelta, Usage
+from router.protocols.base import Target
+
+FIRST_TOKEN_DELAY = 0.05
+WORD_DELAY = 0.01
+
+
+def reply_for(request: ChatRequest) -> str:
+    last_user = next((m.text() for m in reversed(request.messages) if m.role == "user"), "")
+    words = last_user.split()
+    if not words:
+        return "Hello from the demo model. Send a message and I will echo it back."
+    return f"You said: {' '.join(words)}"
+
+
+def _answer(request: ChatRequest) -> tuple[list[str], FinishReason, Usage]:
+    words = reply_for(request).split(" ")
+    finish: FinishReason = "stop"
+    if request.max_tokens is not None and len(words) > request.max_tokens:
+        words, finish = words[: request.max_tokens], "length"
+    pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    return pieces, finish, Usage(estimate_prompt(request), completion_tokens=len(pieces))
+
+
+class DemoBackend:
+    """Answers `demo/*` chat models locally."""
+
+    def __init__(
+        self, first_token_delay: float = FIRST_TOKEN_DELAY, word_delay: float = WORD_DELAY
+    ):
+        self.first_token_delay = first_token_delay
+        self.word_delay = word_delay
+
+    async def complete(
+        self, target: Target, request: ChatRequest, timeout: float | None
+    ) -> list[Event]:
+        pieces, finish, usage = _answer(request)
+        return [TextDelta("".join(pieces)), Finish(finish), usage]
+
+    async def stream(
+        self, target: Target, request: ChatRequest, first_token: float
+    ) -> AsyncIterator[list[Event]]:
+        pieces, finish, usage = _answer(request)
+        await asyncio.sleep(self.first_token_delay)
+        for i, piece in enumerate(pieces):
+            if i:
+                await asyncio.sleep(self.word_delay)
+            yield [TextDelta(piece)]
+        yield [Finish(finish), usage]

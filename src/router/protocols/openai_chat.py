@@ -1,0 +1,320 @@
+"""OpenAI Chat Completions: the dialect of OpenAI and of every OpenAI-compatible provider.
+
+Requests ask for usage in streams (`stream_options.include_usage`). Usage is already in the
+canonical form: `prompt_tokens` includes cached tokens, `completion_tokens` includes reasoning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from router.core.types import (
+    ChatRequest,
+    Event,
+    Finish,
+    FinishReason,
+    ImagePart,
+    Message,
+    ReasoningDelta,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    Usage,
+)
+from router.errors import Failure, UpstreamError
+from router.protocols.base import HttpCall, Target
+from router.protocols.errors import classify_http
+
+# ---- wire types: what we send ----------------------------------------------------------------
+
+
+class _Fn(msgspec.Struct, omit_defaults=True):
+    name: str
+    arguments: str
+
+
+class _ToolCall(msgspec.Struct, omit_defaults=True):
+    id: str
+    function: _Fn
+    type: str = "function"
+
+
+class _Msg(msgspec.Struct, omit_defaults=True):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    prefix: bool | None = None  # DeepSeek / Mistral assistant prefill
+
+
+class _Body(msgspec.Struct, omit_defaults=True):
+    model: str
+    messages: list[_Msg]
+    stream: bool | None = None
+    stream_options: dict[str, bool] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+    user: str | None = None
+    reasoning_effort: str | None = None
+
+
+# ---- wire types: what comes back ---------------------------------------------------------------
+
+
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: int | None = 0
+
+
+class _CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | None = 0
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_tokens_details: _PromptDetails | None = None
+    completion_tokens_details: _CompletionDetails | None = None
+    prompt_cache_hit_tokens: int | None = None  # DeepSeek's name for cached tokens
+
+
+class _InFn(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _InToolCall(msgspec.Struct):
+    index: int = 0
+    id: str | None = None
+    function: _InFn | None = None
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None  # DeepSeek, vLLM, llama.cpp
+    reasoning: str | None = None  # OpenRouter, Groq
+    tool_calls: list[_InToolCall] | None = None
+    refusal: str | None = None
+
+
+class _Choice(msgspec.Struct):
+    index: int = 0
+    message: _Delta | None = None
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _ErrorBody(msgspec.Struct):
+    message: str = ""
+    type: str | None = None
+    code: str | int | None = None
+    param: str | None = None
+
+
+class _Response(msgspec.Struct):
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+    error: _ErrorBody | str | None = None
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    error: _ErrorBody | str | None = None
+    message: str | None = None
+
+
+_ENCODER = msgspec.json.Encoder()
+_RESPONSE = msgspec.json.Decoder(_Response)
+_ERROR = msgspec.json.Decoder(_ErrorEnvelope)
+_FINISH: dict[str | None, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def wire_messages(messages: tuple[Message, ...], prefill: str | None) -> list[_Msg]:
+    out = [_wire_message(m) for m in messages]
+    if prefill:
+        out.append(_Msg(role="assistant", content=prefill, prefix=True))
+    return out
+
+
+def _wire_message(m: Message) -> _Msg:
+    content: str | list[dict[str, Any]] | None
+    if all(type(p) is TextPart for p in m.content):
+        content = m.text() if m.content or not m.tool_calls else None
+    else:
+        content = [_wire_part(p) for p in m.content]
+    calls = [_ToolCall(c.id, _Fn(c.name, c.arguments)) for c in m.tool_calls] or None
+    return _Msg(m.role, content, calls, m.tool_call_id, m.name)
+
+
+def _wire_part(p: TextPart | ImagePart) -> dict[str, Any]:
+    if type(p) is TextPart:
+        return {"type": "text", "text": p.text}
+    assert isinstance(p, ImagePart)
+    image: dict[str, Any] = {"url": p.url}
+    if p.detail:
+        image["detail"] = p.detail
+    return {"type": "image_url", "image_url": image}
+
+
+def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
+    """The wire body, leaving out whatever the catalog says this model does not accept."""
+    info = target.info
+    skip = info.unsupported_params if info else frozenset()
+    tools = [
+        {"type": "function", "function": msgspec.structs.asdict(t)} for t in request.tools
+    ] or None
+    body = _Body(
+        model=target.upstream_model,
+        messages=wire_messages(request.messages, request.prefill),
+        stream=True if stream else None,
+        stream_options={"include_usage": True} if stream else None,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        stop=list(request.stop) or None,
+        seed=request.seed,
+        tools=tools,
+        tool_choice=_tool_choice(request.tool_choice),
+        response_format=request.response_format,
+        user=request.user,
+        reasoning_effort=request.reasoning_effort,
+    )
+    if "max_tokens" in skip:
+        body.max_completion_tokens = request.max_tokens
+    else:
+        body.max_tokens = request.max_tokens
+    for name in skip:
+        if hasattr(body, name) and name not in ("max_tokens", "model", "messages"):
+            setattr(body, name, None)
+    return body
+
+
+def _tool_choice(choice: str | dict[str, object] | None) -> Any:
+    if isinstance(choice, dict):
+        return {"type": "function", "function": {"name": choice.get("name")}}
+    return choice
+
+
+def usage_from(u: _Usage) -> Usage:
+    cached = (u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else None) or (
+        u.prompt_cache_hit_tokens or 0
+    )
+    details = u.completion_tokens_details
+    reasoning = (details.reasoning_tokens if details else 0) or 0
+    return Usage(u.prompt_tokens, u.completion_tokens, reasoning, cached or 0)
+
+
+def _delta_events(delta: _Delta, out: list[Event]) -> None:
+    if delta.reasoning_content or delta.reasoning:
+        out.append(ReasoningDelta(delta.reasoning_content or delta.reasoning or ""))
+    if delta.content:
+        out.append(TextDelta(delta.content))
+    if delta.tool_calls:
+        for c in delta.tool_calls:
+            fn = c.function or _InFn()
+            out.append(ToolCallDelta(c.index, c.id, fn.name, fn.arguments or ""))
+
+
+def _error_from_body(body: _ErrorBody | str | None) -> tuple[str, str]:
+    if isinstance(body, _ErrorBody):
+        return body.message, f"{body.code or ''} {body.type or ''}".strip()
+    return body or "", ""
+
+
+class StreamDecoder:
+    """Decodes `chat.completion.chunk` events up to `data: [DONE]`."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def feed(self, event: str | None, data: bytes) -> list[Event]:
+        if data == b"[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = _RESPONSE.decode(data)
+        except msgspec.DecodeError:
+            raise UpstreamError(Failure.MALFORMED, "malformed stream chunk from upstream") from None
+        if chunk.error is not None:
+            message, code = _error_from_body(chunk.error)
+            raise classify_http(500, {}, message or "error in stream", code)
+        out: list[Event] = []
+        for choice in chunk.choices:
+            if choice.delta is not None:
+                _delta_events(choice.delta, out)
+            if choice.finish_reason:
+                out.append(Finish(_FINISH.get(choice.finish_reason, "stop")))
+        if chunk.usage is not None:
+            out.append(usage_from(chunk.usage))
+        return out
+
+
+class OpenAIChat:
+    """The codec for `POST {base_url}/chat/completions`."""
+
+    path = "/chat/completions"
+
+    def __init__(self) -> None:
+        self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)
+
+    def endpoint(self, target: Target) -> tuple[str, dict[str, str]]:
+        """URL and headers for a provider, built once and reused by every request."""
+        found = self._endpoints.get(target.provider.name)
+        if found is None:
+            headers = {"Content-Type": "application/json", **target.provider.headers}
+            if target.key:
+                headers["Authorization"] = f"Bearer {target.key}"
+            found = self._endpoints[target.provider.name] = (
+                target.provider.base_url + self.path,
+                headers,
+            )
+        return found
+
+    def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall:
+        url, headers = self.endpoint(target)
+        return HttpCall(url, headers, _ENCODER.encode(body_for(target, request, stream)))
+
+    def parse_response(self, body: bytes) -> list[Event]:
+        try:
+            response = _RESPONSE.decode(body)
+        except msgspec.DecodeError:
+            raise UpstreamError(Failure.MALFORMED, "malformed JSON answer from upstream") from None
+        if response.error is not None:
+            message, code = _error_from_body(response.error)
+            raise classify_http(500, {}, message, code)
+        out: list[Event] = []
+        for choice in response.choices[:1]:
+            if choice.message is not None:
+                _delta_events(choice.message, out)
+            out.append(Finish(_FINISH.get(choice.finish_reason, "stop")))
+        if response.usage is not None:
+            out.append(usage_from(response.usage))
+        return out
+
+    def stream_decoder(self) -> StreamDecoder:
+        return StreamDecoder()
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        try:
+            envelope = _ERROR.decode(body)
+            message, code = _error_from_body(envelope.error)
+            message = message or envelope.message or ""
+        except msgspec.DecodeError:
+            message, code = body[:300].decode(errors="replace").strip(), ""
+        return classify_http(status, headers, message, code)

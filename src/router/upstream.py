@@ -1,0 +1,224 @@
+"""The only place that touches aiohttp: one pooled session, SSE byte parsing, timeouts.
+
+Transport failures become classified `UpstreamError`s here; HTTP error statuses are handed
+to the protocol's `classify`. Streams come back as batches of canonical events, one batch per
+network read, so a burst of upstream events costs one trip through the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from router.config import Timeouts
+from router.core.types import Event
+from router.errors import Failure, UpstreamError
+from router.protocols.base import Codec, HttpCall, StreamDecoder
+
+SseEvent = tuple[str | None, bytes]
+
+
+def split_sse(buffer: bytes) -> tuple[list[SseEvent], bytes]:
+    """Complete SSE events in `buffer` as (event name, data), and the unfinished rest."""
+    if b"\r" in buffer:
+        buffer = buffer.replace(b"\r\n", b"\n")
+    *blocks, rest = buffer.split(b"\n\n")
+    events: list[SseEvent] = []
+    for block in blocks:
+        if block.startswith(b"data: ") and b"\n" not in block:
+            events.append((None, block[6:]))  # the common one-line case
+        elif block:
+            parsed = _parse_block(block)
+            if parsed is not None:
+                events.append(parsed)
+    return events, rest
+
+
+def _parse_block(block: bytes) -> SseEvent | None:
+    name: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        field, _, value = line.partition(b":")
+        value = value[1:] if value.startswith(b" ") else value
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            name = value.decode()
+    if not data:
+        return None
+    return name, b"\n".join(data)
+
+
+class _Watchdog:
+    """First-token and stall timeouts for one stream with a single timer, re-armed only when
+    it fires: reads cost one float store (`touch`), not a timer reschedule per chunk."""
+
+    def __init__(self, first_token: float, idle: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.idle = idle
+        self.last: float | None = None  # None until the first content arrives
+        self.yielded = False  # the consumer holds a batch: its slowness is not the upstream's
+        self.fired: Failure | None = None
+        self.handle = self.loop.call_at(self.loop.time() + first_token, self._check)
+
+    def touch(self) -> None:
+        self.last = self.loop.time()
+
+    def _check(self) -> None:
+        if self.yielded:
+            self.handle = self.loop.call_at(self.loop.time() + self.idle, self._check)
+            return
+        if self.last is not None:
+            due = self.last + self.idle
+            if due > self.loop.time():
+                self.handle = self.loop.call_at(due, self._check)
+                return
+        self.fired = Failure.FIRST_TOKEN_TIMEOUT if self.last is None else Failure.STALL
+        self.task.cancel()
+
+    def close(self) -> None:
+        self.handle.cancel()
+
+
+class Upstream:
+    """Sends `HttpCall`s over one pooled aiohttp session owned by the app's lifespan."""
+
+    def __init__(self, session: aiohttp.ClientSession, timeouts: Timeouts) -> None:
+        self.session = session
+        self.timeouts = timeouts
+        self._json_timeout = aiohttp.ClientTimeout(
+            total=timeouts.response, connect=timeouts.connect
+        )
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeouts.connect, sock_read=None
+        )
+
+    @classmethod
+    def create(cls, timeouts: Timeouts, limit: int = 1000) -> Upstream:
+        connector = aiohttp.TCPConnector(
+            limit=limit, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
+        return cls(session, timeouts)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def request(
+        self, method: str, call: HttpCall, timeout: float | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One plain request: (status, headers, body); transport failures raised classified."""
+        client_timeout = (
+            self._json_timeout
+            if timeout is None
+            else aiohttp.ClientTimeout(total=timeout, connect=self.timeouts.connect)
+        )
+        try:
+            async with self.session.request(
+                method, call.url, data=call.body, headers=call.headers, timeout=client_timeout
+            ) as resp:
+                return resp.status, resp.headers, await resp.read()
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc, started=False) from None
+        except TimeoutError:
+            raise UpstreamError(Failure.TIMEOUT, "upstream did not answer in time") from None
+
+    async def complete(
+        self, codec: Codec, call: HttpCall, timeout: float | None = None
+    ) -> list[Event]:
+        status, headers, body = await self.request("POST", call, timeout)
+        if status >= 400:
+            raise codec.classify(status, headers, body)
+        return codec.parse_response(body)
+
+    async def stream(
+        self, codec: Codec, call: HttpCall, first_token: float
+    ) -> AsyncIterator[list[Event]]:
+        """Batches of canonical events; raises classified errors, including timeouts."""
+        watchdog = _Watchdog(first_token, self.timeouts.stream_idle)
+        try:
+            async with self.session.post(
+                call.url, data=call.body, headers=call.headers, timeout=self._stream_timeout
+            ) as resp:
+                if resp.status >= 400:
+                    raise codec.classify(resp.status, resp.headers, await resp.read())
+                async for batch in _decode_stream(resp, codec.stream_decoder(), watchdog):
+                    yield batch
+        except asyncio.CancelledError:
+            if watchdog.fired is None:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            raise UpstreamError(watchdog.fired, _TIMEOUT_MESSAGES[watchdog.fired]) from None
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc, started=watchdog.last is not None) from None
+        finally:
+            watchdog.close()
+
+
+_TIMEOUT_MESSAGES = {
+    Failure.FIRST_TOKEN_TIMEOUT: "no first token within the first-token timeout",
+    Failure.STALL: "the stream stalled: no data within the idle timeout",
+}
+
+
+async def _decode_stream(
+    resp: aiohttp.ClientResponse, decoder: StreamDecoder, watchdog: _Watchdog
+) -> AsyncIterator[list[Event]]:
+    buffer = b""
+    async for chunk in resp.content.iter_any():
+        if watchdog.last is not None:
+            watchdog.touch()
+        events, buffer = split_sse(buffer + chunk)
+        batch: list[Event] = []
+        for name, data in events:
+            batch.extend(decoder.feed(name, data))
+        if batch:
+            watchdog.yielded = True
+            yield batch
+            watchdog.yielded = False
+            watchdog.touch()
+        if decoder.done:
+            return
+
+
+def _transport_error(exc: aiohttp.ClientError, *, started: bool) -> UpstreamError:
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return UpstreamError(Failure.TIMEOUT, "upstream did not answer in time")
+    if isinstance(exc, aiohttp.ClientPayloadError) or started:
+        return UpstreamError(Failure.CUT, "the upstream connection broke mid-response")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError(Failure.CONNECT, f"cannot connect to upstream: {exc.os_error}")
+    return UpstreamError(Failure.CONNECT, f"upstream connection failed: {type(exc).__name__}")
+
+
+def retry_after_seconds(headers: Mapping[str, Any]) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(ms) / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
