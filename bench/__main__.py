@@ -1,0 +1,131 @@
+"""Command line: `python -m bench [--quick] [--peers]`, `python -m bench soak [--minutes N]`.
+
+Run from the repository root, with the repository installed in the interpreter's environment
+(`pip install -e '.[dev,bench]'`). Results go to bench/results/ unless `--out` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from bench import report
+from bench.chart import write_chart, write_soak_chart
+from bench.run import REPO, Options, run
+
+RESULTS = REPO / "bench" / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("command", nargs="?", choices=("run", "soak"), default="run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few seconds in all: keeps the harness working, figures are noisy",
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="add LiteLLM's proxy (installed into bench/.peers-venv on first use)",
+    )
+    parser.add_argument("--duration", type=float, help="measured seconds per cell (default 5)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds per cell (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker count of the scaling cell; 1 skips it (default 2)",
+    )
+    parser.add_argument("--chunks", type=int, default=20, help="text chunks per stream")
+    parser.add_argument(
+        "--chunk-delay-ms",
+        type=float,
+        default=0.0,
+        help="delay between the upstream's stream chunks (default 0)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument("--name", help="result file stem (default: latest, quick or soak)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
+    parser.add_argument("--interval", type=float, help="soak: seconds between RSS samples")
+    parser.add_argument("--concurrency", type=int, default=16, help="soak: concurrent streams")
+    parser.add_argument(
+        "--surface",
+        choices=("ironlabs", "openai"),
+        default="ironlabs",
+        help="soak: the surface to stream through",
+    )
+    return parser
+
+
+def _options(args: argparse.Namespace) -> Options:
+    quick = args.quick
+    return Options(
+        quick=quick,
+        warmup=args.warmup if args.warmup is not None else (0.1 if quick else 1.0),
+        duration=args.duration if args.duration is not None else (0.3 if quick else 5.0),
+        chunks=args.chunks,
+        chunk_delay_ms=args.chunk_delay_ms,
+        workers=args.workers,
+        peers=args.peers,
+        startup_timeout=30.0 if quick else 60.0,
+    )
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop processes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    options = _options(args)
+    if args.command == "soak":
+        return _soak(args, options)
+    if options.peers:
+        from bench import peers
+
+        peers.ensure_venv()
+    name = args.name or ("quick" if options.quick else "latest")
+    result = run(options)
+    report.annotate(result)
+    result["checks"] = report.checks(result)
+    print()
+    print(report.table(result))
+    json_path = args.out / f"{name}.json"
+    report.write_json(result, json_path)
+    print(f"\nwrote {json_path}")
+    if write_chart(report.rounded(result), args.out / f"{name}.png"):
+        print(f"wrote {args.out / f'{name}.png'}")
+    else:
+        print("no chart: matplotlib is not installed (pip install -e '.[bench]')")
+    return 0
+
+
+def _soak(args: argparse.Namespace, options: Options) -> int:
+    from bench.soak import soak
+
+    interval = args.interval or (1.0 if options.quick else 5.0)
+    result = soak(options, args.minutes, interval, args.concurrency, args.surface)
+    name = args.name or "soak"
+    if "error" in result:
+        print(f"soak: the surface is not available: {result['error']}")
+    else:
+        check = report.soak_check(result)
+        result["checks"] = [check]
+        print(
+            f"\nsoak: RSS first {result['first_mb']:.1f} MB, last {result['last_mb']:.1f} MB,"
+            f" max {result['max_mb']:.1f} MB, growth {result['growth'] * 100:+.1f}%"
+            f" -> {check['status']} (limit +{report.SOAK_GROWTH * 100:.0f}%)"
+        )
+        write_soak_chart(result, args.out / f"{name}.png")
+    report.write_json(result, args.out / f"{name}.json")
+    print(f"wrote {args.out / f'{name}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The PNG chart of a result (matplotlib, Agg backend; skipped when matplotlib is missing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.report import Result, find, served
+
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+
+
+def _label(target: str, surface: str) -> str:
+    return target if target == surface else f"{target}/{surface}"
+
+
+def _bars(
+    ax: Any, groups: list[str], series: dict[str, list[float | None]], log_if_wide: bool = False
+) -> None:
+    series = {name: values for name, values in series.items() if any(v is not None for v in values)}
+    if not series:
+        ax.text(0.5, 0.5, "no figures", ha="center", va="center", transform=ax.transAxes)
+        return
+    positive = [v for values in series.values() for v in values if v is not None and v > 0]
+    if log_if_wide and positive and max(positive) > 20 * min(positive):
+        ax.set_yscale("log")
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        heights = [v if v is not None else 0.0 for v in values]
+        bars = ax.bar(xs, heights, width, label=name, color=COLOURS[i % len(COLOURS)])
+        for bar, value in zip(bars, values, strict=True):
+            if value is not None:
+                ax.annotate(
+                    f"{value:.2f}",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def _cpu(ax: Any, result: Result) -> None:
+    settings = result["settings"]
+    cells = [
+        ("json", max(settings["json_concurrency"])),
+        ("stream", max(settings["stream_concurrency"])),
+    ]
+    series = {
+        _label(t, s): [(find(result, t, s, m, c) or {}).get("cpu_ms_per_req") for m, c in cells]
+        for t, s in served(result)
+    }
+    _bars(ax, [f"{m} c={c}" for m, c in cells], series, log_if_wide=True)
+    for limit, x in ((0.4, 0), (1.0, 1)):
+        ax.hlines(limit, x - 0.45, x + 0.45, colors="black", linestyles="dashed", linewidth=1)
+    ax.set_title("server CPU ms per request (dashed: target)", fontsize=9)
+
+
+def _added(ax: Any, result: Result) -> None:
+    settings = result["settings"]
+    cells = [("json", c) for c in settings["json_concurrency"]]
+    cells += [("stream", c) for c in settings["stream_concurrency"]]
+    series = {}
+    for t, s in served(result):
+        series[_label(t, s)] = [
+            ((find(result, t, s, m, c) or {}).get("vs_direct") or {}).get("added_p50_ms")
+            for m, c in cells
+        ]
+    _bars(ax, [f"{m}\nc={c}" for m, c in cells], series)
+    ax.set_title("added latency p50 over direct, ms", fontsize=9)
+
+
+def _throughput(ax: Any, result: Result) -> None:
+    settings = result["settings"]
+    cells = [("json", c) for c in settings["json_concurrency"]]
+    cells += [("stream", c) for c in settings["stream_concurrency"]]
+    series = {}
+    for t, s in served(result):
+        series[_label(t, s)] = [
+            ((find(result, t, s, m, c) or {}).get("vs_direct") or {}).get("rps_ratio")
+            for m, c in cells
+        ]
+    _bars(ax, [f"{m}\nc={c}" for m, c in cells], series)
+    ax.set_title("requests/s as a fraction of direct", fontsize=9)
+
+
+def _memory(ax: Any, result: Result) -> None:
+    names = [
+        n
+        for n, info in result["targets"].items()
+        if n != "direct" and info.get("idle_rss_mb") is not None
+    ]
+    series = {
+        "idle": [result["targets"][n].get("idle_rss_mb") for n in names],
+        "peak": [result["targets"][n].get("peak_rss_mb") for n in names],
+    }
+    _bars(ax, names, series, log_if_wide=True)
+    ax.axhline(60, color="black", linestyle="dashed", linewidth=1)
+    ax.set_title("RSS, MB, one worker (dashed: idle target)", fontsize=9)
+
+
+def write_chart(result: Result, path: Path) -> bool:
+    """Draw the four panels into `path`; False when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    _cpu(axes[0][0], result)
+    _added(axes[0][1], result)
+    _throughput(axes[1][0], result)
+    _memory(axes[1][1], result)
+    machine = result["machine"]
+    fig.suptitle(
+        f"router benchmark ({result['mode']}), {result['started']}: {machine['cpu_model']},"
+        f" {machine['cores']} cores, Python {machine['python']}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_soak_chart(soak: Result, path: Path) -> bool:
+    """RSS over time during the soak."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    samples = soak["samples"]
+    ax.plot([s["t_s"] / 60 for s in samples], [s["rss_mb"] for s in samples], marker=".")
+    first = soak.get("first_mb")
+    if first:
+        ax.axhline(first * 1.1, color="black", linestyle="dashed", linewidth=1, label="first +10%")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("gateway RSS, MB")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"stream soak, {soak['surface']} c={soak['concurrency']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
