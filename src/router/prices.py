@@ -1,0 +1,541 @@
+"""`router prices refresh`: bring the prices in providers/*.toml in line with a LiteLLM price table.
+
+    python -m router.prices refresh --table model_prices_and_context_window.json \\
+        [--providers providers] [--dry-run]
+
+The table is LiteLLM's `model_prices_and_context_window.json` (USD per token); the catalog keeps
+USD per 1M tokens as decimal strings. JSON numbers are decoded straight into `Decimal` and shifted
+six places, so no float ever rounds a price.
+
+Lookup, for model `<m>` of `providers/<p>.toml` with `upstream_name` `<u>` (if set), first hit wins:
+
+1. `<ns>/<m>`, then `<ns>/<u>`, for each LiteLLM namespace `ns` of the provider: its own file
+   name, or `NAMESPACES[p]` where LiteLLM spells it differently (google -> gemini, ...);
+2. `<m>`, then `<u>`, bare (LiteLLM keys OpenAI and Anthropic models without a prefix);
+3. `ALIASES[p][m]`: explicit keys for ids LiteLLM spells differently.
+
+Steps 1 and 2 accept an entry only when its `litellm_provider` is one of the provider's
+namespaces, so a bare `gpt-4o` never prices another provider's model of the same name. Azure
+models are keyed by the name clients use, `upstream_name` being the deployment; either is tried.
+
+What a refresh changes, and nothing else:
+
+- for every model found and not `pinned_prices = true`, its `[models.<m>.prices]` table becomes
+  exactly what the entry says: values replaced in place, keys added or dropped (an entry that
+  carries no price at all counts as not found);
+- `context_window` (LiteLLM `max_input_tokens`) and `max_output_tokens` of the same models, when
+  the entry has them; they are never removed.
+
+Edits are textual and line-based: comments, order and formatting of everything else stay byte
+for byte. Every edited file is decoded again and compared with the intended catalog before it is
+written; a layout the editor cannot handle safely is an error, and the file is left unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import msgspec
+
+from router.config import ModelInfo, Prices, Provider
+from router.errors import ConfigError
+
+NAMESPACES: dict[str, tuple[str, ...]] = {
+    "google": ("gemini",),
+    "together": ("together_ai",),
+    "fireworks": ("fireworks_ai",),
+}
+"""LiteLLM's provider names for our provider files, where they differ from the file name."""
+
+ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    # OpenRouter resells first-party models at the first party's list price (the recorded
+    # cassette shows anthropic/claude-haiku-4.5 billed at $1 in / $5 out per 1M), under its own
+    # ids; LiteLLM has no openrouter/* entries in the table.
+    "openrouter": {
+        "openai/gpt-4o": ("gpt-4o",),
+        "openai/gpt-4o-mini": ("gpt-4o-mini",),
+        "openai/gpt-4.1-mini": ("gpt-4.1-mini",),
+        "anthropic/claude-sonnet-4.5": ("claude-sonnet-4-5",),
+        "anthropic/claude-haiku-4.5": ("claude-haiku-4-5",),
+        "google/gemini-2.5-flash": ("gemini/gemini-2.5-flash",),
+        "google/gemini-2.5-pro": ("gemini/gemini-2.5-pro",),
+    },
+}
+"""Provider -> model -> table keys, for ids LiteLLM spells differently."""
+
+PRICE_FIELDS = tuple(Prices.__struct_fields__)
+LIMIT_FIELDS = ("context_window", "max_output_tokens")
+_PER_MILLION = 6  # decimal places between USD per token and USD per 1M tokens
+
+
+class TableEntry(msgspec.Struct, kw_only=True):
+    """The fields of one LiteLLM table entry that the catalog uses (the rest are ignored)."""
+
+    litellm_provider: str | None = None
+    mode: str | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    input_cost_per_token: Decimal | None = None
+    output_cost_per_token: Decimal | None = None
+    output_cost_per_image_token: Decimal | None = None
+    cache_read_input_token_cost: Decimal | None = None
+    cache_creation_input_token_cost: Decimal | None = None
+    output_cost_per_reasoning_token: Decimal | None = None
+    input_cost_per_image: Decimal | None = None
+    output_cost_per_image: Decimal | None = None
+    input_cost_per_character: Decimal | None = None
+    input_cost_per_second: Decimal | None = None
+    output_cost_per_second: Decimal | None = None
+
+
+Status = Literal["changed", "unchanged", "pinned", "missing"]
+
+
+class ModelResult(msgspec.Struct, frozen=True):
+    """What the refresh did with one model."""
+
+    provider: str
+    model: str
+    status: Status
+    table_key: str | None = None
+    changes: tuple[str, ...] = ()  # "input 2.50 -> 3.00", "cache_write unset -> 3.75" ...
+    note: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class RefreshReport(msgspec.Struct, frozen=True):
+    """Every model of every provider file, and the files rewritten (on a dry run: the files
+    that would have been)."""
+
+    results: tuple[ModelResult, ...]
+    written: tuple[str, ...]
+    dry_run: bool = False
+
+    def by_status(self, status: Status) -> tuple[ModelResult, ...]:
+        return tuple(r for r in self.results if r.status == status)
+
+    def render(self) -> str:
+        changed = self.by_status("changed")
+        lines = [f"changed: {len(changed)}"]
+        lines += [f"  {r.ref}: {'; '.join(r.changes)}" for r in changed]
+        lines.append(f"unchanged: {len(self.by_status('unchanged'))}")
+        lines.append(_names("left alone: pinned", self.by_status("pinned")))
+        lines.append(_names("not in table", self.by_status("missing")))
+        files = ", ".join(self.written) or "none"
+        lines.append(f"dry run, would write: {files}" if self.dry_run else f"written: {files}")
+        return "\n".join(lines)
+
+
+def _names(label: str, results: tuple[ModelResult, ...]) -> str:
+    refs = ", ".join(r.ref + (f" ({r.note})" if r.note else "") for r in results)
+    return f"{label}: {len(results)}" + (f" - {refs}" if refs else "")
+
+
+# ---- the table -------------------------------------------------------------------------------
+
+_TABLE = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENTRY = msgspec.json.Decoder(TableEntry)
+
+
+def load_table(path: Path) -> dict[str, msgspec.Raw]:
+    """The table, keyed by model; entries are decoded only when looked up."""
+    try:
+        return _TABLE.decode(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigError(str(path), f"not a LiteLLM price table: {exc}") from None
+
+
+def format_price(value: Decimal) -> str:
+    """A price as the catalog writes it: two decimals, more only when needed, no exponent."""
+    cents = value.quantize(Decimal("0.01"))
+    return format(cents if cents == value else value.normalize(), "f")
+
+
+def table_prices(entry: TableEntry) -> dict[str, Decimal]:
+    """The catalog's prices for one entry: token prices per 1M tokens, the rest as they are."""
+    per_token = {
+        "input": entry.input_cost_per_token,
+        "output": _first(entry.output_cost_per_token, entry.output_cost_per_image_token),
+        "cached_input": entry.cache_read_input_token_cost,
+        "cache_write": entry.cache_creation_input_token_cost,
+        "reasoning": entry.output_cost_per_reasoning_token,
+        "per_1m_characters": entry.input_cost_per_character,
+    }
+    # LiteLLM's input_cost_per_image is per *generated* image only on image models.
+    generated = entry.input_cost_per_image if entry.mode == "image_generation" else None
+    as_is = {
+        "per_image": _first(entry.output_cost_per_image, generated),
+        "per_second": _first(entry.input_cost_per_second, entry.output_cost_per_second),
+    }
+    prices = {k: v.scaleb(_PER_MILLION) for k, v in per_token.items() if v is not None}
+    prices.update({k: v for k, v in as_is.items() if v is not None})
+    return {k: prices[k] for k in PRICE_FIELDS if k in prices}
+
+
+def table_limits(entry: TableEntry) -> dict[str, int]:
+    limits = {
+        "context_window": entry.max_input_tokens,
+        "max_output_tokens": entry.max_output_tokens,
+    }
+    return {k: v for k, v in limits.items() if v is not None}
+
+
+def _first(*values: Decimal | None) -> Decimal | None:
+    return next((v for v in values if v is not None), None)
+
+
+def lookup(
+    table: dict[str, msgspec.Raw], provider: str, model: str, info: ModelInfo
+) -> tuple[str, TableEntry] | None:
+    """The table entry for one catalog model (see the module docstring for the order)."""
+    names = [model] + ([info.upstream_name] if info.upstream_name not in (None, model) else [])
+    spaces = NAMESPACES.get(provider, (provider,))
+    guarded = [f"{ns}/{n}" for n in names for ns in spaces] + names
+    for key in guarded:
+        entry = _entry(table, key)
+        if entry is not None and entry.litellm_provider in spaces:
+            return key, entry
+    for key in ALIASES.get(provider, {}).get(model, ()):
+        entry = _entry(table, key)
+        if entry is not None:
+            return key, entry
+    return None
+
+
+class _BadEntry(Exception):
+    """A table entry whose fields do not have the documented types."""
+
+
+def _entry(table: dict[str, msgspec.Raw], key: str) -> TableEntry | None:
+    raw = table.get(key)
+    if raw is None:
+        return None
+    try:
+        return _ENTRY.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise _BadEntry(f"table entry {key} is malformed: {exc}") from None
+
+
+# ---- the refresh -----------------------------------------------------------------------------
+
+
+def refresh_prices(
+    providers_dir: Path, table_path: Path, *, dry_run: bool = False
+) -> RefreshReport:
+    """Refresh every providers_dir/*.toml from the table; write nothing when `dry_run`."""
+    table = load_table(table_path)
+    if not providers_dir.is_dir():
+        raise ConfigError(str(providers_dir), "not a directory")
+    results: list[ModelResult] = []
+    written: list[str] = []
+    for path in sorted(providers_dir.glob("*.toml")):
+        file_results, new_text = _refresh_file(path, table)
+        results += file_results
+        if new_text is not None:
+            if not dry_run:
+                _write(path, new_text)
+            written.append(str(path))
+    return RefreshReport(tuple(results), tuple(written), dry_run)
+
+
+def _refresh_file(
+    path: Path, table: dict[str, msgspec.Raw]
+) -> tuple[list[ModelResult], str | None]:
+    text = path.read_bytes().decode("utf-8")
+    provider = _decode(text, str(path))
+    results = []
+    updated: dict[str, tuple[ModelInfo, ModelInfo]] = {}
+    for model, info in provider.models.items():
+        result, new_info = _refresh_model(path.stem, model, info, table)
+        results.append(result)
+        if new_info is not None:
+            updated[model] = (info, new_info)
+    if not updated:
+        return results, None
+    new_text = edit_catalog(text, updated, str(path))
+    models = {m: updated[m][1] if m in updated else i for m, i in provider.models.items()}
+    if _decode(new_text, str(path)) != msgspec.structs.replace(provider, models=models):
+        raise ConfigError(str(path), "cannot be edited safely (unusual layout); left unchanged")
+    return results, new_text
+
+
+def _refresh_model(
+    provider: str, model: str, info: ModelInfo, table: dict[str, msgspec.Raw]
+) -> tuple[ModelResult, ModelInfo | None]:
+    if info.pinned_prices:
+        return ModelResult(provider, model, "pinned"), None
+    try:
+        found = lookup(table, provider, model, info)
+    except _BadEntry as exc:
+        return ModelResult(provider, model, "missing", note=str(exc)), None
+    if found is None:
+        return ModelResult(provider, model, "missing"), None
+    key, entry = found
+    prices = table_prices(entry)
+    if not prices:
+        return ModelResult(provider, model, "missing", key, note="entry has no price"), None
+    new_info = msgspec.structs.replace(info, prices=Prices(**prices), **table_limits(entry))
+    changes = _describe(info, new_info)
+    if not changes:
+        return ModelResult(provider, model, "unchanged", key), None
+    return ModelResult(provider, model, "changed", key, changes), new_info
+
+
+def _describe(old: ModelInfo, new: ModelInfo) -> tuple[str, ...]:
+    def show(value: Decimal | int | None) -> str:
+        if value is None:
+            return "unset"
+        return format_price(value) if isinstance(value, Decimal) else str(value)
+
+    pairs = [(f, getattr(old.prices, f), getattr(new.prices, f)) for f in PRICE_FIELDS]
+    pairs += [(f, getattr(old, f), getattr(new, f)) for f in LIMIT_FIELDS]
+    return tuple(f"{f} {show(a)} -> {show(b)}" for f, a, b in pairs if a != b)
+
+
+def _decode(text: str, source: str) -> Provider:
+    try:
+        return msgspec.toml.decode(text, type=Provider)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(source, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(source, f"not valid TOML: {exc}") from None
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(text.encode("utf-8"))
+    os.replace(tmp, path)
+
+
+# ---- the line-based TOML editor --------------------------------------------------------------
+
+_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
+_PATH = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
+_HEADER = re.compile(rf"\s*(\[\[?)\s*({_PATH})\s*\]\]?\s*(?:#.*)?")
+_ASSIGN = re.compile(rf"\s*({_PATH})\s*=\s*")
+_SCALAR = re.compile(
+    r"""("(?:[^"\\\n]|\\.)*"(?!")|'[^'\n]*'(?!')|[^\s#"'\[{][^\s#,]*)\s*(?:#.*)?"""
+)
+_BLANK = re.compile(r"\s*(?:#.*)?")
+
+
+class _Line(NamedTuple):
+    kind: Literal["header", "entry", "blank", "inner"]  # inner: inside a multi-line value
+    table: tuple[str, ...]  # the table the line belongs to (a header: the table it opens)
+    key: tuple[str, ...] = ()  # entry: its dotted key
+    span: tuple[int, int] | None = None  # entry: the value, if a one-line scalar
+    path_text: str = ""  # header: the key path as written
+
+
+def _keys(path_text: str) -> tuple[str, ...]:
+    parts = re.findall(_KEY, path_text)
+    return tuple(tomllib.loads(f"k = {p}")["k"] if p[0] in "\"'" else p for p in parts)
+
+
+def _scan(lines: list[str]) -> list[_Line]:
+    """Classify every line; only lines that start outside strings, arrays and inline tables can
+    be headers or entries."""
+    out: list[_Line] = []
+    table: tuple[str, ...] = ()
+    depth, quote = 0, ""
+    for line in lines:
+        text = line.rstrip("\r\n")
+        if depth or quote:
+            out.append(_Line("inner", table))
+        elif header := _HEADER.fullmatch(text):
+            prefix = ("[[",) if header[1] == "[[" else ()  # arrays of tables: never ours
+            table = prefix + _keys(header[2])
+            out.append(_Line("header", table, path_text=header[2]))
+        elif assign := _ASSIGN.match(text):
+            scalar = _SCALAR.fullmatch(text, assign.end())
+            span = scalar.span(1) if scalar else None
+            out.append(_Line("entry", table, _keys(assign[1]), span))
+        else:
+            out.append(_Line("blank" if _BLANK.fullmatch(text) else "inner", table))
+        depth, quote = _lex(text, depth, quote)
+    return out
+
+
+def _lex(text: str, depth: int, quote: str) -> tuple[int, str]:
+    """Bracket depth and open multi-line string after one line."""
+    i = 0
+    while i < len(text):
+        if quote:
+            if quote[0] == '"' and text[i] == "\\":
+                i += 2
+            elif text.startswith(quote, i):
+                i, quote = i + len(quote), ""
+            else:
+                i += 1
+            continue
+        if text[i] == "#":
+            break
+        quote = next((q for q in ('"""', "'''", '"', "'") if text.startswith(q, i)), "")
+        depth += (text[i] in "[{") - (text[i] in "]}")
+        i += len(quote) or 1
+    return depth, quote if len(quote) == 3 else ""
+
+
+class _Edits:
+    """Pending line edits: replaced, deleted and inserted lines, applied in one pass."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = list(lines)
+        self.newline = "\r\n" if any(line.endswith("\r\n") for line in lines) else "\n"
+        self.inserts: dict[int, list[str]] = {}
+
+    def set_value(self, at: int, span: tuple[int, int], value: str) -> None:
+        line = self.lines[at]
+        body = line.rstrip("\r\n")
+        self.lines[at] = body[: span[0]] + value + body[span[1] :] + line[len(body) :]
+
+    def delete(self, at: int) -> None:
+        self.lines[at] = ""
+
+    def insert(self, at: int, lines: list[str]) -> None:
+        self.inserts.setdefault(at, []).extend(lines)
+
+    def render(self) -> str:
+        if len(self.lines) in self.inserts and self.lines and not self.lines[-1].endswith("\n"):
+            self.lines[-1] += self.newline
+        out: list[str] = []
+        for at in range(len(self.lines) + 1):
+            out += [line + self.newline for line in self.inserts.get(at, [])]
+            out += self.lines[at : at + 1]
+        return "".join(out)
+
+
+class _Layout(Exception):
+    """The file holds a model in a shape the line editor does not rewrite."""
+
+
+def edit_catalog(text: str, updates: dict[str, tuple[ModelInfo, ModelInfo]], source: str) -> str:
+    """Rewrite, in `text`, the prices and limits that differ between each (old, new) pair."""
+    lines = text.splitlines(keepends=True)
+    scan = _scan(lines)
+    edits = _Edits(lines)
+    try:
+        for model, (old, new) in updates.items():
+            _edit_model(scan, edits, model, old, new)
+    except _Layout as exc:
+        raise ConfigError(source, f"cannot be edited safely ({exc}); left unchanged") from None
+    return edits.render()
+
+
+def _edit_model(
+    scan: list[_Line], edits: _Edits, model: str, old: ModelInfo, new: ModelInfo
+) -> None:
+    prices = {f: getattr(new.prices, f) for f in PRICE_FIELDS}
+    price_changes = {f: v for f, v in prices.items() if v != getattr(old.prices, f)}
+    limit_changes = {f: getattr(new, f) for f in LIMIT_FIELDS if getattr(new, f) != getattr(old, f)}
+    model_table = _section(scan, ("models", model))
+    prices_table = _section(scan, ("models", model, "prices"))
+    if limit_changes:
+        if model_table is None:
+            if prices_table is None:
+                raise _Layout(f"no [models.{model}] table")
+            header = f"[models.{_quote(model)}]"
+            edits.insert(prices_table[0], [header, *_assignments(limit_changes), ""])
+        else:
+            _apply(scan, edits, model_table, limit_changes)
+    if not price_changes:
+        return
+    if prices_table is not None:
+        _apply(scan, edits, prices_table, price_changes)
+    elif model_table is None:
+        raise _Layout(f"no [models.{model}] table")
+    else:
+        header = f"[{scan[model_table[0]].path_text}.prices]"
+        added = _assignments({f: v for f, v in price_changes.items() if v is not None})
+        edits.insert(_after_content(scan, *model_table), ["", header, *added])
+
+
+def _section(scan: list[_Line], table: tuple[str, ...]) -> tuple[int, int] | None:
+    """(header line, end) of the table opened by a header, or None if it has no header."""
+    for at, line in enumerate(scan):
+        if line.kind == "header" and line.table == table:
+            end = next((i for i in range(at + 1, len(scan)) if scan[i].kind == "header"), len(scan))
+            return at, end
+    for line in scan:  # a parent table reaching into ours with a dotted key or inline table
+        crosses = len(line.table) < len(table) and (line.table + line.key)[: len(table)] == table
+        if line.kind == "entry" and crosses:
+            raise _Layout(f"{'.'.join(table)} is written as dotted keys or an inline table")
+    return None
+
+
+def _apply(
+    scan: list[_Line], edits: _Edits, section: tuple[int, int], changes: Mapping[str, object]
+) -> None:
+    start, end = section
+    present: dict[str, int] = {}
+    for at in range(start + 1, end):
+        line = scan[at]
+        if line.kind == "entry" and line.key[0] in changes:
+            if len(line.key) > 1 or line.span is None:
+                raise _Layout(f"{'.'.join(line.key)} is not a one-line value")
+            present[line.key[0]] = at
+    for key, at in present.items():
+        value = changes[key]
+        if value is None:
+            edits.delete(at)
+        else:
+            edits.set_value(at, scan[at].span or (0, 0), _literal(value))
+    missing = {k: v for k, v in changes.items() if k not in present and v is not None}
+    if missing:
+        edits.insert(_after_content(scan, start, end), _assignments(missing))
+
+
+def _after_content(scan: list[_Line], start: int, end: int) -> int:
+    """Where new entries go: after the table's last entry, before the comments and blank lines
+    that introduce the next table."""
+    return next((at + 1 for at in range(end - 1, start, -1) if scan[at].kind != "blank"), start + 1)
+
+
+def _assignments(values: Mapping[str, object]) -> list[str]:
+    return [f"{key} = {_literal(value)}" for key, value in values.items()]
+
+
+def _literal(value: object) -> str:
+    return f'"{format_price(value)}"' if isinstance(value, Decimal) else str(value)
+
+
+def _quote(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else '"' + key.replace('"', '\\"') + '"'
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    """`router prices refresh --table FILE [--providers DIR] [--dry-run]`; 0 on success."""
+    parser = argparse.ArgumentParser(prog="router prices", description="Refresh catalog prices.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    refresh = commands.add_parser("refresh", help="rewrite providers/*.toml prices from a table")
+    refresh.add_argument("--table", type=Path, required=True, help="LiteLLM price JSON")
+    refresh.add_argument("--providers", type=Path, default=Path("providers"))
+    refresh.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    args = parser.parse_args(argv)
+    try:
+        report = refresh_prices(args.providers, args.table, dry_run=args.dry_run)
+    except ConfigError as exc:
+        print(f"router prices: {exc}", file=sys.stderr)
+        return 1
+    print(report.render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
