@@ -40,6 +40,7 @@ def _usage(u: Usage, final: bool = False) -> dict[str, Any]:
         "cache_creation": creation,
         "output_tokens": u.completion,
         "service_tier": "standard",
+        "inference_geo": "not_available",
     }
 
 

@@ -86,7 +86,8 @@ class ToolCall(msgspec.Struct, frozen=True):
 
 
 class Reply(msgspec.Struct, frozen=True, kw_only=True):
-    """The content of a success. `text=None` and no tool call: replay the recorded reply."""
+    """The content of a success. With nothing but delays given, the recorded reply is replayed;
+    with usage/reasoning/chunks but no text, the recorded text is generated afresh."""
 
     text: str | None = None
     chunks: int | tuple[str, ...] | None = None
@@ -98,7 +99,7 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def recorded(self) -> bool:
-        return self.text is None and self.tool_call is None
+        return (self.text, self.tool_call, self.usage, self.reasoning, self.chunks) == (None,) * 5
 
     def pieces(self) -> list[str]:
         """The text split for streaming: `chunks` pieces, or one piece per word by default."""

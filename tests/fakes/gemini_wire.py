@@ -103,7 +103,8 @@ class GeminiGenerate:
         if fault.kind == "content_policy" and fault.body is None:
             return self._blocked(ctx)
         status, error = _error(fault, ctx.model)
-        body = error_body(fault) or dumps({"error": error})
+        body = error_body(fault)
+        body = dumps({"error": error}) if body is None else body
         return Whole(
             status=fault.code if fault.body is not None else status,
             content_type=JSON,

@@ -32,6 +32,15 @@ _PROMPT_FILTER = [
         },
     }
 ]
+_UNDETECTED = {"detected": False, "filtered": False}
+_OUTPUT_FILTER = {
+    "hate": _SAFE,
+    "protected_material_code": _UNDETECTED,
+    "protected_material_text": _UNDETECTED,
+    "self_harm": _SAFE,
+    "sexual": _SAFE,
+    "violence": _SAFE,
+}
 _USAGE_NULL = re.compile(r',"usage":null(?=[,}])|"usage":null,')
 
 
@@ -87,7 +96,7 @@ class OpenAIChat:
         finish = "tool_calls" if reply.tool_call else "stop"
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         if self.azure:
-            choice["content_filter_results"] = {k: _SAFE for k in ("hate", "self_harm")}
+            choice["content_filter_results"] = _OUTPUT_FILTER
         out = self._head(ctx, "chat.completion") | {
             "choices": [choice],
             "usage": usage_json(reply.final_usage()),
@@ -182,6 +191,8 @@ class OpenAIChat:
     def _error_payload(self, fault: Fault, ctx: Ctx) -> tuple[int, dict[str, Any]]:
         if self.azure and fault.kind in _AZURE:
             return _AZURE[fault.kind](ctx)
+        if self.azure and fault.code == 404:
+            return 404, {"error": {"code": "DeploymentNotFound", "message": _NO_DEPLOYMENT}}
         status = {"rate_limited": 429, "overloaded": 503, "invalid_key": 401}.get(
             fault.kind, fault.code
         )
@@ -303,4 +314,8 @@ def _azure_filter(ctx: Ctx) -> tuple[int, dict[str, Any]]:
     return 400, {"error": error}
 
 
+_NO_DEPLOYMENT = (
+    "The API deployment for this resource does not exist. If you created the deployment within "
+    "the last 5 minutes, please wait a moment and try again."
+)
 _AZURE = {"rate_limited": _azure_429, "invalid_key": _azure_401, "content_policy": _azure_filter}

@@ -25,10 +25,12 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from fakes import inbound, media, transport
 from fakes.anthropic_wire import AnthropicMessages
+from fakes.cassettes import RECORDED
 from fakes.faults import Fault
 from fakes.frames import Answer, Ctx, Dialect, Stream, seal
 from fakes.gemini_wire import GeminiGenerate
@@ -199,7 +201,9 @@ class FakeUpstream:
         route = inbound.resolve(self.protocol, request.method, request.path)
         body = await inbound.read_body(request)
         if route is None or route.endpoint in ("models", "file"):
-            self._record(request, arrived, route, body, None, "ok")
+            self._record(
+                request, arrived, route, body, None, "not_found" if route is None else "ok"
+            )
             return await self._static(route)
         model = inbound.model_of(route, body)
         fault = self._take(model)
@@ -246,9 +250,12 @@ class FakeUpstream:
         if fault.kind in _ERRORS:
             return self._dialect.error(fault, ctx)
         if self.protocol == "gemini" and ctx.stream and request.query.get("alt") != "sse":
-            return media.unsupported("The fake Gemini upstream streams only with ?alt=sse.")
+            return self._dialect.error(Fault.status(400), ctx)  # the fake streams only SSE
         if route.endpoint == "chat":
-            answer = self._dialect.chat(fault.reply, ctx)
+            reply = fault.reply
+            if not reply.recorded and reply.text is None and reply.tool_call is None:
+                reply = msgspec.structs.replace(reply, text=RECORDED[self.protocol].text)
+            answer = self._dialect.chat(reply, ctx)
         else:
             answer = _MEDIA[route.endpoint](fault.reply, ctx)
         if isinstance(answer, Stream):
