@@ -217,6 +217,15 @@ def test_mistral_lists_the_fields_it_rejects_with_422():
     )
 
 
+def test_openai_reasoning_models_get_max_completion_tokens_and_no_sampling_params():
+    reasoning = frozenset({"max_tokens", "temperature", "top_p", "stop"})
+    openai = load("openai").models
+    for model in ("o3", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano"):
+        assert openai[model].unsupported_params == reasoning, model
+    assert load("azure").models["o4-mini"].unsupported_params == reasoning
+    assert openai["gpt-4o"].unsupported_params == frozenset()
+
+
 def test_prefill_capability_follows_what_each_provider_supports():
     assert "prefill" in load("anthropic").models["claude-sonnet-4-20250514"].capabilities
     assert "prefill" in load("deepseek").models["deepseek-chat"].capabilities
