@@ -62,7 +62,12 @@ class Gateway:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)  # type: ignore[arg-type]
 
 
-def write_config(folder: Path, extra: str = "", providers: dict[str, str] | None = None) -> Path:
+def write_config(
+    folder: Path,
+    extra: str = "",
+    providers: dict[str, str] | None = None,
+    policy: str = FAST_POLICY,
+) -> Path:
     """A routing.toml in `folder`, with the repo's providers plus `providers` (name -> TOML)."""
     pdir = folder / "providers"
     shutil.copytree(REPO / "providers", pdir, dirs_exist_ok=True)
@@ -71,7 +76,7 @@ def write_config(folder: Path, extra: str = "", providers: dict[str, str] | None
     config = folder / "routing.toml"
     config.write_text(
         f'providers_dir = "providers"\n[storage]\ndatabase = "{folder / "router.db"}"\n'
-        + FAST_POLICY
+        + policy
         + extra
     )
     return config

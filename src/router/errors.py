@@ -87,6 +87,7 @@ class Failure(enum.StrEnum):
     TOO_LARGE = "prompt_too_large"
     DEADLINE = "deadline_exceeded"
     UNSUPPORTED = "unsupported"
+    RESCUE_MISMATCH = "rescue_mismatch"
 
 
 RETRYABLE = frozenset(

@@ -24,6 +24,12 @@ from router.protocols.base import Codec, HttpCall, StreamDecoder
 SseEvent = tuple[str | None, bytes]
 
 
+def current_task() -> asyncio.Task[object]:
+    task = asyncio.current_task()
+    assert task is not None, "called outside a task"
+    return task
+
+
 def split_sse(buffer: bytes) -> tuple[list[SseEvent], bytes]:
     """Complete SSE events in `buffer` as (event name, data), and the unfinished rest."""
     if b"\r" in buffer:
@@ -61,9 +67,7 @@ class _Watchdog:
 
     def __init__(self, first_token: float, idle: float) -> None:
         self.loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        self.task = task
+        self.task = current_task()
         self.idle = idle
         self.last: float | None = None  # None until the first content arrives
         self.yielded = False  # the consumer holds a batch: its slowness is not the upstream's
@@ -161,7 +165,7 @@ class Upstream:
         except asyncio.CancelledError:
             if watchdog.fired is None:
                 raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            current_task().uncancel()
             raise UpstreamError(watchdog.fired, _TIMEOUT_MESSAGES[watchdog.fired]) from None
         except aiohttp.ClientError as exc:
             raise _transport_error(exc, started=watchdog.last is not None) from None
@@ -190,6 +194,7 @@ async def _decode_stream(
             watchdog.yielded = True
             yield batch
             watchdog.yielded = False
+            watchdog.task = current_task()  # the consumer may resume us from another task
             watchdog.touch()
         if decoder.done:
             return

@@ -13,12 +13,21 @@ import msgspec
 
 from router.auth import Principal
 from router.core import accounting
-from router.core.assemble import Assembler, estimate_prompt
+from router.core.assemble import Assembler, estimate_prompt, estimate_tokens
 from router.core.catalog import Catalog
 from router.core.gateway import Gateway, Opened, Policy
 from router.core.planner import Plan, chain, plan
-from router.core.types import Attempt, ChatRequest, Completion, Event
-from router.errors import NotFoundError, RouterError, UpstreamError
+from router.core.rescue import Rescued, candidates, rescue
+from router.core.types import (
+    Attempt,
+    ChatRequest,
+    Completion,
+    Event,
+    FinishReason,
+    TextDelta,
+    Usage,
+)
+from router.errors import Failure, NotFoundError, RouterError, UpstreamError
 from router.metrics import Metrics
 from router.protocols.base import Target
 
@@ -82,8 +91,9 @@ class ChatService:
     async def open_stream(self, call: ChatCall) -> ChatStream:
         the_plan = self.plan(call)
         trail = list(the_plan.skipped)
-        opened = await self.gateway.open_stream(the_plan, call.request, self.policy(call), trail)
-        return ChatStream(self, call, opened, trail)
+        policy = self.policy(call)
+        opened = await self.gateway.open_stream(the_plan, call.request, policy, trail)
+        return ChatStream(self, call, opened, trail, the_plan.targets, policy)
 
     def _finish(
         self,
@@ -117,45 +127,105 @@ class ChatService:
 
 
 class ChatStream:
-    """The committed part of a stream: iterate for event batches; `completion` after."""
+    """The committed part of a stream: iterate for event batches; `completion` after.
+
+    A failure after the first token is rescued when possible (`router.core.rescue`); the
+    caller sees one consistent answer or an explicit failure, never a silent truncation."""
 
     def __init__(
-        self, service: ChatService, call: ChatCall, opened: Opened, trail: list[Attempt]
+        self,
+        service: ChatService,
+        call: ChatCall,
+        opened: Opened,
+        trail: list[Attempt],
+        targets: list[Target],
+        policy: Policy,
     ) -> None:
         self.service = service
         self.call = call
-        self.opened = opened
         self.trail = trail
+        self.targets = targets
+        self.policy = policy
+        self.target = opened.target
+        self.first_token = opened.first_token
         self.assembler = Assembler()
         self.completion: Completion | None = None
-
-    @property
-    def target(self) -> Target:
-        return self.opened.target
+        self._opened = opened
 
     async def __aiter__(self) -> AsyncIterator[list[Event]]:
-        opened = self.opened
-        assembler = self.assembler
-        assembler.add(opened.head)
-        yield opened.head
-        try:
-            async for batch in opened.rest:
-                assembler.add(batch)
-                yield batch
-        except UpstreamError as exc:
-            if self.trail and self.trail[-1].outcome == "ok":
-                self.trail.pop()  # the attempt counted as ok at its first token; it was not
-            self.service.gateway.record(opened.target, opened.started, self.trail, exc)
-            self.service.metrics.stream_failures.labels("error").inc()
-            completion = self._complete()
-            completion.finish = "error"
-            raise StreamFailed(exc, completion) from None
-        self.completion = self._complete()
+        source: Opened | Rescued = self._opened
+        original: UpstreamError | None = None
+        while True:
+            attempt_text: list[str] = []
+            try:
+                async for batch in self._relay(source, attempt_text):
+                    yield batch
+                break
+            except UpstreamError as exc:
+                original = original or exc
+                self._failed(source, exc, "".join(attempt_text))
+                rescued = None
+                if exc.failure is not Failure.DEADLINE and not self.assembler.calls:
+                    rescued = await rescue(
+                        self.service.gateway,
+                        candidates(source.target, self.targets),
+                        self.call.request,
+                        self.assembler.full_text(),
+                        self.policy,
+                        self.trail,
+                    )
+                if rescued is None:
+                    self.service.metrics.stream_failures.labels("error").inc()
+                    raise StreamFailed(original, self._complete("error")) from None
+                self.service.metrics.stream_failures.labels("rescued").inc()
+                self.target = rescued.target
+                source = rescued
+        self.completion = self._complete(None)
 
-    def _complete(self) -> Completion:
-        return self.service._finish(
-            self.call, self.opened.target, self.assembler, self.trail, self.opened.first_token
+    async def _relay(
+        self, source: Opened | Rescued, attempt_text: list[str]
+    ) -> AsyncIterator[list[Event]]:
+        assembler = self.assembler
+        deadline = self.policy.deadline
+        loop = asyncio.get_running_loop()
+        batch = source.head
+        rest = source.rest
+        while True:
+            assembler.add(batch)
+            attempt_text.extend(e.text for e in batch if type(e) is TextDelta)
+            yield batch
+            if loop.time() > deadline:
+                await rest.aclose()  # type: ignore[attr-defined]
+                raise UpstreamError(Failure.DEADLINE, "the request deadline passed mid-stream")
+            try:
+                batch = await anext(rest)
+            except StopAsyncIteration:
+                return
+
+    def _failed(self, source: Opened | Rescued, exc: UpstreamError, text: str) -> None:
+        """Record the broken attempt, with the cost of what it produced before breaking."""
+        trail = self.trail
+        target = source.target
+        last = trail[-1] if trail else None
+        if last and last.outcome == "ok" and f"{last.provider}/{last.model}" == target.ref:
+            trail.pop()  # it counted as ok at its first token; it was not
+        self.service.gateway.record(target, source.started, trail, exc)
+        used = Usage(estimate_prompt(self.call.request), estimate_tokens(text), estimated=True)
+        cost = accounting.price(used, target.info.prices if target.info else None)
+        trail[-1] = msgspec.structs.replace(
+            trail[-1],
+            tokens=used.total_tokens,
+            cost=cost.total_tokens_cost if cost else None,
         )
+        self.service.metrics.answered(target, used, cost.total_tokens_cost if cost else None)
+
+    def _complete(self, finish: FinishReason | None) -> Completion:
+        completion = self.service._finish(
+            self.call, self.target, self.assembler, self.trail, self.first_token
+        )
+        if finish is not None:
+            completion.finish = finish
+        return completion
 
 
 def _bare(target: Target, call: ChatCall) -> str | None:

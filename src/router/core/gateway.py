@@ -86,7 +86,7 @@ class Gateway:
 
         async def once(target: Target) -> Outcome:
             backend = self.backends[target.provider.protocol]
-            timeout = min(self.settings.timeouts.response, self._remaining(policy))
+            timeout = min(self.settings.timeouts.response, self.remaining(policy))
             events = await backend.complete(target, request, timeout)
             return Outcome(target, events, _now())
 
@@ -101,6 +101,16 @@ class Gateway:
             return await self._open_once(target, request, policy)
 
         return await self._run_chain(plan, policy, trail, once)
+
+    async def attempt_stream(
+        self, target: Target, request: ChatRequest, policy: Policy, trail: list[Attempt]
+    ) -> Opened:
+        """One recorded streaming attempt at one target, no retries (stream rescue)."""
+
+        async def once(target: Target) -> Opened:
+            return await self._open_once(target, request, policy)
+
+        return await self._attempt(target, policy, trail, once)
 
     def first_token_timeout(self, target: Target) -> float:
         info = target.info
@@ -187,7 +197,7 @@ class Gateway:
         trail: list[Attempt],
         once: Callable[[Target], Awaitable[T]],
     ) -> T:
-        if self._remaining(policy) <= 0:
+        if self.remaining(policy) <= 0:
             raise UpstreamError(Failure.DEADLINE, "the request deadline passed")
         started = _now()
         try:
@@ -205,7 +215,7 @@ class Gateway:
         wait = getattr(exc, "retry_after", None) or 0.0
         if wait > self.settings.retry.retry_after_cap:
             return True  # told to wait longer than we ever will: fail over now
-        return wait + self.settings.retry.backoff_initial >= self._remaining(policy)
+        return wait + self.settings.retry.backoff_initial >= self.remaining(policy)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -213,12 +223,13 @@ class Gateway:
         return max(told, self._backoff(state))
 
     @staticmethod
-    def _remaining(policy: Policy) -> float:
+    def remaining(policy: Policy) -> float:
+        """Seconds left before the request's deadline."""
         return policy.deadline - _now()
 
     async def _open_once(self, target: Target, request: ChatRequest, policy: Policy) -> Opened:
         backend = self.backends[target.provider.protocol]
-        first_token = min(self.first_token_timeout(target), self._remaining(policy))
+        first_token = min(self.first_token_timeout(target), self.remaining(policy))
         started = _now()
         rest = backend.stream(target, request, first_token)
         head: list[Event] = []

@@ -19,7 +19,7 @@ class TextPart(msgspec.Struct, frozen=True, tag="text"):
 
 
 class ImagePart(msgspec.Struct, frozen=True, tag="image"):
-    """An image by URL (http(s) or a `data:` URL); `detail` is OpenAI's hint, passed where understood."""
+    """An image by URL (http(s) or a `data:` URL); `detail` is OpenAI's hint."""
 
     url: str
     detail: str | None = None
@@ -136,6 +136,8 @@ class Attempt(msgspec.Struct, frozen=True):
     status: int | None = None
     ms: int = 0
     reason: str | None = None
+    tokens: int | None = None  # consumed by a stream that broke (estimated)
+    cost: Decimal | None = None  # what those tokens cost, from the catalog
 
 
 class Costs(msgspec.Struct, frozen=True):

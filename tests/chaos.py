@@ -1,0 +1,115 @@
+"""Shared set-up for failover tests: a fault-injecting OpenAI fake behind a test provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+from fakes import FakeUpstream
+from gateway_harness import Gateway, running_gateway, write_config
+
+POLICY = """
+[retry]
+max_retries = 2
+backoff_initial = 0.05
+backoff_max = 0.2
+retry_after_cap = 2.0
+
+[timeouts]
+request = 10.0
+connect = 1.0
+response = 0.5
+first_token = 0.4
+first_token_reasoning = 1.0
+stream_idle = 0.3
+
+[circuit]
+failure_threshold = 3
+failure_rate = 1.0
+window = 50
+cooldown = 0.5
+"""
+
+ACME = """
+protocol = "openai"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "ACME_API_KEY"
+
+[models.primary]
+context_window = 1000
+[models.primary.prices]
+input = "1.00"
+output = "2.00"
+
+[models.backup]
+context_window = 4000
+[models.backup.prices]
+input = "0.50"
+output = "1.00"
+
+[models.big]
+context_window = 100000
+
+[models.tiny]
+context_window = 10
+
+[models.cont]
+capabilities = ["prefill"]
+"""
+
+NOKEY = """
+protocol = "openai"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "NOKEY_API_KEY"
+[models.m]
+"""
+
+
+@contextmanager
+def chaos(tmp_path: Path, extra: str = "") -> Iterator[tuple[FakeUpstream, Gateway]]:
+    with FakeUpstream("openai") as fake:
+        config = write_config(
+            tmp_path, extra, providers={"acme": ACME, "nokey": NOKEY}, policy=POLICY
+        )
+        env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
+        with running_gateway(config, env) as gw:
+            yield fake, gw
+
+
+def ask(
+    gw: Gateway, models: list[str], *, stream: bool = False, text: str = "hello", **extra: Any
+) -> httpx.Response:
+    body = {"messages": [{"role": "user", "content": text}], "models": models, "stream": stream}
+    body.update(extra)
+    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
+
+
+def events(response: httpx.Response) -> list[Any]:
+    """The SSE data payloads of a stream, decoded; the final `[DONE]` kept as a string."""
+    out: list[Any] = []
+    for line in response.text.split("\n"):
+        if line.startswith("data: "):
+            data = line[6:]
+            out.append(data if data == "[DONE]" else msgspec.json.decode(data))
+    return out
+
+
+def streamed_text(evs: list[Any]) -> str:
+    return "".join(e["text"] for e in evs if isinstance(e, dict) and e.get("type") == "text")
+
+
+def outcomes(fake: FakeUpstream, model: str) -> list[str]:
+    return [s.outcome for s in fake.seen_for(model)]
+
+
+def gaps(fake: FakeUpstream, model: str) -> list[float]:
+    times = [s.t for s in fake.seen_for(model)]
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def trail(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f"{a['provider']}/{a['model']}", a["outcome"]) for a in body["error"]["attempts"]]

@@ -1,0 +1,325 @@
+"""The failover policy, fault by fault, plain and streamed, against a real loopback fake.
+
+Each test asserts what the fake saw (attempt counts, gaps) and exactly what the client got.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from chaos import ask, chaos, events, gaps, outcomes, streamed_text, trail
+from fakes import Fault
+
+ANSWER = "The quick brown fox jumps over the lazy dog"
+
+
+def test_success_reports_usage_costs_and_trail(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.ok(text=ANSWER, usage=(1000, 500)))
+        r = ask(gw, ["acme/primary"])
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["provider"], body["model"]) == ("acme", "primary")
+    assert body["message"]["content"][0]["text"] == ANSWER
+    assert body["usage"] == {
+        "promptTokens": 1000,
+        "completionTokens": 500,
+        "totalTokens": 1500,
+        "reasoningTokens": 0,
+        "costs": {
+            "input_tokens_cost": 0.001,
+            "output_tokens_cost": 0.001,
+            "total_tokens_cost": 0.002,
+        },
+    }
+    assert r.headers["x-router-attempts"].startswith("acme/primary ok 200 ")
+    seen = fake.seen_for("primary")[0]
+    assert seen.headers["authorization"] == "Bearer sk-acme"
+    assert seen.body["messages"] == [{"role": "user", "content": "hello"}]
+
+
+def test_429_retry_after_is_honoured(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.rate_limited(retry_after=1), Fault.ok(text=ANSWER))
+        r = ask(gw, ["acme/primary"])
+    assert r.status_code == 200
+    assert outcomes(fake, "primary") == ["rate_limited", "ok"]
+    assert gaps(fake, "primary")[0] >= 0.95
+
+
+def test_429_retry_after_ms_is_honoured(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.rate_limited(retry_after_ms=400), Fault.ok(text=ANSWER))
+        r = ask(gw, ["acme/primary"])
+    assert r.status_code == 200
+    assert 0.38 <= gaps(fake, "primary")[0] < 1.0
+
+
+def test_429_retry_after_beyond_cap_fails_over_at_once(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.rate_limited(retry_after=60))
+        started = time.monotonic()
+        r = ask(gw, ["acme/primary", "acme/backup"])
+        took = time.monotonic() - started
+    assert r.status_code == 200 and r.json()["model"] == "backup"
+    assert outcomes(fake, "primary") == ["rate_limited"]
+    assert took < 1.0
+
+
+def test_429_persistent_backs_off_then_fails_over(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.always("primary", Fault.rate_limited())
+        r = ask(gw, ["acme/primary", "acme/backup"])
+    assert r.json()["model"] == "backup"
+    assert outcomes(fake, "primary") == ["rate_limited"] * 3
+    assert all(g >= 0.05 for g in gaps(fake, "primary"))  # never two attempts back to back
+
+
+def test_500_once_is_retried_on_the_same_target(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.status(500), Fault.ok(text=ANSWER))
+        r = ask(gw, ["acme/primary", "acme/backup"])
+    assert r.json()["model"] == "primary"
+    assert outcomes(fake, "primary") == ["status", "ok"]
+    assert fake.seen_for("backup") == []
+    header = r.headers["x-router-attempts"]
+    assert header.startswith("acme/primary server_error 500 ")
+    assert ", acme/primary ok 200 " in header
+
+
+def test_503_persistent_surfaces_the_original_error(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.always("primary", Fault.status(503))
+        r = ask(gw, ["acme/primary"], maxRetries=1)
+    assert r.status_code == 502
+    body = r.json()
+    assert body["error"]["code"] == "upstream_error"
+    assert "(acme)" in body["error"]["message"]
+    assert trail(body) == [("acme/primary", "overloaded")] * 2
+    assert outcomes(fake, "primary") == ["status", "status"]
+
+
+def test_connection_reset_is_retried(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.reset(), Fault.ok(text=ANSWER))
+        r = ask(gw, ["acme/primary"])
+    assert r.status_code == 200
+    assert r.json()["message"]["content"][0]["text"] == ANSWER
+    assert outcomes(fake, "primary") == ["reset", "ok"]
+
+
+def test_connection_refused_fails_over(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        r = ask(gw, ["nokey/m", "acme/backup"])
+    assert r.json()["model"] == "backup"
+
+
+def test_silent_upstream_times_out_once_and_moves_on(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.always("primary", Fault.silent())
+        started = time.monotonic()
+        r = ask(gw, ["acme/primary", "acme/backup"])
+        took = time.monotonic() - started
+    assert r.json()["model"] == "backup"
+    assert outcomes(fake, "primary") == ["silent"]  # a timed-out target is not retried
+    assert 0.45 <= took < 2.0
+
+
+def test_silent_upstream_streamed_times_out_on_first_token(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.always("primary", Fault.silent())
+        r = ask(gw, ["acme/primary", "acme/backup"], stream=True)
+    evs = events(r)
+    assert evs[-2]["model"] == "backup"
+    assert outcomes(fake, "primary") == ["silent"]
+
+
+def test_whole_call_ends_inside_the_request_deadline(tmp_path):
+    policy = "[timeouts]\n"  # noqa: F841 - the deadline comes from POLICY (10 s); shorten it
+    del policy
+    with chaos(tmp_path) as (fake, gw):
+        fake.always("primary", Fault.rate_limited(retry_after=1))
+        fake.always("backup", Fault.rate_limited(retry_after=1))
+        fake.always("big", Fault.rate_limited(retry_after=1))
+        started = time.monotonic()
+        r = ask(gw, ["acme/primary", "acme/backup", "acme/big"], maxRetries=10)
+        took = time.monotonic() - started
+    assert r.status_code == 429
+    assert r.headers["retry-after"] == "1"
+    assert took < 10.5  # the 10 s deadline of POLICY, never 3 x 11 waits
+
+
+def test_slow_first_token_fails_over(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.slow_first_token(2.0, Fault.ok(text=ANSWER)))
+        fake.script("backup", Fault.ok(text="from backup"))
+        r = ask(gw, ["acme/primary", "acme/backup"], stream=True)
+    evs = events(r)
+    assert streamed_text(evs) == "from backup"
+    assert evs[-2]["model"] == "backup"
+    assert r.headers["x-router-attempts"].startswith("acme/primary first_token_timeout ")
+
+
+def test_cut_stream_is_rescued_by_regenerating_the_same_answer(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script(
+            "primary",
+            Fault.cut(3, Fault.ok(text=ANSWER, chunks=9)),
+            Fault.ok(text=ANSWER, chunks=9),
+        )
+        r = ask(gw, ["acme/primary"], stream=True)
+    evs = events(r)
+    assert streamed_text(evs) == ANSWER  # every word exactly once
+    final = evs[-2]
+    assert final["type"] == "response"
+    assert final["message"]["content"][0]["text"] == ANSWER
+    assert evs[-1] == "[DONE]"
+    assert outcomes(fake, "primary") == ["cut", "ok"]
+
+
+def test_cut_stream_continues_with_prefill_where_supported(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script(
+            "cont",
+            Fault.cut(3, Fault.ok(text=ANSWER, chunks=9)),
+            Fault.ok(text=" fox jumps over the lazy dog"),
+        )
+        r = ask(gw, ["acme/cont"], stream=True)
+    evs = events(r)
+    assert streamed_text(evs) == ANSWER
+    continuation = fake.seen_for("cont")[1].body["messages"]
+    assert continuation[-1] == {"role": "assistant", "content": "The quick brown", "prefix": True}
+
+
+def test_cut_stream_with_a_different_regeneration_ends_with_an_error(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script(
+            "primary",
+            Fault.cut(3, Fault.ok(text=ANSWER, chunks=9)),
+            Fault.ok(text="Something else entirely here"),
+        )
+        fake.always("backup", Fault.ok(text="Another different answer"))
+        r = ask(gw, ["acme/primary", "acme/backup"], stream=True)
+    evs = events(r)
+    assert streamed_text(evs) == "The quick brown"
+    error = evs[-2]
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "stream_cut"  # the real failure, not the rescue's
+    outcomes_seen = [
+        (a["provider"] + "/" + a["model"], a["outcome"]) for a in error["error"]["attempts"]
+    ]
+    assert outcomes_seen == [
+        ("acme/primary", "stream_cut"),
+        ("acme/primary", "rescue_mismatch"),
+        ("acme/backup", "rescue_mismatch"),
+    ]
+    assert error["error"]["attempts"][0]["tokens"] > 0
+    assert evs[-1] == "[DONE]"
+
+
+def test_stalled_stream_is_rescued(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script(
+            "primary",
+            Fault.stall(2, Fault.ok(text=ANSWER, chunks=9)),
+            Fault.ok(text=ANSWER, chunks=9),
+        )
+        r = ask(gw, ["acme/primary"], stream=True)
+    assert streamed_text(events(r)) == ANSWER
+    assert outcomes(fake, "primary") == ["stall", "ok"]
+
+
+def test_malformed_chunk_is_rescued(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script(
+            "primary",
+            Fault.malformed(2, Fault.ok(text=ANSWER, chunks=9)),
+            Fault.ok(text=ANSWER, chunks=9),
+        )
+        r = ask(gw, ["acme/primary"], stream=True)
+    evs = events(r)
+    assert streamed_text(evs) == ANSWER
+    assert "stream_malformed" not in r.text
+
+
+def test_stream_without_done_is_finalised_with_usage(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", Fault.no_done(Fault.ok(text=ANSWER, usage=(30, 9))))
+        r = ask(gw, ["acme/primary"], stream=True)
+    final = events(r)[-2]
+    assert final["type"] == "response"
+    assert final["usage"]["promptTokens"] == 30 and final["usage"]["completionTokens"] == 9
+
+
+def test_context_length_skips_to_a_larger_window(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.always("primary", Fault.context_length())
+        r = ask(gw, ["acme/primary", "acme/backup", "acme/big"])
+    assert r.json()["model"] == "backup"
+    assert outcomes(fake, "primary") == ["context_length"]  # never retried
+
+
+def test_a_prompt_that_cannot_fit_is_not_sent(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        r = ask(gw, ["acme/tiny", "acme/backup"], text="word " * 100)
+    assert r.json()["model"] == "backup"
+    assert fake.seen_for("tiny") == []
+    assert r.headers["x-router-attempts"].startswith("acme/tiny prompt_too_large - 0ms")
+
+
+def test_content_policy_is_final_without_fallback(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.always("primary", Fault.content_policy())
+        r = ask(gw, ["acme/primary", "acme/backup"])
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "content_policy"
+    assert outcomes(fake, "primary") == ["content_policy"]
+    assert fake.seen_for("backup") == []
+
+
+def test_content_policy_may_fall_back_when_configured(tmp_path):
+    with chaos(tmp_path, "[routing]\ncontent_policy_fallback = true\n") as (fake, gw):
+        fake.always("primary", Fault.content_policy())
+        r = ask(gw, ["acme/primary", "acme/backup"])
+    assert r.json()["model"] == "backup"
+
+
+def test_missing_key_is_skipped_with_the_variable_named(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        r = ask(gw, ["nokey/m"])
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error["code"] == "provider_not_configured"
+    assert "NOKEY_API_KEY" in error["message"]
+
+
+def test_circuit_opens_serves_fallbacks_then_probes_and_closes(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        fake.script("primary", *[Fault.status(500)] * 3)
+        first = ask(gw, ["acme/primary", "acme/backup"], maxRetries=0)
+        second = ask(gw, ["acme/primary", "acme/backup"], maxRetries=0)
+        third = ask(gw, ["acme/primary", "acme/backup"], maxRetries=0)
+        assert [first.json()["model"], second.json()["model"], third.json()["model"]] == [
+            "backup"
+        ] * 3
+        skipped = ask(gw, ["acme/primary", "acme/backup"], maxRetries=0)
+        assert skipped.headers["x-router-attempts"].startswith("acme/primary circuit_open")
+        assert len(fake.seen_for("primary")) == 3
+        health = httpx.get(f"{gw.url}/admin/health", headers=gw.headers).json()
+        assert health["circuits"][0]["target"] == "acme/primary"
+        assert health["circuits"][0]["state"] == "open"
+        time.sleep(0.6)  # the cool-down: one probe goes through and closes the circuit
+        probe = ask(gw, ["acme/primary", "acme/backup"], maxRetries=0)
+        assert probe.json()["model"] == "primary"
+        health = httpx.get(f"{gw.url}/admin/health", headers=gw.headers).json()
+        assert health["circuits"][0]["state"] == "closed"
+
+
+def test_every_fault_leaves_the_process_healthy(tmp_path):
+    with chaos(tmp_path) as (fake, gw):
+        for fault in (Fault.reset(), Fault.cut(1), Fault.malformed(1), Fault.status(500)):
+            fake.script("primary", fault)
+            ask(gw, ["acme/primary"], stream=True, maxRetries=0)
+        r = ask(gw, ["acme/primary"])
+    assert r.status_code == 200
