@@ -446,17 +446,23 @@ def test_the_editor_replaces_adds_and_drops_keys_and_keeps_everything_else(tmp_p
     assert refresh_prices(providers, table).by_status("changed") == ()
 
 
-def test_a_layout_the_editor_cannot_rewrite_is_refused_and_left_alone(tmp_path):
+def test_a_layout_the_editor_cannot_rewrite_is_refused_and_nothing_is_written(tmp_path):
     providers = tmp_path / "providers"
     providers.mkdir()
+    good = 'protocol = "openai"\nbase_url = "http://x"\n\n[models.a.prices]\ninput = "1"\n'
+    (providers / "good.toml").write_text(good)  # would change, but sorts before the bad one
     text = 'protocol = "openai"\nbase_url = "http://x"\n\n[models.a]\nprices = { input = "1" }\n'
     (providers / "hand.toml").write_text(text)
     table = tmp_path / "table.json"
-    table.write_text('{"hand/a": {"litellm_provider": "hand", "input_cost_per_token": 2e-06}}')
+    table.write_text(
+        '{"good/a": {"litellm_provider": "good", "input_cost_per_token": 2e-06},'
+        ' "hand/a": {"litellm_provider": "hand", "input_cost_per_token": 2e-06}}'
+    )
 
-    with pytest.raises(ConfigError, match="cannot be edited safely"):
+    with pytest.raises(ConfigError, match=r"hand\.toml: cannot be edited safely"):
         refresh_prices(providers, table)
     assert (providers / "hand.toml").read_text() == text
+    assert (providers / "good.toml").read_text() == good
 
 
 def test_unknown_models_and_unpriced_entries_are_reported_not_in_table(tmp_path):

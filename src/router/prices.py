@@ -5,7 +5,17 @@
 
 The table is LiteLLM's `model_prices_and_context_window.json` (USD per token); the catalog keeps
 USD per 1M tokens as decimal strings. JSON numbers are decoded straight into `Decimal` and shifted
-six places, so no float ever rounds a price.
+six places, so no float ever rounds a price. Written as "2.50", "0.075": two decimals, more
+only when needed. Fields, first present wins (the per-token ones scaled to per 1M):
+
+    input              input_cost_per_token
+    output             output_cost_per_token, output_cost_per_image_token (image models)
+    cached_input       cache_read_input_token_cost
+    cache_write        cache_creation_input_token_cost
+    reasoning          output_cost_per_reasoning_token
+    per_1m_characters  input_cost_per_character
+    per_image          output_cost_per_image, input_cost_per_image (image_generation entries)
+    per_second         input_cost_per_second, output_cost_per_second
 
 Lookup, for model `<m>` of `providers/<p>.toml` with `upstream_name` `<u>` (if set), first hit wins:
 
@@ -235,20 +245,24 @@ def _entry(table: dict[str, msgspec.Raw], key: str) -> TableEntry | None:
 def refresh_prices(
     providers_dir: Path, table_path: Path, *, dry_run: bool = False
 ) -> RefreshReport:
-    """Refresh every providers_dir/*.toml from the table; write nothing when `dry_run`."""
+    """Refresh every providers_dir/*.toml from the table; write nothing when `dry_run`.
+
+    All files are edited and checked before the first is written: an error leaves every file
+    as it was."""
     table = load_table(table_path)
     if not providers_dir.is_dir():
         raise ConfigError(str(providers_dir), "not a directory")
     results: list[ModelResult] = []
-    written: list[str] = []
+    rewritten: dict[Path, str] = {}
     for path in sorted(providers_dir.glob("*.toml")):
         file_results, new_text = _refresh_file(path, table)
         results += file_results
         if new_text is not None:
-            if not dry_run:
-                _write(path, new_text)
-            written.append(str(path))
-    return RefreshReport(tuple(results), tuple(written), dry_run)
+            rewritten[path] = new_text
+    if not dry_run:
+        for path, text in rewritten.items():
+            _write(path, text)
+    return RefreshReport(tuple(results), tuple(map(str, rewritten)), dry_run)
 
 
 def _refresh_file(
