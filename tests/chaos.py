@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,8 +10,9 @@ from typing import Any
 
 import httpx
 import msgspec
+
 from fakes import FakeUpstream
-from gateway_harness import Gateway, running_gateway, write_config
+from gateway_harness import Gateway, free_port, running_gateway, write_config
 
 POLICY = """
 [retry]
@@ -61,6 +63,13 @@ context_window = 10
 capabilities = ["prefill"]
 """
 
+DEAD = """
+protocol = "openai"
+base_url = "http://127.0.0.1:{port}/v1"
+api_key_env = "ACME_API_KEY"
+[models.m]
+"""
+
 NOKEY = """
 protocol = "openai"
 base_url = "http://127.0.0.1:9/v1"
@@ -73,7 +82,10 @@ api_key_env = "NOKEY_API_KEY"
 def chaos(tmp_path: Path, extra: str = "") -> Iterator[tuple[FakeUpstream, Gateway]]:
     with FakeUpstream("openai") as fake:
         config = write_config(
-            tmp_path, extra, providers={"acme": ACME, "nokey": NOKEY}, policy=POLICY
+            tmp_path,
+            extra,
+            providers={"acme": ACME, "nokey": NOKEY, "dead": DEAD.format(port=free_port())},
+            policy=POLICY,
         )
         env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
         with running_gateway(config, env) as gw:
@@ -108,7 +120,7 @@ def outcomes(fake: FakeUpstream, model: str) -> list[str]:
 
 def gaps(fake: FakeUpstream, model: str) -> list[float]:
     times = [s.t for s in fake.seen_for(model)]
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def trail(body: dict[str, Any]) -> list[tuple[str, str]]:
