@@ -448,8 +448,10 @@ async def test_api_key_is_enforced_when_set(http: Http, protocol: str) -> None:
     with FakeUpstream(protocol, api_key="sk-1") as fake:
         async with http.post(chat_url(fake), json={"model": "m1"}, headers={header: value}) as r:
             assert r.status == 200
+        fake.script("m1", Fault.status(500))
         async with http.post(chat_url(fake), json={"model": "m1"}) as r:
             assert r.status == (400 if protocol == "gemini" else 401)
+        assert fake.pending("m1") == 1
         assert fake.seen[0].headers[header.lower()] == value
         assert [s.outcome for s in fake.seen] == ["ok", "invalid_key"]
 
@@ -495,6 +497,11 @@ async def test_speech_is_chunked_mp3(fake: Fake, http: Http) -> None:
     fake.script("tts-1", Fault.cut(2))
     got, error = await received(http, fake.url + "/audio/speech", request)
     assert isinstance(error, aiohttp.ClientPayloadError) and got == audio[: 2 * len(audio) // 4]
+    got, error = await received(
+        http, fake.url + "/audio/speech", request | {"stream_format": "sse"}
+    )
+    assert sse.data(got)[-1]["type"] == "speech.audio.done" and error is None
+    assert b"".join(base64.b64decode(e["audio"]) for e in sse.data(got)[:-1]) == audio
 
 
 def form(response_format: str, size: int, filename: str = "a.mp3") -> aiohttp.FormData:

@@ -9,8 +9,10 @@ Base URLs (`fake.url`), as a gateway provider's `base_url`:
     azure      http://127.0.0.1:PORT/openai   (+ /deployments/{d}/chat/completions or /v1/...)
 
 Behaviour per request: the next scripted `Fault` of the request's model, else of the wildcard
-model "*", else the model's `always` fault, else `Fault.ok()`. With `api_key=` set, a request
-without that key gets `Fault.invalid_key()` (and consumes no script).
+model "*", else the `always` fault of the model (or of "*"), else `Fault.ok()`. With
+`api_key=` set, a request without that key gets `Fault.invalid_key()` and consumes no script.
+`Seen.outcome` is the served fault's kind ("ok", "status", "rate_limited", "cut", ...);
+"not_found" for a path the protocol does not serve.
 """
 
 from __future__ import annotations
@@ -206,9 +208,10 @@ class FakeUpstream:
             )
             return await self._static(route)
         model = inbound.model_of(route, body)
-        fault = self._take(model)
         if self.api_key is not None and inbound.api_key_of(self.protocol, request) != self.api_key:
             fault = Fault.invalid_key()
+        else:
+            fault = self._take(model)
         seen = self._record(request, arrived, route, body, model, fault.kind)
         ctx = Ctx(
             model=model or "",
