@@ -380,6 +380,25 @@ async def test_malformed_frame_then_clean_end(fake: Fake, http: Http) -> None:
         msgspec.json.decode(sse.field(bad, "data") or "")
 
 
+STREAM_ERRORS = {
+    "openai": (None, ["error", "type"], "server_error"),
+    "anthropic": ("error", ["error", "type"], "overloaded_error"),
+    "gemini": (None, ["error", "status"], "INTERNAL"),
+}
+
+
+@pytest.mark.parametrize("fake", ["openai", "anthropic", "gemini"], indirect=True)
+async def test_stream_error_event_then_clean_end(fake: Fake, http: Http) -> None:
+    fake.script("m1", Fault.stream_error(1, reply=Fault.ok("one two")))
+    status, _, raw = await post(http, fake, stream=True)
+    name, path, expected = STREAM_ERRORS[fake.protocol]
+    last: Any = sse.data(raw)[-1]
+    for key in path:
+        last = last[key]
+    assert (status, sse.names(raw)[-1], last) == (200, name, expected)
+    assert b"[DONE]" not in raw and b"message_stop" not in raw
+
+
 @pytest.mark.parametrize("fake", ["openai", "anthropic"], indirect=True)
 async def test_no_done_ends_cleanly_without_terminator(fake: Fake, http: Http) -> None:
     fake.script("m1", Fault.no_done(reply=Fault.ok("hi", usage=(3, 1))))

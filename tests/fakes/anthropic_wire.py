@@ -123,6 +123,10 @@ class AnthropicMessages:
             b'"delta":{"type":"text_delta","text":"Ol\n\n'
         )
 
+    def stream_error(self, ctx: Ctx) -> bytes:
+        error = {"type": "overloaded_error", "message": "Overloaded"}
+        return _event("error", {"type": "error", "error": error, "request_id": ctx.ident("req_")})
+
     def error(self, fault: Fault, ctx: Ctx) -> Answer:
         if fault.kind == "content_policy" and fault.body is None:
             return self._refusal(ctx)

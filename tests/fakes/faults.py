@@ -36,6 +36,7 @@ Kind = Literal[
     "cut",
     "stall",
     "malformed",
+    "stream_error",
     "no_done",
 ]
 
@@ -254,6 +255,13 @@ class Fault(msgspec.Struct, frozen=True, kw_only=True):
         """Stream: N content frames, one frame of invalid JSON, then a clean end.
         Non-stream: a 200 whose body is truncated JSON."""
         return cls(kind="malformed", reply=_content(reply), after_chunks=after_chunks)
+
+    @classmethod
+    def stream_error(cls, after_chunks: int, reply: Fault | None = None) -> Fault:
+        """Stream: N content frames, then the provider's in-stream error event (Anthropic
+        `event: error` overloaded_error, OpenAI `data: {"error": ...}`, Gemini `data:
+        {"error": ...}` INTERNAL), then a clean end. Non-stream: same as ok."""
+        return cls(kind="stream_error", reply=_content(reply), after_chunks=after_chunks)
 
     @classmethod
     def no_done(cls, reply: Fault | None = None) -> Fault:

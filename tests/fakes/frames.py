@@ -88,6 +88,8 @@ class Dialect(Protocol):
 
     def malformed(self, ctx: Ctx) -> bytes: ...
 
+    def stream_error(self, ctx: Ctx) -> bytes: ...
+
 
 def error_body(fault: Fault) -> bytes | None:
     """The explicit body a test gave to `Fault.status`, encoded; None means 'render default'."""

@@ -99,6 +99,10 @@ class GeminiGenerate:
     def malformed(self, ctx: Ctx) -> bytes:
         return b'data: {"candidates": [{"content": {"parts": [{"text": "Ol\r\n\r\n'
 
+    def stream_error(self, ctx: Ctx) -> bytes:
+        message, status = _STATUS[500][1], _STATUS[500][0]
+        return _data({"error": {"code": 500, "message": message, "status": status}})
+
     def error(self, fault: Fault, ctx: Ctx) -> Answer:
         if fault.kind == "content_policy" and fault.body is None:
             return self._blocked(ctx)

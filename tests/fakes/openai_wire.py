@@ -180,6 +180,11 @@ class OpenAIChat:
         head = f'{{"id":"{ctx.ident("chatcmpl-")}","object":"chat.completion.chunk","choices":['
         return _data(head.encode() + b'{"index":0,"delta":{"content":"Ol')
 
+    def stream_error(self, ctx: Ctx) -> bytes:
+        message = "The server had an error while processing your request. Sorry about that!"
+        error = {"message": message, "type": "server_error", "param": None, "code": None}
+        return _data(dumps({"error": error}))
+
     def error(self, fault: Fault, ctx: Ctx) -> Answer:
         status = fault.code
         body = error_body(fault)

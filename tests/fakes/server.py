@@ -221,7 +221,10 @@ class FakeUpstream:
             base_url=self.origin,
         )
         answer = self._answer(route, fault, ctx, request)
-        return await transport.serve(request, fault, answer, self._dialect.malformed(ctx))
+        broken = (
+            self._dialect.malformed if fault.kind == "malformed" else self._dialect.stream_error
+        )
+        return await transport.serve(request, fault, answer, broken(ctx))
 
     def _record(
         self,

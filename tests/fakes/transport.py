@@ -1,6 +1,7 @@
 """How a rendered answer goes onto the socket, and how each transport fault breaks it.
 
-Only this module writes to aiohttp responses. Counting rules for `after_chunks` (N):
+Only this module writes to aiohttp responses. Counting rules for `after_chunks` (N) of cut,
+stall, malformed and stream_error:
 a stream sends its frames in order and stops right after the N-th `content` frame, or just
 before the first `final`/`end` frame when it has fewer; with N = 0 it sends only the frames
 before the first content (e.g. Anthropic's message_start). A whole body is cut in half, or
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 from aiohttp import web
 
 from fakes.faults import Fault
@@ -65,7 +67,7 @@ async def _stream(
     frames = list(answer.frames)
     if fault.kind == "no_done":
         frames = [f for f in frames if f.kind != "end"]
-    if fault.kind in ("cut", "stall", "malformed"):
+    if fault.kind in ("cut", "stall", "malformed", "stream_error"):
         frames = prefix(answer.frames, fault.after_chunks)
     headers = {"Content-Type": answer.content_type, "Cache-Control": "no-cache"}
     response = web.StreamResponse(headers=headers | answer.headers)
@@ -88,13 +90,15 @@ async def _finish(
         return await abort(request)
     if fault.kind == "stall":
         return await hang(request)
-    if fault.kind == "malformed":
+    if fault.kind in ("malformed", "stream_error"):
         await response.write(broken)
     await response.write_eof()
     return response
 
 
 async def _whole(request: web.Request, fault: Fault, answer: Whole) -> web.StreamResponse:
+    if fault.kind == "stream_error":
+        fault = msgspec.structs.replace(fault, kind="ok")
     body = answer.body
     pieces = list(answer.pieces)
     if fault.kind in ("cut", "stall"):
