@@ -12,7 +12,7 @@ Base URLs (`fake.url`): openai `http://127.0.0.1:PORT/v1`, anthropic `http://127
 `http://127.0.0.1:PORT/openai`. Modules: `faults` (what to do), `server` (the HTTP server),
 `inbound` (routes, `Seen`), `transport` (how faults break the socket), `*_wire` (each
 protocol's framing and error bodies), `media` (embeddings, images, audio), `cassettes`
-(recorded default replies), `binary` (PNG/MP3/WAV bytes).
+(recorded default replies), `binary` (PNG/MP3/WAV bytes), `sse` (reading SSE bodies in tests).
 """
 
 from fakes.cassettes import RECORDED
