@@ -28,6 +28,7 @@ def test_demo_plain(demo_gateway):
         "ttft",
     ]
     assert data["provider"] == "demo" and data["model"] == "echo"
+    assert list(data["message"]) == ["role", "type", "content"]
     assert data["message"] == {
         "role": "assistant",
         "type": "text",

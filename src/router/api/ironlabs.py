@@ -90,15 +90,15 @@ class OutUsage(msgspec.Struct):
     costs: OutCosts
 
 
-class OutText(msgspec.Struct):
-    text: str
+class OutText(msgspec.Struct, kw_only=True):
     type: str = "text"
+    text: str
 
 
-class OutMessage(msgspec.Struct):
-    content: list[OutText]
+class OutMessage(msgspec.Struct, kw_only=True):
     role: str = "assistant"
     type: str = "text"
+    content: list[OutText]
 
 
 class CompletionsResponse(msgspec.Struct):
@@ -187,7 +187,7 @@ def render(
         responseMessageId=message_id,
         conversationId=conv_id,
         conversationTitle=title,
-        message=OutMessage([OutText(completion.text)]),
+        message=OutMessage(content=[OutText(text=completion.text)]),
         usage=OutUsage(
             u.prompt_tokens, u.completion_tokens, u.total_tokens, u.reasoning_tokens, costs
         ),

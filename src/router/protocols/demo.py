@@ -47,6 +47,7 @@ class DemoBackend:
         self, target: Target, request: ChatRequest, timeout: float | None
     ) -> list[Event]:
         pieces, finish, usage = _answer(request)
+        await asyncio.sleep(self.first_token_delay + self.word_delay * (len(pieces) - 1))
         return [TextDelta("".join(pieces)), Finish(finish), usage]
 
     async def stream(
