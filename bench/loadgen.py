@@ -23,11 +23,11 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import httptools
 
-from bench.procs import cpu_seconds
+from bench.procs import cpu_seconds, machine_busy
 
 perf_counter = time.perf_counter
 
@@ -204,30 +204,61 @@ class Cell:
         try:
             conns = await self.phase(conns, warmup)
             self.record = True
-            cpu0, up0, own0 = cpu_seconds(pids), cpu_seconds(upstream_pids), time.process_time()
-            t0 = perf_counter()
+            before = Counters.read(pids, upstream_pids)
             conns = await self.phase(conns, duration)
-            wall = perf_counter() - t0
-            cpu1, up1, own1 = cpu_seconds(pids), cpu_seconds(upstream_pids), time.process_time()
+            spent = Counters.read(pids, upstream_pids).minus(before)
         finally:
             for conn in conns:
                 conn.close()
-        done = len(self.latencies) + self.errors
         return {
             "requests": len(self.latencies),
             "errors": self.errors,
             "error_sample": self.error_sample or None,
             "reconnects": self.reconnects,
             "sent": self.sent,
-            "wall_s": wall,
-            "rps": len(self.latencies) / wall if wall > 0 else None,
-            "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / done if pids and done else None,
-            "upstream_cpu_ms_per_req": (up1 - up0) * 1000 / done
-            if upstream_pids and done
-            else None,
-            "loadgen_cpu_util": (own1 - own0) / wall if wall > 0 else None,
+            **spent.figures(len(self.latencies), self.errors, bool(pids), bool(upstream_pids)),
             "latency_ms": percentiles(self.latencies),
             "ttft_ms": percentiles(self.ttfts),
+        }
+
+
+class Counters(NamedTuple):
+    """Clocks read at both ends of the measured window (all in seconds)."""
+
+    wall: float
+    server: float  # CPU of the server under test (its whole process tree)
+    upstream: float
+    own: float  # this process
+    busy: float  # the whole machine
+    steal: float
+
+    @classmethod
+    def read(cls, pids: list[int], upstream_pids: list[int]) -> Counters:
+        busy, steal = machine_busy()
+        return cls(
+            perf_counter(),
+            cpu_seconds(pids),
+            cpu_seconds(upstream_pids),
+            time.process_time(),
+            busy,
+            steal,
+        )
+
+    def minus(self, other: Counters) -> Counters:
+        return Counters(*(a - b for a, b in zip(self, other, strict=True)))
+
+    def figures(self, ok: int, errors: int, server: bool, upstream: bool) -> dict[str, Any]:
+        done, wall = ok + errors, max(self.wall, 1e-9)
+        ours = self.server + self.upstream + self.own
+        return {
+            "wall_s": wall,
+            "rps": ok / wall,
+            "cpu_ms_per_req": self.server * 1000 / done if server and done else None,
+            "upstream_cpu_ms_per_req": self.upstream * 1000 / done if upstream and done else None,
+            "loadgen_cpu_util": self.own / wall,
+            # Cores used meanwhile by anything but the bench's processes (steal included): noise.
+            "foreign_cpu_cores": max(0.0, self.busy - ours) / wall,
+            "steal_cpu_cores": self.steal / wall,
         }
 
 

@@ -72,6 +72,14 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds the whole machine spent busy (every CPU, every process), and stolen by the
+    hypervisor, from the first line of /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS, steal / CLOCK_TICKS
+
+
 def memory_mb(pids: Sequence[int], key: str = "VmRSS") -> float:
     """Sum of a /proc/<pid>/status memory figure (VmRSS, VmHWM) over processes, in MB."""
     total_kb = 0

@@ -250,6 +250,7 @@ def _row(cell: Cell) -> list[str]:
         _fmt(ttft.get("p50"), ".3f") if stream else "",
         _fmt(vs.get("added_ttft_p50_ms"), ".3f", sign=True) if stream else "",
         str(cell.get("errors", 0)),
+        _fmt(cell.get("foreign_cpu_cores"), ".2f"),
     ]
 
 
@@ -267,6 +268,7 @@ HEADER = [
     "TTFT p50",
     "+ms",
     "errors",
+    "other CPU",
 ]
 
 
@@ -293,11 +295,14 @@ def table(result: Result) -> str:
     cells = [c for c in result["cells"] if c.get("layout", "pinned") == "pinned"]
     parts = [
         "CPU ms/req: the server's CPU per request (direct: the upstream's, in parentheses);"
-        " +ms: added over direct",
+        " +ms: added over direct; other CPU: cores used meanwhile by processes outside the bench",
         _grid([_row(c) for c in cells], HEADER),
         "",
         _memory(result),
     ]
+    noise = _noise(result)
+    if noise:
+        parts += ["", noise]
     scaling = result.get("scaling")
     if scaling:
         parts += ["", _scaling_text(scaling)]
@@ -305,6 +310,25 @@ def table(result: Result) -> str:
     if found:
         parts += ["", _checks_text(found)]
     return "\n".join(parts)
+
+
+NOISY = 0.05  # cores used by other processes during a cell above which figures are suspect
+
+
+def noisiest(result: Result) -> float:
+    """The most CPU (in cores) anything outside the bench used during one cell."""
+    return max((c.get("foreign_cpu_cores") or 0.0 for c in result["cells"]), default=0.0)
+
+
+def _noise(result: Result) -> str:
+    worst = noisiest(result)
+    # /proc/stat counts 10 ms ticks: a few of them in a short cell are not noise.
+    if worst <= max(NOISY, 0.03 / result["settings"]["duration_s"]):
+        return ""
+    return (
+        f"WARNING: the machine was not quiet: other processes used up to {worst:.2f} cores"
+        " during a cell; figures of such cells are perturbed (run again on a quiet machine)"
+    )
 
 
 def _memory(result: Result) -> str:

@@ -149,7 +149,7 @@ class Bench:
         if answer["status"] == 200 and answer["marker_seen"]:
             return None
         if answer["status"] == 404:
-            return "not available (HTTP 404)"
+            return f"not available (HTTP 404): {answer['body'][:200]}"
         status = answer["status"]
         return f"HTTP {status}: {answer['body'][:300]}" if status else answer["body"]
 
