@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,6 +17,7 @@ from router.api import ironlabs
 from router.api.common import json_response, trail_header
 from router.config import load_settings
 from router.errors import AllTargetsFailed, Failure, RequestError, UpstreamError
+from router.metrics import MetricsMiddleware
 from router.runtime import Runtime
 
 log = logging.getLogger("router")
@@ -115,6 +117,7 @@ def create_app(runtime: Runtime) -> Starlette:
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(MetricsMiddleware, metrics=runtime.metrics)],
         lifespan=lifespan,
         exception_handlers={
             RequestError: _request_error,

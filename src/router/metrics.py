@@ -9,7 +9,9 @@ aggregates every worker (prometheus-client's multiprocess mode).
 from __future__ import annotations
 
 import os
+import time
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +22,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.core.types import Attempt, Usage
 from router.protocols.base import Target
@@ -130,3 +134,63 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+_SURFACES = (("/api/v1/", "ironlabs"), ("/v1/", "openai"))
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts API requests by surface and status, times them, tracks in-flight."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._timers: dict[tuple[str, bool], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        surface = _surface(scope)
+        if surface is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = [500, False]  # status, streamed
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state[0] = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        state[1] = value.startswith(b"text/event-stream")
+            await send(message)
+
+        self.metrics.inflight.inc()
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.metrics.inflight.dec()
+            self._count(surface, state[0], state[1], time.perf_counter() - started)
+
+    def _count(self, surface: str, status: int, stream: bool, seconds: float) -> None:
+        counter = self._counters.get((surface, status))
+        if counter is None:
+            counter = self._counters[(surface, status)] = self.metrics.requests.labels(
+                surface, str(status)
+            )
+        counter.inc()
+        timer = self._timers.get((surface, stream))
+        if timer is None:
+            timer = self._timers[(surface, stream)] = self.metrics.duration.labels(
+                surface, "true" if stream else "false"
+            )
+        timer.observe(seconds)
+
+
+def _surface(scope: Scope) -> str | None:
+    if scope["type"] != "http":
+        return None
+    path: str = scope["path"]
+    for prefix, name in _SURFACES:
+        if path.startswith(prefix):
+            return name
+    return None
