@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from chaos import ask, chaos
 from fakes import Fault
-from prometheus_client.parser import text_string_to_metric_families
 
 SCRAPE_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"

@@ -22,7 +22,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.core.types import Attempt, Usage
