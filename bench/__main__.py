@@ -1,4 +1,5 @@
-"""Command line: `python -m bench [--quick] [--peers]`, `python -m bench soak [--minutes N]`.
+"""Command line: `python -m bench [--quick] [--peers]`, `python -m bench soak [--minutes N]`,
+`python -m bench profile [--duration S]` (needs py-spy).
 
 Run from the repository root, with the repository installed in the interpreter's environment
 (`pip install -e '.[dev,bench]'`). Results go to bench/results/ unless `--out` says otherwise.
@@ -21,7 +22,7 @@ RESULTS = REPO / "bench" / "results"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=("run", "soak"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "soak", "profile"), default="run")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     options = _options(args)
     if args.command == "soak":
         return _soak(args, options)
+    if args.command == "profile":
+        return _profile(args, options)
     if options.peers:
         from bench import peers
 
@@ -124,6 +127,20 @@ def _soak(args: argparse.Namespace, options: Options) -> int:
         write_soak_chart(result, args.out / f"{name}.png")
     report.write_json(result, args.out / f"{name}.json")
     print(f"wrote {args.out / f'{name}.json'}")
+    return 0
+
+
+def _profile(args: argparse.Namespace, options: Options) -> int:
+    from bench import profile
+
+    py_spy = profile.find_py_spy()
+    if py_spy is None:
+        print("py-spy is not installed: pip install py-spy")
+        return 2
+    found = profile.profile(options, args.duration or 10.0, args.out, py_spy)
+    print(profile.render(found))
+    report.write_json(found, args.out / f"{args.name or 'profile'}.json")
+    print(f"wrote {args.out / 'profile-*.txt'} (collapsed stacks) and the summary JSON")
     return 0
 
 
