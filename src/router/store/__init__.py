@@ -1,0 +1,18 @@
+"""Storage: conversations (and keys) in SQLite by default, PostgreSQL to scale out."""
+
+from __future__ import annotations
+
+from router.store.conversations import ConversationStore, SqliteStore
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+async def open_conversations(database: str) -> ConversationStore:
+    """The conversation store for `storage.database`: a SQLite path or a PostgreSQL URL."""
+    if is_postgres(database):
+        from router.store.postgres import PostgresStore  # asyncpg only when asked for
+
+        return await PostgresStore(database).open()
+    return await SqliteStore(database).open()

@@ -1,0 +1,130 @@
+"""Conversations in PostgreSQL, for several gateway hosts sharing one history.
+
+Selected by `storage.database = "postgresql://..."`. Writes leave the request path as tasks;
+a load waits for this process's pending write to the same conversation, so a client that
+continues a conversation on the same host always sees its previous turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+import msgspec
+
+from router.core.types import Message
+from router.store.conversations import Conversation, Turn
+
+log = logging.getLogger("router.store")
+
+_MESSAGES = msgspec.json.Decoder(list[Message])
+_ENCODE = msgspec.json.Encoder().encode
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS router_conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS router_turns (
+    conversation_id TEXT NOT NULL REFERENCES router_conversations(id),
+    seq BIGSERIAL,
+    response_message_id TEXT NOT NULL,
+    messages BYTEA NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+);
+"""
+
+
+class PostgresStore:
+    """A pooled asyncpg connection set, opened and closed by the lifespan."""
+
+    def __init__(self, url: str, max_connections: int = 10) -> None:
+        self.url = url
+        self.max_connections = max_connections
+        self._pool: asyncpg.Pool | None = None
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        self.failed_writes = 0
+
+    async def open(self) -> PostgresStore:
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.max_connections)
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(7223001)")  # one migrator at a time
+            try:
+                await conn.execute(_SCHEMA)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(7223001)")
+        return self
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "store not opened"
+        return self._pool
+
+    async def load(self, conversation_id: str) -> Conversation | None:
+        pending = self._pending.get(conversation_id)
+        if pending is not None:
+            await asyncio.wait([pending])
+        async with self.pool.acquire() as conn:
+            title = await conn.fetchval(
+                "SELECT title FROM router_conversations WHERE id = $1", conversation_id
+            )
+            if title is None:
+                return None
+            rows = await conn.fetch(
+                "SELECT messages FROM router_turns WHERE conversation_id = $1 ORDER BY seq",
+                conversation_id,
+            )
+        messages: list[Message] = []
+        for row in rows:
+            messages.extend(_MESSAGES.decode(row["messages"]))
+        return Conversation(conversation_id, title, tuple(messages))
+
+    def save(self, turn: Turn) -> None:
+        task = asyncio.create_task(self._save(turn, self._pending.get(turn.conversation_id)))
+        self._pending[turn.conversation_id] = task
+        task.add_done_callback(lambda t: self._done(turn.conversation_id, t))
+
+    def _done(self, conversation_id: str, task: asyncio.Task[None]) -> None:
+        if self._pending.get(conversation_id) is task:
+            del self._pending[conversation_id]
+        if not task.cancelled() and task.exception() is not None:
+            self.failed_writes += 1
+            log.error("conversation write failed: %s", type(task.exception()).__name__)
+
+    async def _save(self, turn: Turn, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])  # turns of one conversation are written in order
+        now = time.time()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO router_conversations (id, title, created_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (id) DO NOTHING",
+                turn.conversation_id,
+                turn.title,
+                now,
+            )
+            await conn.execute(
+                "INSERT INTO router_turns (conversation_id, response_message_id, messages,"
+                " provider, model, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                turn.conversation_id,
+                turn.response_message_id,
+                _ENCODE([*turn.messages, turn.answer]),
+                turn.provider,
+                turn.model,
+                now,
+            )
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.wait(list(self._pending.values()))
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._pool is not None:
+            await self._pool.close()
