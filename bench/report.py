@@ -273,13 +273,13 @@ HEADER = [
 
 
 def _grid(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows] if i < len(r)) for i in range(len(header))]
+    full = [r for r in [header, *rows] if len(r) == len(header)]
+    widths = [max(len(r[i]) for r in full) for i in range(len(header))]
     lines = []
     for r in [header, *rows]:
         if len(r) < len(header):  # an unavailable cell: the reason spans the figures
-            lines.append(
-                "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=False)) + "  " + r[3]
-            )
+            head = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2])]
+            lines.append("  ".join(head) + "  " + r[3])
         else:
             lines.append(
                 "  ".join(
