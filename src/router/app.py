@@ -8,12 +8,13 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from router.api import ironlabs
+from router.api import admin, ironlabs, openai, openai_media, openai_models, pages
 from router.api.common import json_response, trail_header
 from router.config import load_settings
 from router.errors import AllTargetsFailed, Failure, RequestError, UpstreamError
@@ -69,9 +70,39 @@ def error_body(code: str, message: str, field: str | None, **extra: object) -> d
     return {"error": {"code": code, "message": message, "field": field, **extra}}
 
 
+def _error(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None,
+    headers: dict[str, str] | None = None,
+    attempts: list[object] | None = None,
+) -> Response:
+    """The one place an error becomes a response: OpenAI's shape under /v1/, ours elsewhere."""
+    body: object
+    if request.scope["path"].startswith("/v1/"):
+        body = openai.error_payload(status, code, message, field, attempts)
+    elif attempts is not None:
+        body = error_body(code, message, field, attempts=attempts)
+    else:
+        body = error_body(code, message, field)
+    return json_response(body, status, headers)
+
+
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return json_response(error_body(exc.code, exc.message, exc.field), exc.status)
+    return _error(request, exc.status, exc.code, exc.message, exc.field)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods: OpenAI's shape under /v1/, Starlette's plain text elsewhere."""
+    assert isinstance(exc, HTTPException)
+    if not request.scope["path"].startswith("/v1/"):
+        return PlainTextResponse(exc.detail, exc.status_code, exc.headers)
+    code = "unknown_url" if exc.status_code == 404 else "method_not_allowed"
+    message = f"{request.method} {request.scope['path']}: {exc.detail}"
+    return _error(request, exc.status_code, code, message, None, exc.headers)
 
 
 async def _all_failed(request: Request, exc: Exception) -> Response:
@@ -80,13 +111,12 @@ async def _all_failed(request: Request, exc: Exception) -> Response:
     headers = {"x-router-attempts": trail_header(exc.attempts), **_retry_after(exc)}
     if status >= 500:
         headers["x-should-retry"] = "false"
-    body = error_body(code, message, None, attempts=exc.attempts)
-    return json_response(body, status, headers)
+    return _error(request, status, code, message, None, headers, list(exc.attempts))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path)
-    return json_response(error_body("internal_error", "Internal error.", None), 500)
+    return _error(request, 500, "internal_error", "Internal error.", None)
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -114,12 +144,18 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/metrics", metrics),
         Route("/admin/health", admin_health),
         *ironlabs.routes(runtime),
+        *openai.routes(runtime),
+        *openai_media.routes(runtime),
+        *openai_models.routes(runtime),
+        *admin.routes(runtime),
+        *pages.routes(runtime),
     ]
     return Starlette(
         routes=routes,
         middleware=[Middleware(MetricsMiddleware, metrics=runtime.metrics)],
         lifespan=lifespan,
         exception_handlers={
+            HTTPException: _http_error,
             RequestError: _request_error,
             AllTargetsFailed: _all_failed,
             UpstreamError: _unexpected,

@@ -13,10 +13,12 @@ from router.core.catalog import Catalog
 from router.core.chat import ChatService
 from router.core.gateway import Gateway
 from router.core.health import Health, State
+from router.core.media_service import MediaService
 from router.errors import ConfigError
 from router.metrics import Metrics
 from router.protocols import backends
 from router.store.conversations import ConversationStore, SqliteStore
+from router.store.keys import KeyAuth, KeyStore, SqliteKeyStore
 from router.upstream import Upstream
 
 
@@ -46,6 +48,14 @@ def master_key(settings: Settings, env: dict[str, str], host: str) -> str:
     raise ConfigError(settings.source, f"no master key: set {settings.server.master_key_env}")
 
 
+def database_path(settings: Settings) -> str:
+    """The SQLite path; a relative one is relative to routing.toml's folder."""
+    path = settings.storage.database
+    if path == ":memory:" or Path(path).is_absolute() or not settings.source:
+        return path
+    return str(Path(settings.source).parent / path)
+
+
 class Runtime:
     """Settings-derived objects are built here; connections are opened by `start`."""
 
@@ -60,6 +70,9 @@ class Runtime:
         self._upstream: Upstream | None = None
         self._store: SqliteStore | None = None
         self._chat: ChatService | None = None
+        self._media: MediaService | None = None
+        self._api_keys: SqliteKeyStore | None = None
+        self._key_auth: KeyAuth | None = None
 
     def _circuit_changed(self, ref: str, state: State) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -75,16 +88,18 @@ class Runtime:
             self.settings, backends(self._upstream), self.health, on_attempt=self.metrics.attempt
         )
         self._chat = ChatService(self.catalog, gateway, self.metrics)
+        self._media = MediaService(self.catalog, gateway, self.metrics)
         self._store = await SqliteStore(self.database_path()).open()
+        self._api_keys = await SqliteKeyStore(self.database_path()).open()
+        self._key_auth = KeyAuth(self._api_keys)
+        self.auth.lookup = self._key_auth.lookup
 
     def database_path(self) -> str:
-        """The SQLite path; a relative one is relative to routing.toml's folder."""
-        path = self.settings.storage.database
-        if path == ":memory:" or Path(path).is_absolute() or not self.settings.source:
-            return path
-        return str(Path(self.settings.source).parent / path)
+        return database_path(self.settings)
 
     async def stop(self) -> None:
+        if self._api_keys is not None:
+            await self._api_keys.close()
         if self._store is not None:
             await self._store.close()
         if self._upstream is not None:
@@ -94,6 +109,21 @@ class Runtime:
     def chat(self) -> ChatService:
         assert self._chat is not None, "runtime not started"
         return self._chat
+
+    @property
+    def media(self) -> MediaService:
+        assert self._media is not None, "runtime not started"
+        return self._media
+
+    @property
+    def api_keys(self) -> KeyStore:
+        assert self._api_keys is not None, "runtime not started"
+        return self._api_keys
+
+    @property
+    def key_auth(self) -> KeyAuth:
+        assert self._key_auth is not None, "runtime not started"
+        return self._key_auth
 
     @property
     def store(self) -> ConversationStore:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
 from router.config import Timeouts
+from router.core.media import Upload
 from router.core.types import Event
 from router.errors import Failure, UpstreamError
 from router.protocols.base import Codec, HttpCall, StreamDecoder
 
 SseEvent = tuple[str | None, bytes]
+Classify = Callable[[int, Mapping[str, str], bytes], UpstreamError]
 
 
 def current_task() -> asyncio.Task[object]:
@@ -122,6 +124,73 @@ class Upstream:
     async def close(self) -> None:
         await self.session.close()
 
+    async def upload(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        fields: list[tuple[str, str]],
+        upload: Upload,
+        timeout: float | None = None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """A multipart/form-data POST of `fields` and then the file, which aiohttp reads from
+        its spool in 64 KiB chunks (never whole into memory). Rewound first: a retry or a
+        fallback sends the same file again."""
+        upload.file.seek(0)
+        form = aiohttp.FormData(quote_fields=False)
+        for name, value in fields:
+            form.add_field(name, value)
+        form.add_field(
+            "file", upload.file, filename=upload.filename, content_type=upload.content_type
+        )
+        return await self._send(url, form, headers, timeout)
+
+    async def _send(
+        self, url: str, data: Any, headers: Mapping[str, str], timeout: float | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        client_timeout = aiohttp.ClientTimeout(
+            total=self.timeouts.response if timeout is None else timeout,
+            connect=self.timeouts.connect,
+        )
+        try:
+            async with self.session.post(
+                url, data=data, headers=headers, timeout=client_timeout
+            ) as resp:
+                return resp.status, resp.headers, await resp.read()
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc, started=False) from None
+        except TimeoutError:
+            raise UpstreamError(Failure.TIMEOUT, "upstream did not answer in time") from None
+
+    async def open_bytes(
+        self, classify: Classify, call: HttpCall, timeout: float | None = None
+    ) -> tuple[str, AsyncIterator[bytes]]:
+        """A POST whose answer is relayed as it arrives (audio): (content type, chunks).
+        Errors before the body are raised classified; `timeout` bounds the wait for the
+        headers and `stream_idle` every read after them."""
+        client_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.timeouts.connect,
+            sock_read=min(self.timeouts.stream_idle, timeout or self.timeouts.stream_idle),
+        )
+        try:
+            resp = await self.session.post(
+                call.url, data=call.body, headers=call.headers, timeout=client_timeout
+            )
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc, started=False) from None
+        except TimeoutError:
+            raise UpstreamError(Failure.TIMEOUT, "upstream did not answer in time") from None
+        if resp.status >= 400:
+            try:
+                body = await resp.read()
+            except (aiohttp.ClientError, TimeoutError):
+                body = b""
+            finally:
+                resp.release()
+            raise classify(resp.status, resp.headers, body)
+        content_type = resp.headers.get("Content-Type", "application/octet-stream")
+        return content_type, _relay(resp)
+
     async def request(
         self, method: str, call: HttpCall, timeout: float | None = None
     ) -> tuple[int, Mapping[str, str], bytes]:
@@ -198,6 +267,20 @@ async def _decode_stream(
             watchdog.touch()
         if decoder.done:
             return
+
+
+async def _relay(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body of an open response as it arrives; the connection is released at the end,
+    on failure, and when the consumer stops early (`aclose`)."""
+    try:
+        async for chunk in resp.content.iter_any():
+            yield chunk
+    except aiohttp.ClientError as exc:
+        raise _transport_error(exc, started=True) from None
+    except TimeoutError:
+        raise UpstreamError(Failure.STALL, "the upstream stopped sending audio") from None
+    finally:
+        resp.release()
 
 
 def _transport_error(exc: aiohttp.ClientError, *, started: bool) -> UpstreamError:

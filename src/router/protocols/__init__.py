@@ -8,12 +8,13 @@ from __future__ import annotations
 from router.protocols.backend import Backend, HttpBackend
 from router.protocols.demo import DemoBackend
 from router.protocols.openai_chat import OpenAIChat
+from router.protocols.openai_media import OpenAIMedia
 from router.upstream import Upstream
 
 
 def backends(upstream: Upstream) -> dict[str, Backend]:
     """Every protocol's backend, built once at start-up around the app's upstream session."""
     return {
-        "openai": HttpBackend(OpenAIChat(), upstream),
+        "openai": HttpBackend(OpenAIChat(), upstream, OpenAIMedia()),
         "demo": DemoBackend(),
     }

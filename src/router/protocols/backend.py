@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from router.core.media import MediaKind, MediaReply, MediaRequest, TranscriptionRequest
 from router.core.types import ChatRequest, Event
 from router.protocols.base import Codec, Target
+from router.protocols.openai_media import OpenAIMedia
 from router.upstream import Upstream
 
 
@@ -29,12 +31,25 @@ class Backend(Protocol):
         ...
 
 
-class HttpBackend:
-    """A wire codec sent over the app's one upstream session."""
+class MediaBackend(Protocol):
+    """A backend that also serves the non-chat endpoints of `media_kinds`."""
 
-    def __init__(self, codec: Codec, upstream: Upstream) -> None:
+    media_kinds: frozenset[MediaKind]
+
+    async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
+        """The provider's answer; for streamed audio, its first chunk and the rest."""
+        ...
+
+
+class HttpBackend:
+    """A wire codec sent over the app's one upstream session; with a media codec it also
+    serves embeddings, images, speech and transcription."""
+
+    def __init__(self, codec: Codec, upstream: Upstream, media: OpenAIMedia | None = None) -> None:
         self.codec = codec
         self.upstream = upstream
+        self.media = media
+        self.media_kinds: frozenset[MediaKind] = media.kinds if media else frozenset()
 
     async def complete(
         self, target: Target, request: ChatRequest, timeout: float | None
@@ -47,3 +62,26 @@ class HttpBackend:
     ) -> AsyncIterator[list[Event]]:
         call = self.codec.build(target, request, stream=True)
         return self.upstream.stream(self.codec, call, first_token)
+
+    async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
+        media = self.media
+        assert media is not None, "no media codec for this protocol"
+        if isinstance(request, TranscriptionRequest):
+            form = media.build_upload(target, request)
+            answer = await self.upstream.upload(
+                form.url, form.headers, form.fields, request.upload, timeout
+            )
+        elif media.streamed(request):
+            call = media.build(target, request)
+            content_type, chunks = await self.upstream.open_bytes(media.classify, call, timeout)
+            first = await anext(aiter(chunks), b"")  # the commit point: audio has started
+            usage = media.usage(request, content_type, b"")
+            return MediaReply(content_type=content_type, body=first, rest=chunks, usage=usage)
+        else:
+            answer = await self.upstream.request("POST", media.build(target, request), timeout)
+        status, headers, body = answer
+        if status >= 400:
+            raise media.classify(status, headers, body)
+        content_type = headers.get("Content-Type", "application/json")
+        usage = media.usage(request, content_type, body)
+        return MediaReply(content_type=content_type, body=body, usage=usage)

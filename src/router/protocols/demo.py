@@ -10,7 +10,9 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from router.core.assemble import estimate_prompt
+from router.core.media import MEDIA_KINDS, MediaKind, MediaReply, MediaRequest
 from router.core.types import ChatRequest, Event, Finish, FinishReason, TextDelta, Usage
+from router.protocols import demo_media
 from router.protocols.base import Target
 
 FIRST_TOKEN_DELAY = 0.05
@@ -35,7 +37,9 @@ def _answer(request: ChatRequest) -> tuple[list[str], FinishReason, Usage]:
 
 
 class DemoBackend:
-    """Answers `demo/*` chat models locally."""
+    """Answers `demo/*` models locally: chat here, the other endpoints in `demo_media`."""
+
+    media_kinds: frozenset[MediaKind] = frozenset(MEDIA_KINDS)
 
     def __init__(
         self, first_token_delay: float = FIRST_TOKEN_DELAY, word_delay: float = WORD_DELAY
@@ -60,3 +64,6 @@ class DemoBackend:
                 await asyncio.sleep(self.word_delay)
             yield [TextDelta(piece)]
         yield [Finish(finish), usage]
+
+    async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
+        return demo_media.answer(target.model, request)

@@ -1,0 +1,603 @@
+"""The OpenAI-compatible surface: `POST /v1/chat/completions`, `GET /v1/models[/{id}]`.
+
+Any OpenAI SDK works by changing its base URL and key. `model` is `provider/model`, an alias
+from routing.toml (an ordered chain) or a bare catalog name; the extension fields `models` and
+`fallback_models` (as OpenRouter's `models`) add a chain per request. Answers are OpenAI's
+`chat.completion` / `chat.completion.chunk` shapes; `model` in them is the `provider/model` that
+answered, and `usage.cost` (USD, OpenRouter's field) is added when the catalog prices it.
+Reasoning text, when a provider returns it, is `reasoning_content` (DeepSeek's field).
+
+Accepted and ignored (nothing to forward them to): `metadata`, `store`, `service_tier`,
+`safety_identifier`, `prompt_cache_key`, `parallel_tool_calls`. Refused with a 400 naming the
+parameter unless left at their defaults: `n`, `logprobs`, `top_logprobs`, `logit_bias`,
+`presence_penalty`, `frequency_penalty`, `audio`, `modalities` other than text, `prediction`,
+`web_search_options`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable
+from decimal import Decimal
+from typing import Literal, TypeVar
+
+import msgspec
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from router.api.common import ENCODER, decode, json_response, read_body, trail_header
+from router.core.chat import ChatCall, ChatStream, StreamFailed
+from router.core.types import (
+    ChatRequest,
+    Completion,
+    Event,
+    ImagePart,
+    Message,
+    ReasoningDelta,
+    TextDelta,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+)
+from router.errors import RequestError
+from router.runtime import Runtime
+
+T = TypeVar("T")
+
+# ---- request ------------------------------------------------------------------------------
+
+
+class _ImageUrl(msgspec.Struct, frozen=True):
+    url: str
+    detail: str | None = None
+
+
+class InText(msgspec.Struct, frozen=True, tag="text"):
+    text: str
+
+
+class InImageUrl(msgspec.Struct, frozen=True, tag="image_url"):
+    image_url: _ImageUrl
+
+
+class InRefusal(msgspec.Struct, frozen=True, tag="refusal"):
+    refusal: str
+
+
+InPart = InText | InImageUrl | InRefusal
+
+
+class _InFunction(msgspec.Struct, frozen=True):
+    name: str
+    arguments: str
+
+
+class InToolCall(msgspec.Struct, frozen=True):
+    id: str
+    function: _InFunction
+    type: Literal["function"] = "function"
+
+
+class InMessage(msgspec.Struct, frozen=True):
+    """Unknown keys are ignored here: SDKs send back response messages (`annotations`...)."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[InPart] | None = None
+    name: str | None = None
+    tool_calls: list[InToolCall] | None = None
+    tool_call_id: str | None = None
+    refusal: str | None = None
+
+
+class _FunctionDef(msgspec.Struct, frozen=True):
+    name: str
+    description: str | None = None
+    parameters: dict[str, object] | None = None
+    strict: bool | None = None
+
+
+class InTool(msgspec.Struct, frozen=True):
+    function: _FunctionDef
+    type: Literal["function"] = "function"
+
+
+class _Name(msgspec.Struct, frozen=True):
+    name: str
+
+
+class NamedToolChoice(msgspec.Struct, frozen=True):
+    function: _Name
+    type: Literal["function"] = "function"
+
+
+class StreamOptions(msgspec.Struct, frozen=True):
+    include_usage: bool = False
+    include_obfuscation: bool | None = None
+
+
+class ChatBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    messages: list[InMessage]
+    model: str | None = None
+    models: list[str] = []  # extension: more models, in order (OpenRouter's `models`)
+    fallback_models: list[str] = []  # extension: tried after `model` and `models`
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    user: str | None = None
+    tools: list[InTool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    response_format: dict[str, object] | None = None
+    reasoning_effort: str | None = None
+    # accepted, not forwarded
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    # refused unless at their defaults
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict[str, float] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, object] | None = None
+    prediction: dict[str, object] | None = None
+    web_search_options: dict[str, object] | None = None
+
+
+_REQUEST = msgspec.json.Decoder(ChatBody)
+
+
+def _unsupported(body: ChatBody) -> str | None:
+    """The first parameter set to something this gateway cannot honour."""
+    checks = (
+        ("n", body.n not in (None, 1)),
+        ("logprobs", bool(body.logprobs)),
+        ("top_logprobs", body.top_logprobs not in (None, 0)),
+        ("logit_bias", bool(body.logit_bias)),
+        ("presence_penalty", body.presence_penalty not in (None, 0)),
+        ("frequency_penalty", body.frequency_penalty not in (None, 0)),
+        ("modalities", body.modalities not in (None, ["text"])),
+        ("audio", body.audio is not None),
+        ("prediction", body.prediction is not None),
+        ("web_search_options", body.web_search_options is not None),
+    )
+    return next((name for name, bad in checks if bad), None)
+
+
+def validate(body: ChatBody) -> None:
+    """Checks beyond the types, each naming its parameter."""
+    if body.model is None and not body.models:
+        raise RequestError("missing_required_parameter", "`model` is required.", "model")
+    if not body.messages:
+        raise RequestError("invalid_value", "`messages` must not be empty.", "messages")
+    if body.temperature is not None and not 0 <= body.temperature <= 2:
+        raise RequestError("invalid_value", "temperature must be between 0 and 2.", "temperature")
+    if body.top_p is not None and not 0 <= body.top_p <= 1:
+        raise RequestError("invalid_value", "top_p must be between 0 and 1.", "top_p")
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(body, name)
+        if value is not None and value < 1:
+            raise RequestError("invalid_value", f"{name} must be at least 1.", name)
+    for i, m in enumerate(body.messages):
+        if m.role == "tool" and not m.tool_call_id:
+            raise RequestError(
+                "missing_required_parameter",
+                "A tool message needs `tool_call_id`.",
+                f"messages[{i}].tool_call_id",
+            )
+    unsupported = _unsupported(body)
+    if unsupported is not None:
+        raise RequestError(
+            "unsupported_parameter",
+            f"`{unsupported}` is not supported by this gateway.",
+            unsupported,
+        )
+
+
+def _part(p: InPart) -> TextPart | ImagePart:
+    if type(p) is InText:
+        return TextPart(p.text)
+    if type(p) is InImageUrl:
+        return ImagePart(p.image_url.url, p.image_url.detail)
+    assert isinstance(p, InRefusal)
+    return TextPart(p.refusal)
+
+
+_ROLE = {"developer": "system"}
+
+
+def _message(m: InMessage) -> Message:
+    content = m.content
+    if content is None:
+        parts: tuple[TextPart | ImagePart, ...] = ()
+    elif type(content) is str:
+        parts = (TextPart(content),)
+    else:
+        parts = tuple(_part(p) for p in content)  # type: ignore[union-attr]
+    if m.refusal and not parts:
+        parts = (TextPart(m.refusal),)
+    calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ())
+    role = _ROLE.get(m.role, m.role)
+    return Message(role, parts, calls, m.tool_call_id, m.name)  # type: ignore[arg-type]
+
+
+def chat_request(body: ChatBody) -> ChatRequest:
+    choice = body.tool_choice
+    stop = body.stop
+    return ChatRequest(
+        messages=tuple(_message(m) for m in body.messages),
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+        seed=body.seed,
+        tools=tuple(
+            Tool(t.function.name, t.function.description, t.function.parameters)
+            for t in body.tools or ()
+        ),
+        tool_choice={"name": choice.function.name}
+        if isinstance(choice, NamedToolChoice)
+        else choice,
+        response_format=body.response_format,
+        user=body.user,
+        reasoning_effort=body.reasoning_effort,
+    )
+
+
+def chain_of(body: ChatBody) -> tuple[str, ...]:
+    return ((body.model,) if body.model is not None else ()) + tuple(body.models)
+
+
+def param_of(body: ChatBody, field: str | None) -> str | None:
+    """The request parameter behind a planner field such as `models[0]`."""
+    if field is None or not field.startswith("models["):
+        return field
+    index = int(field[len("models[") : -1])
+    if body.model is None:
+        return field
+    return "model" if index == 0 else f"models[{index - 1}]"
+
+
+async def _mapped(body: ChatBody, pending: Awaitable[T]) -> T:
+    """Await `pending`, naming the request's own parameter in a model error."""
+    try:
+        return await pending
+    except RequestError as exc:
+        exc.field = param_of(body, exc.field)
+        raise
+
+
+# ---- response -----------------------------------------------------------------------------
+
+
+class OutFunction(msgspec.Struct):
+    name: str
+    arguments: str
+
+
+class OutToolCall(msgspec.Struct, kw_only=True):
+    id: str
+    type: str = "function"
+    function: OutFunction
+
+
+class OutMessage(msgspec.Struct, kw_only=True):
+    role: str = "assistant"
+    content: str | None
+    refusal: None = None
+    tool_calls: list[OutToolCall] | msgspec.UnsetType = msgspec.UNSET
+    reasoning_content: str | msgspec.UnsetType = msgspec.UNSET
+    annotations: tuple[()] = ()
+
+
+class OutChoice(msgspec.Struct, kw_only=True):
+    index: int = 0
+    message: OutMessage
+    logprobs: None = None
+    finish_reason: str
+
+
+class PromptDetails(msgspec.Struct):
+    cached_tokens: int
+    audio_tokens: int = 0
+
+
+class CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int
+    audio_tokens: int = 0
+    accepted_prediction_tokens: int = 0
+    rejected_prediction_tokens: int = 0
+
+
+class OutUsage(msgspec.Struct, kw_only=True):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptDetails
+    completion_tokens_details: CompletionDetails
+    cost: Decimal | msgspec.UnsetType = msgspec.UNSET  # USD, when the catalog prices the model
+
+
+class ChatCompletion(msgspec.Struct, kw_only=True):
+    id: str
+    object: str = "chat.completion"
+    created: int
+    model: str
+    choices: list[OutChoice]
+    usage: OutUsage
+    system_fingerprint: None = None
+
+
+class UsageChunk(msgspec.Struct, kw_only=True):
+    id: str
+    object: str = "chat.completion.chunk"
+    created: int
+    model: str
+    system_fingerprint: None = None
+    choices: tuple[()] = ()
+    usage: OutUsage
+
+
+_FINISH = {"stop", "length", "tool_calls", "content_filter"}
+
+
+def finish_reason(completion: Completion) -> str:
+    return completion.finish if completion.finish in _FINISH else "stop"
+
+
+def out_usage(completion: Completion) -> OutUsage:
+    u = completion.usage
+    costs = completion.costs
+    return OutUsage(
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        total_tokens=u.total_tokens,
+        prompt_tokens_details=PromptDetails(u.cached_tokens),
+        completion_tokens_details=CompletionDetails(u.reasoning_tokens),
+        cost=costs.total_tokens_cost if costs is not None else msgspec.UNSET,
+    )
+
+
+def render(completion: Completion, ident: str, created: int) -> ChatCompletion:
+    calls = [
+        OutToolCall(id=c.id, function=OutFunction(c.name, c.arguments))
+        for c in completion.tool_calls
+    ]
+    message = OutMessage(
+        content=completion.text if completion.text or not calls else None,
+        tool_calls=calls or msgspec.UNSET,
+        reasoning_content=completion.reasoning or msgspec.UNSET,
+    )
+    return ChatCompletion(
+        id=ident,
+        created=created,
+        model=f"{completion.provider}/{completion.model}",
+        choices=[OutChoice(message=message, finish_reason=finish_reason(completion))],
+        usage=out_usage(completion),
+    )
+
+
+def new_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+def headers_for(completion: Completion) -> dict[str, str]:
+    return {"x-router-attempts": trail_header(completion.attempts)}
+
+
+# ---- stream -------------------------------------------------------------------------------
+
+
+class _ToolHead(msgspec.Struct, kw_only=True):
+    index: int
+    id: str
+    type: str = "function"
+    function: OutFunction
+
+
+class _ToolArgs(msgspec.Struct):
+    arguments: str
+
+
+class _ToolMore(msgspec.Struct):
+    index: int
+    function: _ToolArgs
+
+
+class Chunks:
+    """Pre-encoded `chat.completion.chunk` frames for one stream: everything around the delta
+    is built once, so each event costs one small encode and a few byte joins."""
+
+    __slots__ = ("created", "done_tail", "head", "ident", "include_usage", "model", "tail")
+
+    def __init__(self, ident: str, created: int, model: str, include_usage: bool) -> None:
+        self.ident, self.created, self.model = ident, created, model
+        self.include_usage = include_usage
+        self.head = (
+            b'data: {"id":'
+            + ENCODER.encode(ident)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode()
+            + b',"model":'
+            + ENCODER.encode(model)
+            + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
+        )
+        usage = b',"usage":null' if include_usage else b""
+        self.tail = b',"logprobs":null,"finish_reason":null}]' + usage + b"}\n\n"
+        self.done_tail = usage + b"}\n\n"
+
+    def role(self) -> bytes:
+        return self.head + b'{"role":"assistant","content":"","refusal":null}' + self.tail
+
+    def frames(self, batch: list[Event]) -> bytes:
+        head, tail, out = self.head, self.tail, []
+        for e in batch:
+            kind = type(e)
+            if kind is TextDelta:
+                out.append(head + b'{"content":' + ENCODER.encode(e.text) + b"}" + tail)  # type: ignore[union-attr]
+            elif kind is ReasoningDelta:
+                text = ENCODER.encode(e.text)  # type: ignore[union-attr]
+                out.append(head + b'{"reasoning_content":' + text + b"}" + tail)
+            elif kind is ToolCallDelta:
+                out.append(head + b'{"tool_calls":[' + _tool(e) + b"]}" + tail)  # type: ignore[arg-type]
+        return b"".join(out)
+
+    def finish(self, reason: str) -> bytes:
+        return (
+            self.head
+            + b'{},"logprobs":null,"finish_reason":'
+            + ENCODER.encode(reason)
+            + b"}]"
+            + self.done_tail
+        )
+
+    def usage(self, completion: Completion) -> bytes:
+        chunk = UsageChunk(
+            id=self.ident, created=self.created, model=self.model, usage=out_usage(completion)
+        )
+        return b"data: " + ENCODER.encode(chunk) + b"\n\n"
+
+
+def _tool(e: ToolCallDelta) -> bytes:
+    if e.id is not None or e.name is not None:
+        function = OutFunction(e.name or "", e.arguments)
+        return ENCODER.encode(_ToolHead(index=e.index, id=e.id or "", function=function))
+    return ENCODER.encode(_ToolMore(e.index, _ToolArgs(e.arguments)))
+
+
+class StreamError(msgspec.Struct, kw_only=True):
+    message: str
+    type: str = "upstream_error"
+    param: None = None
+    code: str
+    provider: str
+    model: str
+    attempts: list[object]
+
+
+class StreamErrorEvent(msgspec.Struct):
+    error: StreamError
+
+
+_DONE = b"data: [DONE]\n\n"
+
+
+async def sse(stream: ChatStream, chunks: Chunks) -> AsyncIterator[bytes]:
+    """The stream as SSE frames, one send per upstream read; an in-band `error` if it breaks
+    beyond rescue (the OpenAI SDKs raise it as an APIError), then `[DONE]`."""
+    first = True
+    try:
+        async for batch in stream:
+            frames = chunks.frames(batch)
+            if first:
+                frames, first = chunks.role() + frames, False
+            if frames:
+                yield frames
+    except StreamFailed as failed:
+        c = failed.completion
+        error = StreamError(
+            message=f"Upstream provider error ({c.provider}): {failed.error.message}",
+            code=failed.error.failure.value,
+            provider=c.provider,
+            model=c.model,
+            attempts=list(c.attempts),
+        )
+        yield b"data: " + ENCODER.encode(StreamErrorEvent(error)) + b"\n\n" + _DONE
+        return
+    completion = stream.completion
+    assert completion is not None
+    tail = chunks.finish(finish_reason(completion))
+    if chunks.include_usage:
+        tail += chunks.usage(completion)
+    yield tail + _DONE
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+    attempts: list[object] | msgspec.UnsetType = msgspec.UNSET  # the trail, for 5xx and 429
+
+
+class ErrorEnvelope(msgspec.Struct):
+    error: ErrorBody
+
+
+_CODES = {"rate_limited": "rate_limit_exceeded"}  # where OpenAI's own code differs from ours
+
+
+def error_type(status: int) -> str:
+    if status == 401:
+        return "invalid_request_error"  # as OpenAI answers a wrong key
+    if status == 403:
+        return "permission_error"
+    if status == 429:
+        return "rate_limit_error"
+    if status in (502, 503, 504):
+        return "upstream_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def error_payload(
+    status: int, code: str, message: str, param: str | None, attempts: list[object] | None
+) -> ErrorEnvelope:
+    """OpenAI's error shape, `{"error": {"message", "type", "param", "code"}}`, plus the
+    attempt trail when upstreams were tried."""
+    return ErrorEnvelope(
+        ErrorBody(
+            message=message,
+            type=error_type(status),
+            param=param,
+            code=_CODES.get(code, code),
+            attempts=msgspec.UNSET if attempts is None else attempts,
+        )
+    )
+
+
+# ---- the endpoint ---------------------------------------------------------------------------
+
+
+def routes(rt: Runtime) -> list[Route]:
+    async def completions(request: Request) -> Response:
+        received = rt.now()
+        principal = await rt.auth.authenticate(request.headers.get("authorization"))
+        body = decode(_REQUEST, await read_body(request))
+        validate(body)
+        call = ChatCall(
+            principal=principal,
+            models=chain_of(body),
+            fallbacks=tuple(body.fallback_models),
+            request=chat_request(body),
+            received=received,
+            surface="openai",
+        )
+        ident, created = new_id(), int(time.time())
+        if body.stream:
+            stream = await _mapped(body, rt.chat.open_stream(call))
+            include = body.stream_options is not None and body.stream_options.include_usage
+            chunks = Chunks(ident, created, stream.target.ref, include)
+            headers = {"x-router-attempts": trail_header(stream.trail)}
+            return EventSourceResponse(
+                sse(stream, chunks), headers=headers, ping=15, send_timeout=None
+            )
+        completion = await _mapped(body, rt.chat.complete(call))
+        return json_response(render(completion, ident, created), headers=headers_for(completion))
+
+    return [Route("/v1/chat/completions", completions, methods=["POST"])]

@@ -1,0 +1,98 @@
+"""`GET /v1/models` and `GET /v1/models/{id}`: the models the caller's key may use.
+
+Ids are `provider/model` for every catalog model, plus each alias of routing.toml whose chain
+holds a model the key may use. Bare names (`gpt-4o-mini`) are not listed, to keep one id per
+model, but they resolve everywhere, and `GET /v1/models/gpt-4o-mini` answers for them.
+Each entry adds `type` (chat, embedding, image, speech, transcription) to OpenAI's fields.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from router.api.common import ENCODER, json_response
+from router.auth import Principal
+from router.core.catalog import Catalog
+from router.errors import NotFoundError
+from router.protocols.base import Target
+from router.runtime import Runtime
+
+
+class ModelOut(msgspec.Struct, kw_only=True):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str
+    type: str
+
+
+class ModelList(msgspec.Struct):
+    data: list[ModelOut]
+    object: str = "list"
+
+
+_CACHE_LIMIT = 1024  # distinct pattern sets; keys with the same patterns share one answer
+
+
+def _type(target: Target) -> str:
+    return target.info.type if target.info is not None else "chat"
+
+
+def _bare(catalog: Catalog, target: Target) -> str | None:
+    """The bare name that resolves to `target`, if it is the preferred provider for it."""
+    providers = catalog.bare.get(target.model)
+    return target.model if providers and providers[0] == target.provider.name else None
+
+
+def visible(catalog: Catalog, principal: Principal) -> list[ModelOut]:
+    out = [
+        ModelOut(id=t.ref, owned_by=t.provider.name, type=_type(t))
+        for t in catalog.listed()
+        if principal.may_use(t.ref, _bare(catalog, t))
+    ]
+    for alias in sorted(catalog.aliases):
+        targets = catalog.expand(alias, "model")
+        usable = [t for t in targets if principal.may_use(t.ref)]
+        if usable:
+            out.append(ModelOut(id=alias, owned_by="router", type=_type(usable[0])))
+    return out
+
+
+def one(catalog: Catalog, principal: Principal, name: str) -> ModelOut:
+    """The model `name` (alias, `provider/model` or bare), or the same 404 as an unknown one."""
+    targets = catalog.expand(name, "model")
+    alias = name in catalog.aliases
+    bare = None if alias or "/" in name else name
+    usable = [t for t in targets if principal.may_use(t.ref, bare)]
+    if not usable:
+        raise NotFoundError(
+            "model_not_found", f"The model `{name}` does not exist or is not available.", "model"
+        )
+    owner = "router" if alias else usable[0].provider.name
+    return ModelOut(id=name, owned_by=owner, type=_type(usable[0]))
+
+
+def routes(rt: Runtime) -> list[Route]:
+    cache: dict[tuple[bool, tuple[str, ...]], bytes] = {}
+
+    async def list_models(request: Request) -> Response:
+        principal = await rt.auth.authenticate(request.headers.get("authorization"))
+        key = (principal.master, principal.models)
+        body = cache.get(key)
+        if body is None:
+            body = ENCODER.encode(ModelList(visible(rt.catalog, principal)))
+            if len(cache) < _CACHE_LIMIT:
+                cache[key] = body
+        return Response(body, media_type="application/json")
+
+    async def get_model(request: Request) -> Response:
+        principal = await rt.auth.authenticate(request.headers.get("authorization"))
+        return json_response(one(rt.catalog, principal, request.path_params["model"]))
+
+    return [
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+    ]
