@@ -36,7 +36,7 @@ class _Fn(msgspec.Struct, omit_defaults=True):
     arguments: str
 
 
-class _ToolCall(msgspec.Struct, omit_defaults=True):
+class _ToolCall(msgspec.Struct):  # no omit_defaults: OpenAI requires `type` to be sent
     id: str
     function: _Fn
     type: str = "function"
@@ -74,6 +74,7 @@ class _Body(msgspec.Struct, omit_defaults=True):
 
 class _PromptDetails(msgspec.Struct):
     cached_tokens: int | None = 0
+    cache_write_tokens: int | None = 0  # OpenRouter, for providers that bill cache writes
 
 
 class _CompletionDetails(msgspec.Struct):
@@ -86,6 +87,7 @@ class _Usage(msgspec.Struct):
     prompt_tokens_details: _PromptDetails | None = None
     completion_tokens_details: _CompletionDetails | None = None
     prompt_cache_hit_tokens: int | None = None  # DeepSeek's name for cached tokens
+    total_tokens: int | None = None
 
 
 class _InFn(msgspec.Struct):
@@ -215,7 +217,11 @@ def usage_from(u: _Usage) -> Usage:
     )
     details = u.completion_tokens_details
     reasoning = (details.reasoning_tokens if details else 0) or 0
-    return Usage(u.prompt_tokens, u.completion_tokens, reasoning, cached or 0)
+    completion = u.completion_tokens
+    if reasoning and u.total_tokens == u.prompt_tokens + completion + reasoning:
+        completion += reasoning  # xAI counts reasoning outside completion_tokens
+    written = (u.prompt_tokens_details.cache_write_tokens if u.prompt_tokens_details else 0) or 0
+    return Usage(u.prompt_tokens, completion, reasoning, cached or 0, written)
 
 
 def _delta_events(delta: _Delta, out: list[Event]) -> None:
