@@ -1,0 +1,518 @@
+"""Anthropic Messages: `POST {base_url}/v1/messages` with `x-api-key` and `anthropic-version`.
+
+Requests: system messages are hoisted into `system`; tool results become `tool_result` blocks
+of a user turn and consecutive same-role turns are merged, as the API demands; `max_tokens`
+is always sent (the request's, else the catalog's `max_output_tokens`); extended thinking is
+asked for with `thinking.budget_tokens` when the request sets a budget or an effort.
+
+Usage: Anthropic's `input_tokens` exclude cache reads and writes, so the canonical prompt is
+`input + cache_read + cache_creation`. Thinking tokens are billed inside `output_tokens` and
+not reported apart, so `reasoning_tokens` stays 0 here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from router.core.types import (
+    ChatRequest,
+    Event,
+    Finish,
+    FinishReason,
+    ImagePart,
+    Message,
+    ReasoningDelta,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    Usage,
+)
+from router.errors import Failure, UpstreamError
+from router.protocols.base import HttpCall, Target
+from router.protocols.errors import classify_http
+
+DEFAULT_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+MIN_THINKING = 1024  # the smallest budget the API accepts
+EFFORT_BUDGET = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+
+# ---- wire types: what we send ----------------------------------------------------------------
+
+
+class _Block(msgspec.Struct, omit_defaults=True, tag_field="type"):
+    pass
+
+
+class _Text(_Block, tag="text"):
+    text: str
+
+
+class _Source(msgspec.Struct, omit_defaults=True):
+    type: str  # "base64" | "url"
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+
+
+class _Image(_Block, tag="image"):
+    source: _Source
+
+
+class _ToolUse(_Block, tag="tool_use"):
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class _ToolResult(_Block, tag="tool_result"):
+    tool_use_id: str
+    content: list[_Text]
+
+
+class _Msg(msgspec.Struct):
+    role: str
+    content: list[_Block]
+
+
+class _Tool(msgspec.Struct, omit_defaults=True):
+    name: str
+    input_schema: dict[str, object]
+    description: str | None = None
+
+
+class _ToolChoice(msgspec.Struct, frozen=True, omit_defaults=True):
+    type: str  # auto | any | tool | none
+    name: str | None = None
+
+
+class _Thinking(msgspec.Struct):
+    budget_tokens: int
+    type: str = "enabled"
+
+
+class _Body(msgspec.Struct, omit_defaults=True):
+    model: str
+    max_tokens: int
+    messages: list[_Msg]
+    system: list[_Text] | None = None
+    stream: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop_sequences: list[str] | None = None
+    tools: list[_Tool] | None = None
+    tool_choice: _ToolChoice | None = None
+    thinking: _Thinking | None = None
+    metadata: dict[str, str] | None = None
+
+
+# ---- wire types: what comes back ---------------------------------------------------------------
+
+
+class _Usage(msgspec.Struct):
+    """Absent fields stay None, so a `message_delta` only overrides what it reports."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+
+
+class _OutBlock(msgspec.Struct):
+    type: str
+    text: str | None = None
+    thinking: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: msgspec.Raw = msgspec.Raw()
+
+
+class _Message(msgspec.Struct):
+    content: list[_OutBlock] = []
+    stop_reason: str | None = None
+    usage: _Usage | None = None
+
+
+class _Start(msgspec.Struct):
+    message: _Message
+
+
+class _BlockStart(msgspec.Struct):
+    index: int
+    content_block: _OutBlock
+
+
+class _Delta(msgspec.Struct):
+    type: str
+    text: str | None = None
+    thinking: str | None = None
+    partial_json: str | None = None
+
+
+class _BlockDelta(msgspec.Struct):
+    index: int
+    delta: _Delta
+
+
+class _StopDelta(msgspec.Struct):
+    stop_reason: str | None = None
+
+
+class _MessageDelta(msgspec.Struct):
+    delta: _StopDelta
+    usage: _Usage | None = None
+
+
+class _ErrorBody(msgspec.Struct):
+    type: str = ""
+    message: str = ""
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    error: _ErrorBody | None = None
+
+
+class _Typed(msgspec.Struct):
+    type: str = ""
+
+
+_ENCODER = msgspec.json.Encoder()
+_ARGS = msgspec.json.Decoder(dict[str, Any])
+_MESSAGE = msgspec.json.Decoder(_Message)
+_START = msgspec.json.Decoder(_Start)
+_BLOCK_START = msgspec.json.Decoder(_BlockStart)
+_BLOCK_DELTA = msgspec.json.Decoder(_BlockDelta)
+_MESSAGE_DELTA = msgspec.json.Decoder(_MessageDelta)
+_ERROR = msgspec.json.Decoder(_ErrorEnvelope)
+_TYPED = msgspec.json.Decoder(_Typed)
+_FINISH: dict[str | None, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_ERROR_STATUS = {  # for `error` events inside a 200 stream, which carry no HTTP status
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+_CHOICES = {
+    "auto": _ToolChoice("auto"),
+    "required": _ToolChoice("any"),
+    "none": _ToolChoice("none"),
+}
+_BAD_ID = re.compile(r"[^a-zA-Z0-9_-]")
+
+# ---- request -----------------------------------------------------------------------------------
+
+
+def _tool_id(call_id: str | None) -> str:
+    """Anthropic accepts only `[a-zA-Z0-9_-]` in tool ids; other dialects are laxer."""
+    return _BAD_ID.sub("_", call_id or "") or "toolu_unknown"
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        return _ARGS.decode(text or "{}")
+    except msgspec.DecodeError:  # also a JSON value that is not an object
+        return {}
+
+
+def _part(p: TextPart | ImagePart) -> _Block | None:
+    if type(p) is TextPart:
+        return _Text(p.text) if p.text else None  # the API refuses empty text blocks
+    assert isinstance(p, ImagePart)
+    inline = p.inline()
+    if inline is None:
+        return _Image(_Source("url", url=p.url))
+    return _Image(_Source("base64", media_type=inline[0], data=inline[1]))
+
+
+def _blocks(m: Message) -> list[_Block]:
+    if m.role == "tool":
+        text = m.text()
+        return [_ToolResult(_tool_id(m.tool_call_id), [_Text(text)] if text else [])]
+    out = [b for b in map(_part, m.content) if b is not None]
+    out += [_ToolUse(_tool_id(c.id), c.name, _arguments(c.arguments)) for c in m.tool_calls]
+    return out
+
+
+def wire_messages(
+    messages: tuple[Message, ...], prefill: str | None
+) -> tuple[list[_Text], list[_Msg]]:
+    """(system blocks, turns): system hoisted out, same-role neighbours merged."""
+    system: list[_Text] = []
+    turns: list[_Msg] = []
+    for m in messages:
+        if m.role == "system":
+            system += [_Text(p.text) for p in m.content if type(p) is TextPart and p.text]
+            continue
+        _append(turns, "assistant" if m.role == "assistant" else "user", _blocks(m))
+    if prefill and prefill.rstrip():  # the API refuses a final turn ending in whitespace
+        _append(turns, "assistant", [_Text(prefill.rstrip())])
+    return system, turns
+
+
+def _append(turns: list[_Msg], role: str, blocks: list[_Block]) -> None:
+    if not blocks:
+        return
+    if turns and turns[-1].role == role:
+        turns[-1].content.extend(blocks)
+    else:
+        turns.append(_Msg(role, blocks))
+
+
+def _tool_choice(choice: str | dict[str, object] | None) -> _ToolChoice | None:
+    if isinstance(choice, dict):
+        return _ToolChoice("tool", str(choice.get("name", "")))
+    return _CHOICES.get(choice) if choice else None
+
+
+def _budget(target: Target, request: ChatRequest) -> int | None:
+    """The thinking budget asked for, or None: not for models without the `reasoning`
+    capability, and never with a forced tool or a prefilled answer."""
+    info = target.info
+    if info is not None and (
+        "reasoning" not in info.capabilities
+        or {"thinking_budget", "reasoning_effort"} & info.unsupported_params
+    ):
+        return None
+    budget = request.thinking_budget or EFFORT_BUDGET.get(request.reasoning_effort or "")
+    forced = isinstance(request.tool_choice, dict) or request.tool_choice == "required"
+    if not budget or forced or request.prefill or _in_tool_loop(request.messages):
+        return None
+    return max(budget, MIN_THINKING)
+
+
+def _limits(target: Target, request: ChatRequest) -> tuple[int, int | None]:
+    """(max_tokens, thinking budget). The budget counts within `max_tokens` and must leave
+    room for the answer; without a catalog limit the default grows to fit the budget."""
+    budget = _budget(target, request)
+    limit = target.info.max_output_tokens if target.info else None
+    max_tokens = request.max_tokens or limit or DEFAULT_MAX_TOKENS + (budget or 0)
+    if budget is not None:
+        budget = min(budget, max_tokens - 1)
+    return max_tokens, budget if budget and budget >= MIN_THINKING else None
+
+
+def _in_tool_loop(messages: tuple[Message, ...]) -> bool:
+    """Whether the answer continues an assistant turn that called tools. With thinking on,
+    the API wants that turn to start with its signed thinking block, which canonical
+    messages do not carry: such a continuation is asked for without thinking."""
+    last = next((m for m in reversed(messages) if m.role != "tool"), None)
+    return last is not None and last.role == "assistant" and bool(last.tool_calls)
+
+
+def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
+    """The wire body, leaving out whatever the catalog says this model does not accept."""
+    skip = target.info.unsupported_params if target.info else frozenset()
+    max_tokens, budget = _limits(target, request)
+    system, turns = wire_messages(request.messages, request.prefill)
+    body = _Body(
+        model=target.upstream_model,
+        max_tokens=max_tokens,
+        messages=turns,
+        system=system or None,
+        stream=True if stream else None,
+        thinking=_Thinking(budget) if budget else None,
+    )
+    sampling = budget is None  # thinking requires the default temperature and top_p
+    if sampling and "temperature" not in skip:
+        body.temperature = request.temperature
+    if sampling and "top_p" not in skip:
+        body.top_p = request.top_p
+    if "stop" not in skip:
+        body.stop_sequences = list(request.stop) or None
+    if request.tools and "tools" not in skip:
+        body.tools = [_tool(t.name, t.description, t.parameters) for t in request.tools]
+        body.tool_choice = None if "tool_choice" in skip else _tool_choice(request.tool_choice)
+    if request.user and "user" not in skip:
+        body.metadata = {"user_id": request.user}
+    return body
+
+
+def _tool(name: str, description: str | None, parameters: dict[str, object] | None) -> _Tool:
+    return _Tool(name, parameters or {"type": "object", "properties": {}}, description)
+
+
+# ---- answers -------------------------------------------------------------------------------------
+
+
+def usage_from(u: _Usage) -> Usage:
+    read = u.cache_read_input_tokens or 0
+    written = u.cache_creation_input_tokens or 0
+    prompt = (u.input_tokens or 0) + read + written
+    return Usage(prompt, u.output_tokens or 0, 0, read, written)
+
+
+def _merged(start: _Usage, final: _Usage | None) -> _Usage:
+    """The usage of `message_start`, overridden by whatever the final `message_delta` reports."""
+    if final is None:
+        return start
+    return _Usage(
+        *(
+            new if new is not None else old
+            for new, old in zip(
+                msgspec.structs.astuple(final), msgspec.structs.astuple(start), strict=True
+            )
+        )
+    )
+
+
+def _refused(reason: str | None, produced: bool) -> None:
+    """A refusal before any answer is a content-policy outcome, not an empty success."""
+    if reason == "refusal" and not produced:
+        raise UpstreamError(Failure.CONTENT_POLICY, "the model refused to answer (refusal)")
+
+
+def _block_events(block: _OutBlock, ordinal: int, out: list[Event]) -> None:
+    if block.type == "text" and block.text:
+        out.append(TextDelta(block.text))
+    elif block.type == "thinking" and block.thinking:
+        out.append(ReasoningDelta(block.thinking))
+    elif block.type == "tool_use":
+        args = bytes(block.input).decode()
+        out.append(ToolCallDelta(ordinal, block.id, block.name, args))
+
+
+def _error(status: int, headers: Mapping[str, str], body: _ErrorBody) -> UpstreamError:
+    return classify_http(status, headers, body.message, body.type)
+
+
+class StreamDecoder:
+    """Decodes the Messages event stream up to `message_stop`."""
+
+    __slots__ = ("done", "produced", "tools", "usage")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.produced = False  # any text or tool call seen: a later refusal is a finish
+        self.tools: dict[int, int] = {}  # content block index -> tool call ordinal
+        self.usage = _Usage()
+
+    def feed(self, event: str | None, data: bytes) -> list[Event]:
+        name = event or _TYPED.decode(data).type
+        handler = _HANDLERS.get(name)
+        if handler is None:  # ping, content_block_stop, and whatever is added later
+            return []
+        try:
+            return handler(self, data)
+        except msgspec.DecodeError:
+            raise UpstreamError(Failure.MALFORMED, "malformed stream event from upstream") from None
+
+    def _start(self, data: bytes) -> list[Event]:
+        self.usage = _START.decode(data).message.usage or _Usage()
+        return []
+
+    def _block_start(self, data: bytes) -> list[Event]:
+        start = _BLOCK_START.decode(data)
+        block = start.content_block
+        if block.type == "tool_use":
+            self.tools[start.index] = len(self.tools)
+            self.produced = True
+            return [ToolCallDelta(self.tools[start.index], block.id, block.name)]
+        out: list[Event] = []
+        _block_events(block, 0, out)
+        return out
+
+    def _block_delta(self, data: bytes) -> list[Event]:
+        event = _BLOCK_DELTA.decode(data)
+        delta = event.delta
+        if delta.type == "text_delta" and delta.text:
+            self.produced = True
+            return [TextDelta(delta.text)]
+        if delta.type == "thinking_delta" and delta.thinking:
+            return [ReasoningDelta(delta.thinking)]
+        if delta.type == "input_json_delta" and delta.partial_json:
+            return [ToolCallDelta(self.tools.get(event.index, 0), arguments=delta.partial_json)]
+        return []  # signature_delta, citations_delta, empty pieces
+
+    def _message_delta(self, data: bytes) -> list[Event]:
+        event = _MESSAGE_DELTA.decode(data)
+        reason = event.delta.stop_reason
+        _refused(reason, self.produced)
+        usage = usage_from(_merged(self.usage, event.usage))
+        return [Finish(_FINISH.get(reason, "stop")), usage]
+
+    def _stop(self, data: bytes) -> list[Event]:
+        self.done = True
+        return []
+
+    def _error(self, data: bytes) -> list[Event]:
+        body = _ERROR.decode(data).error or _ErrorBody("api_error", "error in stream")
+        raise _error(_ERROR_STATUS.get(body.type, 500), {}, body)
+
+
+_HANDLERS = {
+    "message_start": StreamDecoder._start,
+    "content_block_start": StreamDecoder._block_start,
+    "content_block_delta": StreamDecoder._block_delta,
+    "message_delta": StreamDecoder._message_delta,
+    "message_stop": StreamDecoder._stop,
+    "error": StreamDecoder._error,
+}
+
+
+class AnthropicMessages:
+    """The codec for `POST {base_url}/v1/messages`."""
+
+    path = "/v1/messages"
+
+    def __init__(self) -> None:
+        self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)
+
+    def endpoint(self, target: Target) -> tuple[str, dict[str, str]]:
+        """URL and headers for a provider, built once and reused by every request."""
+        provider = target.provider
+        found = self._endpoints.get(provider.name)
+        if found is None:
+            headers = {
+                "Content-Type": "application/json",
+                "anthropic-version": provider.api_version or DEFAULT_VERSION,
+                **provider.headers,
+            }
+            if target.key:
+                headers["x-api-key"] = target.key
+            found = self._endpoints[provider.name] = (provider.base_url + self.path, headers)
+        return found
+
+    def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall:
+        url, headers = self.endpoint(target)
+        return HttpCall(url, headers, _ENCODER.encode(body_for(target, request, stream)))
+
+    def parse_response(self, body: bytes) -> list[Event]:
+        try:
+            message = _MESSAGE.decode(body)
+        except msgspec.DecodeError:
+            raise UpstreamError(Failure.MALFORMED, "malformed JSON answer from upstream") from None
+        out: list[Event] = []
+        tools = 0
+        for block in message.content:
+            _block_events(block, tools, out)
+            tools += block.type == "tool_use"
+        _refused(message.stop_reason, any(type(e) is not ReasoningDelta for e in out))
+        out.append(Finish(_FINISH.get(message.stop_reason, "stop")))
+        if message.usage is not None:
+            out.append(usage_from(message.usage))
+        return out
+
+    def stream_decoder(self) -> StreamDecoder:
+        return StreamDecoder()
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        try:
+            error = _ERROR.decode(body).error or _ErrorBody()
+        except msgspec.DecodeError:
+            error = _ErrorBody(message=body[:300].decode(errors="replace").strip())
+        return _error(status, headers, error)

@@ -1,0 +1,191 @@
+"""One request, three wire protocols: Anthropic (overloaded) -> Gemini (429 with a RetryInfo
+delay) -> OpenAI (success), plain and streamed, through `/api/v1/completions`, with the attempt
+trail, the retry gaps and every upstream's native request asserted."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fakes import FakeUpstream, Fault
+from gateway_harness import Gateway, running_gateway, write_config
+from replay import answer, costs, sse
+
+CLAUDE, GEMINI, GPT = "claude-sonnet-4-20250514", "gemini-2.5-flash", "gpt-4o"
+PROVIDERS = {
+    "anthropic": f"""
+protocol = "anthropic"
+base_url = "http://127.0.0.1:9"
+api_key_env = "ANTHROPIC_API_KEY"
+[models."{CLAUDE}"]
+max_output_tokens = 64000
+prices = {{ input = "3.00", output = "15.00" }}
+""",
+    "google": f"""
+protocol = "gemini"
+base_url = "http://127.0.0.1:9/v1beta"
+api_key_env = "GEMINI_API_KEY"
+[models."{GEMINI}"]
+prices = {{ input = "0.30", output = "2.50" }}
+""",
+    "openai": f"""
+protocol = "openai"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "OPENAI_API_KEY"
+[models."{GPT}"]
+prices = {{ input = "2.50", output = "10.00", cached_input = "1.25" }}
+""",
+}
+ANSWER = "Olá! Tudo bem?"
+OVERLOADED_IN_STREAM = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":'
+    b'"message","role":"assistant","content":[],"model":"claude-sonnet-4-20250514",'
+    b'"usage":{"input_tokens":9,"output_tokens":1}}}\n\n'
+    b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
+    b'"message":"Overloaded"}}\n\n'
+)
+
+
+class Fakes:
+    def __init__(self, stack: ExitStack) -> None:
+        self.anthropic = stack.enter_context(FakeUpstream("anthropic"))
+        self.gemini = stack.enter_context(FakeUpstream("gemini"))
+        self.openai = stack.enter_context(FakeUpstream("openai"))
+
+
+@contextmanager
+def chain(tmp_path: Path) -> Iterator[tuple[Fakes, Gateway]]:
+    with ExitStack() as stack:
+        fakes = Fakes(stack)
+        env = {
+            "ANTHROPIC_API_KEY": "sk-ant",
+            "ANTHROPIC_BASE_URL": fakes.anthropic.url,
+            "GEMINI_API_KEY": "AIza",
+            "GOOGLE_BASE_URL": fakes.gemini.url,
+            "OPENAI_API_KEY": "sk-oai",
+            "OPENAI_BASE_URL": fakes.openai.url,
+        }
+        config = write_config(tmp_path, providers=PROVIDERS)
+        yield fakes, stack.enter_context(running_gateway(config, env))
+
+
+def ask(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
+    body = {
+        "messages": [
+            {"role": "system", "content": "Answer in Portuguese."},
+            {"role": "user", "content": "Say hi"},
+        ],
+        "models": [f"anthropic/{CLAUDE}"],
+        "fallback_models": [f"google/{GEMINI}", f"openai/{GPT}"],
+        "stream": stream,
+        "maxRetries": 1,
+        **extra,
+    }
+    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
+
+
+def trail(header: str) -> list[tuple[str, str, str]]:
+    """(target, outcome, status) of each attempt in `x-router-attempts`."""
+    entries = [re.fullmatch(r"(\S+) (\S+) (\S+) \d+ms", e) for e in header.split(", ")]
+    assert all(entries), header
+    return [m.groups() for m in entries if m]
+
+
+def gaps(fake: FakeUpstream) -> list[float]:
+    return [b.t - a.t for a, b in itertools.pairwise(fake.seen)]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_overloaded_then_gemini_rate_limited_then_openai(tmp_path, stream):
+    with chain(tmp_path) as (fakes, gw):
+        if stream:  # the first failure is an `error` event after the 200 has started
+            fakes.anthropic.script(CLAUDE, sse(OVERLOADED_IN_STREAM))
+        fakes.anthropic.always(CLAUDE, Fault.overloaded())
+        fakes.gemini.always(GEMINI, Fault.rate_limited(retry_delay=0.4))
+        fakes.openai.script(GPT, Fault.ok(text=ANSWER, usage={"prompt": 12, "completion": 5}))
+        r = ask(gw, stream)
+    assert r.status_code == 200, r.text
+    assert trail(r.headers["x-router-attempts"]) == [
+        (f"anthropic/{CLAUDE}", "overloaded", "529"),
+        (f"anthropic/{CLAUDE}", "overloaded", "529"),
+        (f"google/{GEMINI}", "rate_limited", "429"),
+        (f"google/{GEMINI}", "rate_limited", "429"),
+        (f"openai/{GPT}", "ok", "200"),
+    ]
+    text, usage = answer(r, stream)
+    assert text == ANSWER
+    assert usage == {
+        "promptTokens": 12,
+        "completionTokens": 5,
+        "totalTokens": 17,
+        "reasoningTokens": 0,
+        "costs": costs("30e-6", "50e-6"),
+    }
+    if not stream:
+        assert (r.json()["provider"], r.json()["model"]) == ("openai", GPT)
+    # Gemini's RetryInfo.retryDelay (0.4 s) was honoured like Retry-After before its retry.
+    assert gaps(fakes.gemini)[0] >= 0.4
+    outcomes = [s.outcome for s in fakes.anthropic.seen]
+    assert outcomes == (["status", "overloaded"] if stream else ["overloaded", "overloaded"])
+    _assert_native_requests(fakes, stream)
+
+
+def _assert_native_requests(fakes: Fakes, stream: bool) -> None:
+    claude = fakes.anthropic.seen[0]
+    assert (claude.path, claude.headers["x-api-key"]) == ("/v1/messages", "sk-ant")
+    assert claude.body["system"] == [{"type": "text", "text": "Answer in Portuguese."}]
+    assert claude.body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Say hi"}]}
+    ]
+    gemini = fakes.gemini.seen[0]
+    method = "streamGenerateContent" if stream else "generateContent"
+    assert (gemini.path, gemini.headers["x-goog-api-key"]) == (
+        f"/v1beta/models/{GEMINI}:{method}",
+        "AIza",
+    )
+    assert gemini.body == {
+        "contents": [{"role": "user", "parts": [{"text": "Say hi"}]}],
+        "systemInstruction": {"parts": [{"text": "Answer in Portuguese."}]},
+    }
+    gpt = fakes.openai.seen[0]
+    assert (gpt.path, gpt.headers["authorization"]) == ("/v1/chat/completions", "Bearer sk-oai")
+    assert gpt.body["messages"] == [
+        {"role": "system", "content": "Answer in Portuguese."},
+        {"role": "user", "content": "Say hi"},
+    ]
+
+
+def test_a_retry_delay_beyond_the_cap_fails_over_at_once(tmp_path):
+    with chain(tmp_path) as (fakes, gw):
+        fakes.anthropic.always(CLAUDE, Fault.invalid_key())
+        fakes.gemini.always(GEMINI, Fault.rate_limited(retry_delay=60))
+        fakes.openai.script(GPT, Fault.ok(text=ANSWER))
+        r = ask(gw, False)
+    assert r.status_code == 200
+    assert [a[1:] for a in trail(r.headers["x-router-attempts"])] == [
+        ("auth_error", "401"),  # not retried
+        ("rate_limited", "429"),  # told to wait 60 s, more than retry_after_cap: next target
+        ("ok", "200"),
+    ]
+
+
+def test_gemini_invalid_key_is_an_auth_failure_and_the_chain_moves_on(tmp_path):
+    with chain(tmp_path) as (fakes, gw):
+        fakes.anthropic.always(CLAUDE, Fault.overloaded())
+        fakes.gemini.always(GEMINI, Fault.invalid_key())
+        fakes.openai.always(GPT, Fault.status(500))
+        r = ask(gw, True, maxRetries=0)
+    assert r.status_code == 502
+    error = r.json()["error"]
+    assert [(a["provider"], a["outcome"], a["status"]) for a in error["attempts"]] == [
+        ("anthropic", "overloaded", 529),
+        ("google", "auth_error", 400),  # Gemini says 400 INVALID_ARGUMENT / API_KEY_INVALID
+        ("openai", "server_error", 500),
+    ]
