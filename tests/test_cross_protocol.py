@@ -1,6 +1,7 @@
 """One request, three wire protocols: Anthropic (overloaded) -> Gemini (429 with a RetryInfo
 delay) -> OpenAI (success), plain and streamed, through `/api/v1/completions`, with the attempt
-trail, the retry gaps and every upstream's native request asserted."""
+trail, the retry gaps and every upstream's native request asserted. And one tool conversation
+through the OpenAI-compatible surface whose turns are served by different protocols."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from openai import OpenAI
 
 from fakes import FakeUpstream, Fault
-from gateway_harness import Gateway, running_gateway, write_config
-from replay import answer, costs, sse
+from gateway_harness import MASTER_KEY, Gateway, running_gateway, write_config
+from replay import answer, costs, recorded, replay, sse
 
 CLAUDE, GEMINI, GPT = "claude-sonnet-4-20250514", "gemini-2.5-flash", "gpt-4o"
 PROVIDERS = {
@@ -189,3 +191,96 @@ def test_gemini_invalid_key_is_an_auth_failure_and_the_chain_moves_on(tmp_path):
         ("google", "auth_error", 400),  # Gemini says 400 INVALID_ARGUMENT / API_KEY_INVALID
         ("openai", "server_error", 500),
     ]
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "description": "Get weather information for a location",
+        "parameters": {
+            "properties": {"location": {"description": "the city", "type": "string"}},
+            "required": ["location"],
+            "type": "object",
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_call_by_claude_answered_by_gemini_through_the_openai_surface(tmp_path, stream):
+    """Claude asks for the tool (recorded), the client runs it, Gemini reads the result
+    (recorded): the function name Gemini needs is found from the earlier call's id."""
+    claude_case = f"TestAnthropicCommon/claude-sonnet-4/tool{'_streaming' if stream else ''}"
+    question = [
+        {"role": "system", "content": "You are a helpful assistant"},
+        {"role": "user", "content": "What's the weather in Florence,Italy?"},
+    ]
+    with chain(tmp_path) as (fakes, gw), sdk(gw) as client:
+        fakes.anthropic.script(CLAUDE, replay(recorded(claude_case, 0)))
+        fakes.gemini.script(GEMINI, replay(recorded("TestGoogleCommon/gemini-2.5-flash/tool", 1)))
+        text, calls, finish = _ask_tools(client, f"anthropic/{CLAUDE}", question, stream)
+        assert finish == "tool_calls"
+        assert [c["function"]["name"] for c in calls] == ["weather"]
+        follow_up = [
+            *question,
+            {"role": "assistant", "content": text, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": calls[0]["id"], "content": "40 C"},
+        ]
+        final = client.chat.completions.create(
+            model=f"google/{GEMINI}", messages=follow_up, tools=[WEATHER_TOOL]
+        )
+    assert final.choices[0].message.content == "The weather in Florence, Italy is 40 C."
+    assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (84, 12)
+    claude_sent = fakes.anthropic.seen[0].body
+    assert claude_sent["tools"][0]["input_schema"] == WEATHER_TOOL["function"]["parameters"]
+    gemini_sent = fakes.gemini.seen[0].body["contents"]
+    assert gemini_sent[1:] == [
+        {
+            "role": "model",
+            "parts": [
+                {"text": text},
+                {"functionCall": {"name": "weather", "args": {"location": "Florence,Italy"}}},
+            ],
+        },
+        {
+            "role": "user",
+            "parts": [{"functionResponse": {"name": "weather", "response": {"result": "40 C"}}}],
+        },
+    ]
+
+
+def sdk(gw: Gateway) -> OpenAI:
+    """The official SDK against the gateway, with its own retries off."""
+    return OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0)
+
+
+def _ask_tools(
+    client: OpenAI, model: str, messages: list[dict[str, Any]], stream: bool
+) -> tuple[str, list[dict[str, Any]], str | None]:
+    """(text, tool calls as the client sends them back, finish reason) of one answer."""
+    if not stream:
+        response = client.chat.completions.create(
+            model=model, messages=messages, tools=[WEATHER_TOOL]
+        )
+        message = response.choices[0].message
+        calls = [c.model_dump(exclude_none=True) for c in message.tool_calls or ()]
+        return message.content or "", calls, response.choices[0].finish_reason
+    chunks = [
+        c
+        for c in client.chat.completions.create(
+            model=model, messages=messages, tools=[WEATHER_TOOL], stream=True
+        )
+        if c.choices
+    ]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    pieces = [t for c in chunks for t in c.choices[0].delta.tool_calls or ()]
+    call = {
+        "id": pieces[0].id,
+        "type": "function",
+        "function": {
+            "name": pieces[0].function.name,
+            "arguments": "".join(p.function.arguments or "" for p in pieces),
+        },
+    }
+    return text, [call], chunks[-1].choices[0].finish_reason
