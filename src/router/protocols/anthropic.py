@@ -32,6 +32,7 @@ from router.core.types import (
     Usage,
 )
 from router.errors import Failure, UpstreamError
+from router.protocols import anthropic_wire as wire
 from router.protocols.base import HttpCall, Target
 from router.protocols.errors import classify_http
 
@@ -40,154 +41,6 @@ DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING = 1024  # the smallest budget the API accepts
 EFFORT_BUDGET = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 
-# ---- wire types: what we send ----------------------------------------------------------------
-
-
-class _Block(msgspec.Struct, omit_defaults=True, tag_field="type"):
-    pass
-
-
-class _Text(_Block, tag="text"):
-    text: str
-
-
-class _Source(msgspec.Struct, omit_defaults=True):
-    type: str  # "base64" | "url"
-    media_type: str | None = None
-    data: str | None = None
-    url: str | None = None
-
-
-class _Image(_Block, tag="image"):
-    source: _Source
-
-
-class _ToolUse(_Block, tag="tool_use"):
-    id: str
-    name: str
-    input: dict[str, Any]
-
-
-class _ToolResult(_Block, tag="tool_result"):
-    tool_use_id: str
-    content: list[_Text]
-
-
-class _Msg(msgspec.Struct):
-    role: str
-    content: list[_Block]
-
-
-class _Tool(msgspec.Struct, omit_defaults=True):
-    name: str
-    input_schema: dict[str, object]
-    description: str | None = None
-
-
-class _ToolChoice(msgspec.Struct, frozen=True, omit_defaults=True):
-    type: str  # auto | any | tool | none
-    name: str | None = None
-
-
-class _Thinking(msgspec.Struct):
-    budget_tokens: int
-    type: str = "enabled"
-
-
-class _Body(msgspec.Struct, omit_defaults=True):
-    model: str
-    max_tokens: int
-    messages: list[_Msg]
-    system: list[_Text] | None = None
-    stream: bool | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    stop_sequences: list[str] | None = None
-    tools: list[_Tool] | None = None
-    tool_choice: _ToolChoice | None = None
-    thinking: _Thinking | None = None
-    metadata: dict[str, str] | None = None
-
-
-# ---- wire types: what comes back ---------------------------------------------------------------
-
-
-class _Usage(msgspec.Struct):
-    """Absent fields stay None, so a `message_delta` only overrides what it reports."""
-
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
-
-
-class _OutBlock(msgspec.Struct):
-    type: str
-    text: str | None = None
-    thinking: str | None = None
-    id: str | None = None
-    name: str | None = None
-    input: msgspec.Raw = msgspec.Raw()
-
-
-class _Message(msgspec.Struct):
-    content: list[_OutBlock] = []
-    stop_reason: str | None = None
-    usage: _Usage | None = None
-
-
-class _Start(msgspec.Struct):
-    message: _Message
-
-
-class _BlockStart(msgspec.Struct):
-    index: int
-    content_block: _OutBlock
-
-
-class _Delta(msgspec.Struct):
-    type: str
-    text: str | None = None
-    thinking: str | None = None
-    partial_json: str | None = None
-
-
-class _BlockDelta(msgspec.Struct):
-    index: int
-    delta: _Delta
-
-
-class _StopDelta(msgspec.Struct):
-    stop_reason: str | None = None
-
-
-class _MessageDelta(msgspec.Struct):
-    delta: _StopDelta
-    usage: _Usage | None = None
-
-
-class _ErrorBody(msgspec.Struct):
-    type: str = ""
-    message: str = ""
-
-
-class _ErrorEnvelope(msgspec.Struct):
-    error: _ErrorBody | None = None
-
-
-class _Typed(msgspec.Struct):
-    type: str = ""
-
-
-_ENCODER = msgspec.json.Encoder()
-_ARGS = msgspec.json.Decoder(dict[str, Any])
-_MESSAGE = msgspec.json.Decoder(_Message)
-_START = msgspec.json.Decoder(_Start)
-_BLOCK_START = msgspec.json.Decoder(_BlockStart)
-_BLOCK_DELTA = msgspec.json.Decoder(_BlockDelta)
-_MESSAGE_DELTA = msgspec.json.Decoder(_MessageDelta)
-_ERROR = msgspec.json.Decoder(_ErrorEnvelope)
-_TYPED = msgspec.json.Decoder(_Typed)
 _FINISH: dict[str | None, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -208,9 +61,9 @@ _ERROR_STATUS = {  # for `error` events inside a 200 stream, which carry no HTTP
     "overloaded_error": 529,
 }
 _CHOICES = {
-    "auto": _ToolChoice("auto"),
-    "required": _ToolChoice("any"),
-    "none": _ToolChoice("none"),
+    "auto": wire.ToolChoice("auto"),
+    "required": wire.ToolChoice("any"),
+    "none": wire.ToolChoice("none"),
 }
 _BAD_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -224,58 +77,58 @@ def _tool_id(call_id: str | None) -> str:
 
 def _arguments(text: str) -> dict[str, Any]:
     try:
-        return _ARGS.decode(text or "{}")
+        return wire.ARGS.decode(text or "{}")
     except msgspec.DecodeError:  # also a JSON value that is not an object
         return {}
 
 
-def _part(p: TextPart | ImagePart) -> _Block | None:
+def _part(p: TextPart | ImagePart) -> wire.Block | None:
     if type(p) is TextPart:
-        return _Text(p.text) if p.text else None  # the API refuses empty text blocks
+        return wire.Text(p.text) if p.text else None  # the API refuses empty text blocks
     assert isinstance(p, ImagePart)
     inline = p.inline()
     if inline is None:
-        return _Image(_Source("url", url=p.url))
-    return _Image(_Source("base64", media_type=inline[0], data=inline[1]))
+        return wire.Image(wire.Source("url", url=p.url))
+    return wire.Image(wire.Source("base64", media_type=inline[0], data=inline[1]))
 
 
-def _blocks(m: Message) -> list[_Block]:
+def _blocks(m: Message) -> list[wire.Block]:
     if m.role == "tool":
         text = m.text()
-        return [_ToolResult(_tool_id(m.tool_call_id), [_Text(text)] if text else [])]
+        return [wire.ToolResult(_tool_id(m.tool_call_id), [wire.Text(text)] if text else [])]
     out = [b for b in map(_part, m.content) if b is not None]
-    out += [_ToolUse(_tool_id(c.id), c.name, _arguments(c.arguments)) for c in m.tool_calls]
+    out += [wire.ToolUse(_tool_id(c.id), c.name, _arguments(c.arguments)) for c in m.tool_calls]
     return out
 
 
 def wire_messages(
     messages: tuple[Message, ...], prefill: str | None
-) -> tuple[list[_Text], list[_Msg]]:
+) -> tuple[list[wire.Text], list[wire.Turn]]:
     """(system blocks, turns): system hoisted out, same-role neighbours merged."""
-    system: list[_Text] = []
-    turns: list[_Msg] = []
+    system: list[wire.Text] = []
+    turns: list[wire.Turn] = []
     for m in messages:
         if m.role == "system":
-            system += [_Text(p.text) for p in m.content if type(p) is TextPart and p.text]
+            system += [wire.Text(p.text) for p in m.content if type(p) is TextPart and p.text]
             continue
         _append(turns, "assistant" if m.role == "assistant" else "user", _blocks(m))
     if prefill and prefill.rstrip():  # the API refuses a final turn ending in whitespace
-        _append(turns, "assistant", [_Text(prefill.rstrip())])
+        _append(turns, "assistant", [wire.Text(prefill.rstrip())])
     return system, turns
 
 
-def _append(turns: list[_Msg], role: str, blocks: list[_Block]) -> None:
+def _append(turns: list[wire.Turn], role: str, blocks: list[wire.Block]) -> None:
     if not blocks:
         return
     if turns and turns[-1].role == role:
         turns[-1].content.extend(blocks)
     else:
-        turns.append(_Msg(role, blocks))
+        turns.append(wire.Turn(role, blocks))
 
 
-def _tool_choice(choice: str | dict[str, object] | None) -> _ToolChoice | None:
+def _tool_choice(choice: str | dict[str, object] | None) -> wire.ToolChoice | None:
     if isinstance(choice, dict):
-        return _ToolChoice("tool", str(choice.get("name", "")))
+        return wire.ToolChoice("tool", str(choice.get("name", "")))
     return _CHOICES.get(choice) if choice else None
 
 
@@ -314,18 +167,18 @@ def _in_tool_loop(messages: tuple[Message, ...]) -> bool:
     return last is not None and last.role == "assistant" and bool(last.tool_calls)
 
 
-def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
+def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
     """The wire body, leaving out whatever the catalog says this model does not accept."""
     skip = target.info.unsupported_params if target.info else frozenset()
     max_tokens, budget = _limits(target, request)
     system, turns = wire_messages(request.messages, request.prefill)
-    body = _Body(
+    body = wire.Body(
         model=target.upstream_model,
         max_tokens=max_tokens,
         messages=turns,
         system=system or None,
         stream=True if stream else None,
-        thinking=_Thinking(budget) if budget else None,
+        thinking=wire.Thinking(budget) if budget else None,
     )
     sampling = budget is None  # thinking requires the default temperature and top_p
     if sampling and "temperature" not in skip:
@@ -342,25 +195,27 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
     return body
 
 
-def _tool(name: str, description: str | None, parameters: dict[str, object] | None) -> _Tool:
-    return _Tool(name, parameters or {"type": "object", "properties": {}}, description)
+def _tool(
+    name: str, description: str | None, parameters: dict[str, object] | None
+) -> wire.ToolSpec:
+    return wire.ToolSpec(name, parameters or {"type": "object", "properties": {}}, description)
 
 
 # ---- answers -------------------------------------------------------------------------------------
 
 
-def usage_from(u: _Usage) -> Usage:
+def usage_from(u: wire.Usage) -> Usage:
     read = u.cache_read_input_tokens or 0
     written = u.cache_creation_input_tokens or 0
     prompt = (u.input_tokens or 0) + read + written
     return Usage(prompt, u.output_tokens or 0, 0, read, written)
 
 
-def _merged(start: _Usage, final: _Usage | None) -> _Usage:
+def _merged(start: wire.Usage, final: wire.Usage | None) -> wire.Usage:
     """The usage of `message_start`, overridden by whatever the final `message_delta` reports."""
     if final is None:
         return start
-    return _Usage(
+    return wire.Usage(
         *(
             new if new is not None else old
             for new, old in zip(
@@ -376,7 +231,7 @@ def _refused(reason: str | None, produced: bool) -> None:
         raise UpstreamError(Failure.CONTENT_POLICY, "the model refused to answer (refusal)")
 
 
-def _block_events(block: _OutBlock, ordinal: int, out: list[Event]) -> None:
+def _block_events(block: wire.OutBlock, ordinal: int, out: list[Event]) -> None:
     if block.type == "text" and block.text:
         out.append(TextDelta(block.text))
     elif block.type == "thinking" and block.thinking:
@@ -386,7 +241,7 @@ def _block_events(block: _OutBlock, ordinal: int, out: list[Event]) -> None:
         out.append(ToolCallDelta(ordinal, block.id, block.name, args))
 
 
-def _error(status: int, headers: Mapping[str, str], body: _ErrorBody) -> UpstreamError:
+def _error(status: int, headers: Mapping[str, str], body: wire.ErrorBody) -> UpstreamError:
     return classify_http(status, headers, body.message, body.type)
 
 
@@ -399,36 +254,33 @@ class StreamDecoder:
         self.done = False
         self.produced = False  # any text or tool call seen: a later refusal is a finish
         self.tools: dict[int, int] = {}  # content block index -> tool call ordinal
-        self.usage = _Usage()
+        self.usage = wire.Usage()
 
     def feed(self, event: str | None, data: bytes) -> list[Event]:
-        name = event or _TYPED.decode(data).type
-        handler = _HANDLERS.get(name)
-        if handler is None:  # ping, content_block_stop, and whatever is added later
-            return []
         try:
-            return handler(self, data)
+            decoded = wire.EVENT.decode(data)
         except msgspec.DecodeError:
             raise UpstreamError(Failure.MALFORMED, "malformed stream event from upstream") from None
+        handler = _HANDLERS.get(event or decoded.type)
+        # ping, content_block_stop, and event types added later carry nothing for us
+        return handler(self, decoded) if handler is not None else []
 
-    def _start(self, data: bytes) -> list[Event]:
-        self.usage = _START.decode(data).message.usage or _Usage()
+    def _start(self, event: wire.StreamEvent) -> list[Event]:
+        self.usage = (event.message.usage if event.message else None) or wire.Usage()
         return []
 
-    def _block_start(self, data: bytes) -> list[Event]:
-        start = _BLOCK_START.decode(data)
-        block = start.content_block
+    def _block_start(self, event: wire.StreamEvent) -> list[Event]:
+        block = event.content_block or wire.OutBlock("")
         if block.type == "tool_use":
-            self.tools[start.index] = len(self.tools)
+            self.tools[event.index] = len(self.tools)
             self.produced = True
-            return [ToolCallDelta(self.tools[start.index], block.id, block.name)]
+            return [ToolCallDelta(self.tools[event.index], block.id, block.name)]
         out: list[Event] = []
         _block_events(block, 0, out)
         return out
 
-    def _block_delta(self, data: bytes) -> list[Event]:
-        event = _BLOCK_DELTA.decode(data)
-        delta = event.delta
+    def _block_delta(self, event: wire.StreamEvent) -> list[Event]:
+        delta = event.delta or wire.Delta()
         if delta.type == "text_delta" and delta.text:
             self.produced = True
             return [TextDelta(delta.text)]
@@ -438,19 +290,18 @@ class StreamDecoder:
             return [ToolCallDelta(self.tools.get(event.index, 0), arguments=delta.partial_json)]
         return []  # signature_delta, citations_delta, empty pieces
 
-    def _message_delta(self, data: bytes) -> list[Event]:
-        event = _MESSAGE_DELTA.decode(data)
-        reason = event.delta.stop_reason
+    def _message_delta(self, event: wire.StreamEvent) -> list[Event]:
+        reason = event.delta.stop_reason if event.delta else None
         _refused(reason, self.produced)
         usage = usage_from(_merged(self.usage, event.usage))
         return [Finish(_FINISH.get(reason, "stop")), usage]
 
-    def _stop(self, data: bytes) -> list[Event]:
+    def _stop(self, event: wire.StreamEvent) -> list[Event]:
         self.done = True
         return []
 
-    def _error(self, data: bytes) -> list[Event]:
-        body = _ERROR.decode(data).error or _ErrorBody("api_error", "error in stream")
+    def _error(self, event: wire.StreamEvent) -> list[Event]:
+        body = event.error or wire.ErrorBody("api_error", "error in stream")
         raise _error(_ERROR_STATUS.get(body.type, 500), {}, body)
 
 
@@ -489,11 +340,11 @@ class AnthropicMessages:
 
     def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall:
         url, headers = self.endpoint(target)
-        return HttpCall(url, headers, _ENCODER.encode(body_for(target, request, stream)))
+        return HttpCall(url, headers, wire.ENCODER.encode(body_for(target, request, stream)))
 
     def parse_response(self, body: bytes) -> list[Event]:
         try:
-            message = _MESSAGE.decode(body)
+            message = wire.MESSAGE.decode(body)
         except msgspec.DecodeError:
             raise UpstreamError(Failure.MALFORMED, "malformed JSON answer from upstream") from None
         out: list[Event] = []
@@ -512,7 +363,7 @@ class AnthropicMessages:
 
     def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         try:
-            error = _ERROR.decode(body).error or _ErrorBody()
+            error = wire.EVENT.decode(body).error or wire.ErrorBody()
         except msgspec.DecodeError:
-            error = _ErrorBody(message=body[:300].decode(errors="replace").strip())
+            error = wire.ErrorBody(message=body[:300].decode(errors="replace").strip())
         return _error(status, headers, error)

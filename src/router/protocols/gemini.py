@@ -38,163 +38,13 @@ from router.core.types import (
     Usage,
 )
 from router.errors import Failure, UpstreamError
+from router.protocols import gemini_wire as wire
 from router.protocols.base import HttpCall, Target
 from router.protocols.errors import classify_http
 
 SIGNATURE_SEPARATOR = "__thought__"
 EFFORT_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
-# ---- wire types: what we send ----------------------------------------------------------------
-
-
-class _Blob(msgspec.Struct):
-    mimeType: str
-    data: str
-
-
-class _FileData(msgspec.Struct):
-    mimeType: str
-    fileUri: str
-
-
-class _FnCall(msgspec.Struct):
-    name: str
-    args: dict[str, Any]
-
-
-class _FnResponse(msgspec.Struct):
-    name: str
-    response: dict[str, Any]
-
-
-class _Part(msgspec.Struct, omit_defaults=True):
-    text: str | None = None
-    inlineData: _Blob | None = None
-    fileData: _FileData | None = None
-    functionCall: _FnCall | None = None
-    functionResponse: _FnResponse | None = None
-    thoughtSignature: str | None = None
-
-
-class _Content(msgspec.Struct):
-    role: str
-    parts: list[_Part]
-
-
-class _System(msgspec.Struct):
-    parts: list[_Part]
-
-
-class _ThinkingConfig(msgspec.Struct, omit_defaults=True):
-    thinkingBudget: int
-    includeThoughts: bool | None = None
-
-
-class _GenerationConfig(msgspec.Struct, omit_defaults=True):
-    maxOutputTokens: int | None = None
-    temperature: float | None = None
-    topP: float | None = None
-    stopSequences: list[str] | None = None
-    seed: int | None = None
-    responseMimeType: str | None = None
-    responseJsonSchema: Any = None
-    thinkingConfig: _ThinkingConfig | None = None
-
-
-class _FnDeclaration(msgspec.Struct, omit_defaults=True):
-    name: str
-    description: str | None = None
-    parametersJsonSchema: dict[str, object] | None = None
-
-
-class _Tool(msgspec.Struct):
-    functionDeclarations: list[_FnDeclaration]
-
-
-class _FnConfig(msgspec.Struct, omit_defaults=True):
-    mode: str  # AUTO | ANY | NONE
-    allowedFunctionNames: list[str] | None = None
-
-
-class _ToolConfig(msgspec.Struct):
-    functionCallingConfig: _FnConfig
-
-
-class _Body(msgspec.Struct, omit_defaults=True):
-    contents: list[_Content]
-    systemInstruction: _System | None = None
-    generationConfig: _GenerationConfig | None = None
-    tools: list[_Tool] | None = None
-    toolConfig: _ToolConfig | None = None
-
-
-# ---- wire types: what comes back ---------------------------------------------------------------
-
-
-class _OutCall(msgspec.Struct):
-    name: str = ""
-    args: dict[str, Any] | None = None
-    id: str | None = None
-
-
-class _OutPart(msgspec.Struct):
-    text: str | None = None
-    thought: bool = False
-    functionCall: _OutCall | None = None
-    thoughtSignature: str | None = None
-
-
-class _OutContent(msgspec.Struct):
-    parts: list[_OutPart] = []
-
-
-class _Candidate(msgspec.Struct):
-    content: _OutContent | None = None
-    finishReason: str | None = None
-
-
-class _UsageMetadata(msgspec.Struct):
-    promptTokenCount: int = 0
-    candidatesTokenCount: int = 0
-    thoughtsTokenCount: int = 0
-    cachedContentTokenCount: int = 0
-    toolUsePromptTokenCount: int = 0
-
-
-class _Feedback(msgspec.Struct):
-    blockReason: str | None = None
-
-
-class _Detail(msgspec.Struct):
-    type: str = msgspec.field(default="", name="@type")
-    reason: str | None = None
-    retryDelay: str | None = None
-
-
-class _Error(msgspec.Struct):
-    code: int = 0
-    message: str = ""
-    status: str = ""
-    details: list[_Detail] = []
-
-
-class _Response(msgspec.Struct):
-    candidates: list[_Candidate] = []
-    usageMetadata: _UsageMetadata | None = None
-    promptFeedback: _Feedback | None = None
-    responseId: str | None = None
-    error: _Error | None = None
-
-
-class _ErrorEnvelope(msgspec.Struct):
-    error: _Error | None = None
-
-
-_ENCODER = msgspec.json.Encoder()
-_ARGS = msgspec.json.Decoder(dict[str, Any])
-_RESPONSE = msgspec.json.Decoder(_Response)
-_ERROR = msgspec.json.Decoder(_ErrorEnvelope)
-_ERRORS = msgspec.json.Decoder(list[_ErrorEnvelope])  # streaming endpoints wrap it in a list
 _FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -224,62 +74,64 @@ def split_call_id(call_id: str) -> tuple[str, str | None]:
 
 def _object(text: str) -> dict[str, Any] | None:
     try:
-        return _ARGS.decode(text)
+        return wire.ARGS.decode(text)
     except msgspec.DecodeError:  # also a JSON value that is not an object
         return None
 
 
-def _image(p: ImagePart) -> _Part:
+def _image(p: ImagePart) -> wire.Part:
     inline = p.inline()
     if inline is not None:
-        return _Part(inlineData=_Blob(inline[0], inline[1]))
+        return wire.Part(inlineData=wire.Blob(inline[0], inline[1]))
     mime = mimetypes.guess_type(p.url.split("?", 1)[0])[0] or "image/jpeg"
-    return _Part(fileData=_FileData(mime, p.url))
+    return wire.Part(fileData=wire.FileData(mime, p.url))
 
 
-def _parts(m: Message, names: Mapping[str, str]) -> list[_Part]:
+def _parts(m: Message, names: Mapping[str, str]) -> list[wire.Part]:
     if m.role == "tool":
         text = m.text()
         name = m.name or names.get(m.tool_call_id or "", "")
         response = _object(text) or {"result": text}
-        return [_Part(functionResponse=_FnResponse(name, response))]
-    parts = [_image(p) if isinstance(p, ImagePart) else _Part(text=p.text) for p in m.content]
+        return [wire.Part(functionResponse=wire.FnResponse(name, response))]
+    parts = [_image(p) if isinstance(p, ImagePart) else wire.Part(text=p.text) for p in m.content]
     parts = [p for p in parts if p.text != ""]  # the API refuses empty text parts
     for call in m.tool_calls:
         signature = split_call_id(call.id)[1]
         args = _object(call.arguments or "{}") or {}
-        parts.append(_Part(functionCall=_FnCall(call.name, args), thoughtSignature=signature))
+        parts.append(
+            wire.Part(functionCall=wire.FnCall(call.name, args), thoughtSignature=signature)
+        )
     return parts
 
 
 def wire_contents(
     messages: tuple[Message, ...], prefill: str | None
-) -> tuple[_System | None, list[_Content]]:
+) -> tuple[wire.System | None, list[wire.Content]]:
     """(systemInstruction, contents): system hoisted out, same-role neighbours merged so that
     parallel function responses share one turn."""
     names = {c.id: c.name for m in messages for c in m.tool_calls}
-    system: list[_Part] = []
-    contents: list[_Content] = []
+    system: list[wire.Part] = []
+    contents: list[wire.Content] = []
     for m in messages:
         if m.role == "system":
-            system += [_Part(text=p.text) for p in m.content if type(p) is TextPart and p.text]
+            system += [wire.Part(text=p.text) for p in m.content if type(p) is TextPart and p.text]
             continue
         _append(contents, "model" if m.role == "assistant" else "user", _parts(m, names))
     if prefill:
-        _append(contents, "model", [_Part(text=prefill)])
-    return (_System(system) if system else None), contents
+        _append(contents, "model", [wire.Part(text=prefill)])
+    return (wire.System(system) if system else None), contents
 
 
-def _append(contents: list[_Content], role: str, parts: list[_Part]) -> None:
+def _append(contents: list[wire.Content], role: str, parts: list[wire.Part]) -> None:
     if not parts:
         return
     if contents and contents[-1].role == role:
         contents[-1].parts.extend(parts)
     else:
-        contents.append(_Content(role, parts))
+        contents.append(wire.Content(role, parts))
 
 
-def _thinking(target: Target, request: ChatRequest) -> _ThinkingConfig | None:
+def _thinking(target: Target, request: ChatRequest) -> wire.ThinkingConfig | None:
     info = target.info
     if info is not None and (
         "reasoning" not in info.capabilities
@@ -291,12 +143,12 @@ def _thinking(target: Target, request: ChatRequest) -> _ThinkingConfig | None:
         budget = EFFORT_BUDGET.get(request.reasoning_effort or "")
     if budget is None:
         return None
-    return _ThinkingConfig(budget, True if budget else None)
+    return wire.ThinkingConfig(budget, True if budget else None)
 
 
-def _generation(target: Target, request: ChatRequest) -> _GenerationConfig | None:
+def _generation(target: Target, request: ChatRequest) -> wire.GenerationConfig | None:
     skip = target.info.unsupported_params if target.info else frozenset()
-    config = _GenerationConfig(thinkingConfig=_thinking(target, request))
+    config = wire.GenerationConfig(thinkingConfig=_thinking(target, request))
     wanted = {
         "max_tokens": ("maxOutputTokens", request.max_tokens),
         "temperature": ("temperature", request.temperature),
@@ -309,10 +161,10 @@ def _generation(target: Target, request: ChatRequest) -> _GenerationConfig | Non
             setattr(config, field, value)
     if request.response_format and "response_format" not in skip:
         _response_format(config, request.response_format)
-    return config if config != _GenerationConfig() else None
+    return config if config != wire.GenerationConfig() else None
 
 
-def _response_format(config: _GenerationConfig, fmt: dict[str, object]) -> None:
+def _response_format(config: wire.GenerationConfig, fmt: dict[str, object]) -> None:
     kind = fmt.get("type")
     if kind in ("json_object", "json_schema"):
         config.responseMimeType = "application/json"
@@ -321,21 +173,23 @@ def _response_format(config: _GenerationConfig, fmt: dict[str, object]) -> None:
         config.responseJsonSchema = spec.get("schema")
 
 
-def _tool_config(choice: str | dict[str, object] | None) -> _ToolConfig | None:
+def _tool_config(choice: str | dict[str, object] | None) -> wire.ToolConfig | None:
     if isinstance(choice, dict):
-        return _ToolConfig(_FnConfig("ANY", [str(choice.get("name", ""))]))
+        return wire.ToolConfig(wire.FnConfig("ANY", [str(choice.get("name", ""))]))
     mode = _MODES.get(choice or "")
-    return _ToolConfig(_FnConfig(mode)) if mode else None
+    return wire.ToolConfig(wire.FnConfig(mode)) if mode else None
 
 
-def body_for(target: Target, request: ChatRequest) -> _Body:
+def body_for(target: Target, request: ChatRequest) -> wire.Body:
     """The wire body, leaving out whatever the catalog says this model does not accept."""
     skip = target.info.unsupported_params if target.info else frozenset()
     system, contents = wire_contents(request.messages, request.prefill)
-    body = _Body(contents, system, _generation(target, request))
+    body = wire.Body(contents, system, _generation(target, request))
     if request.tools and "tools" not in skip:
-        declarations = [_FnDeclaration(t.name, t.description, t.parameters) for t in request.tools]
-        body.tools = [_Tool(declarations)]
+        declarations = [
+            wire.FnDeclaration(t.name, t.description, t.parameters) for t in request.tools
+        ]
+        body.tools = [wire.Tool(declarations)]
         if "tool_choice" not in skip:
             body.toolConfig = _tool_config(request.tool_choice)
     return body
@@ -344,7 +198,7 @@ def body_for(target: Target, request: ChatRequest) -> _Body:
 # ---- answers -------------------------------------------------------------------------------------
 
 
-def usage_from(u: _UsageMetadata) -> Usage:
+def usage_from(u: wire.UsageMetadata) -> Usage:
     thoughts = u.thoughtsTokenCount
     prompt = u.promptTokenCount + u.toolUsePromptTokenCount
     completion = u.candidatesTokenCount + thoughts
@@ -365,7 +219,7 @@ class _Reader:
         self.produced = False  # any text or tool call seen
         self.finished = False  # a finishReason was seen: usage from now on is final
 
-    def events(self, response: _Response) -> list[Event]:
+    def events(self, response: wire.Response) -> list[Event]:
         if response.error is not None:
             raise _classify(500, {}, response.error)
         feedback = response.promptFeedback
@@ -378,7 +232,7 @@ class _Reader:
             out.append(usage_from(response.usageMetadata))
         return out
 
-    def _candidate(self, candidate: _Candidate, rid: str | None, out: list[Event]) -> None:
+    def _candidate(self, candidate: wire.Candidate, rid: str | None, out: list[Event]) -> None:
         for part in candidate.content.parts if candidate.content else ():
             self._part(part, rid, out)
         reason = candidate.finishReason
@@ -392,7 +246,7 @@ class _Reader:
         out.append(Finish(finish))
         self.finished = True
 
-    def _part(self, part: _OutPart, rid: str | None, out: list[Event]) -> None:
+    def _part(self, part: wire.OutPart, rid: str | None, out: list[Event]) -> None:
         if part.functionCall is not None:
             out.append(self._call(part.functionCall, part.thoughtSignature, rid))
         elif part.text and part.thought:
@@ -401,14 +255,14 @@ class _Reader:
             self.produced = True
             out.append(TextDelta(part.text))
 
-    def _call(self, call: _OutCall, signature: str | None, rid: str | None) -> ToolCallDelta:
+    def _call(self, call: wire.OutCall, signature: str | None, rid: str | None) -> ToolCallDelta:
         index = self.calls
         self.calls += 1
         self.produced = True
         call_id = call.id or f"call_{rid or 'gemini'}_{index}"
         if signature:
             call_id += SIGNATURE_SEPARATOR + signature
-        arguments = _ENCODER.encode(call.args or {}).decode()
+        arguments = wire.ENCODER.encode(call.args or {}).decode()
         return ToolCallDelta(index, call_id, call.name, arguments)
 
 
@@ -425,14 +279,14 @@ class StreamDecoder:
         return self.reader.events(_decode(data))
 
 
-def _decode(data: bytes) -> _Response:
+def _decode(data: bytes) -> wire.Response:
     try:
-        return _RESPONSE.decode(data)
+        return wire.RESPONSE.decode(data)
     except msgspec.DecodeError:
         raise UpstreamError(Failure.MALFORMED, "malformed JSON from upstream") from None
 
 
-def _retry_delay(error: _Error) -> float | None:
+def _retry_delay(error: wire.Error) -> float | None:
     for detail in error.details:
         if detail.retryDelay and detail.retryDelay.endswith("s"):
             try:
@@ -442,7 +296,7 @@ def _retry_delay(error: _Error) -> float | None:
     return None
 
 
-def _classify(status: int, headers: Mapping[str, str], error: _Error) -> UpstreamError:
+def _classify(status: int, headers: Mapping[str, str], error: wire.Error) -> UpstreamError:
     """Gemini answers a bad key with 400 INVALID_ARGUMENT: its `reason` makes it an auth
     failure; a 429's `RetryInfo.retryDelay` counts like Retry-After."""
     reasons = [d.reason for d in error.details if d.reason]
@@ -473,7 +327,7 @@ class Gemini:
         models, headers = self.endpoint(target)
         method = _STREAM if stream else _GENERATE
         url = models + target.upstream_model + method
-        return HttpCall(url, headers, _ENCODER.encode(body_for(target, request)))
+        return HttpCall(url, headers, wire.ENCODER.encode(body_for(target, request)))
 
     def parse_response(self, body: bytes) -> list[Event]:
         reader = _Reader()
@@ -491,13 +345,13 @@ class Gemini:
         return _classify(status, headers, error)
 
 
-def _error_of(body: bytes) -> _Error | None:
+def _error_of(body: bytes) -> wire.Error | None:
     try:
-        return _ERROR.decode(body).error
+        return wire.ERROR.decode(body).error
     except msgspec.DecodeError:
         pass
     try:
-        wrapped = _ERRORS.decode(body)
+        wrapped = wire.ERRORS.decode(body)
     except msgspec.DecodeError:
         return None
     return wrapped[0].error if wrapped else None
