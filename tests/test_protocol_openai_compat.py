@@ -10,13 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from fakes import FakeUpstream
 from gateway_harness import Gateway, running_gateway, write_config
 from replay import answer, ask, costs, recorded, replay, run, target
+from router.config import Provider
 from router.core.assemble import Assembler
 from router.core.types import ChatRequest, Message, TextPart, Tool, ToolCall, Usage
+from router.protocols.base import Target
 from router.protocols.openai_chat import OpenAIChat
 
 PROVIDERS = {
@@ -183,3 +186,18 @@ async def test_xai_reasoning_and_tool_call():
     ]
     # completion_tokens 27 + reasoning_tokens 350 (xAI reports them apart); 7 cached
     assert turn.usage == Usage(288, 377, 350, 7)
+
+
+def test_tool_call_ids_over_40_characters_are_shortened_consistently():
+    """A Gemini call id carries its thought signature; OpenAI accepts at most 40 characters."""
+    long_id = "call_r1_0__thought__" + "CiQBvj72+y6VX8BA4jMLQJOJvw/XWxadOcgaygxn=" * 3
+    request = _tools_request(
+        Message("assistant", (), tool_calls=(ToolCall(long_id, "weather", "{}"),)),
+        Message("tool", (TextPart("40 C"),), tool_call_id=long_id),
+    )
+    provider = Provider(name="openai", protocol="openai", base_url="https://o.test/v1")
+    call = OpenAIChat().build(Target(provider, "gpt-4o", None, "k"), request, False)
+    sent = msgspec.json.decode(call.body)["messages"]
+    short = sent[2]["tool_calls"][0]["id"]
+    assert sent[3]["tool_call_id"] == short
+    assert len(short) <= 40 and short.startswith("call_")

@@ -6,6 +6,7 @@ canonical form: `prompt_tokens` includes cached tokens, `completion_tokens` incl
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -159,8 +160,18 @@ def _wire_message(m: Message) -> _Msg:
         content = m.text() if m.content or not m.tool_calls else None
     else:
         content = [_wire_part(p) for p in m.content]
-    calls = [_ToolCall(c.id, _Fn(c.name, c.arguments)) for c in m.tool_calls] or None
-    return _Msg(m.role, content, calls, m.tool_call_id, m.name)
+    calls = [_ToolCall(_call_id(c.id), _Fn(c.name, c.arguments)) for c in m.tool_calls] or None
+    result_of = _call_id(m.tool_call_id) if m.tool_call_id else None
+    return _Msg(m.role, content, calls, result_of, m.name)
+
+
+def _call_id(call_id: str) -> str:
+    """OpenAI refuses tool call ids over 40 characters, which other providers may have made
+    (Gemini's carry a thought signature): those get a stable digest, the same in the call and
+    in its result."""
+    if len(call_id) <= 40:
+        return call_id
+    return "call_" + hashlib.blake2b(call_id.encode(), digest_size=16).hexdigest()
 
 
 def _wire_part(p: TextPart | ImagePart) -> dict[str, Any]:
