@@ -284,3 +284,22 @@ def _ask_tools(
         },
     }
     return text, [call], chunks[-1].choices[0].finish_reason
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("fault", "outcome"),
+    [(Fault.cut(0), "stream_cut"), (Fault.malformed(0), "malformed_response")],
+)
+@pytest.mark.parametrize("provider", ["anthropic", "google"])
+def test_broken_native_answers_are_retried(tmp_path, provider, fault, outcome, stream):
+    """Cut or garbled before any content (a plain answer: half its body), each dialect's
+    decoder reports it and the same target is asked again, invisibly to the client."""
+    model = CLAUDE if provider == "anthropic" else GEMINI
+    with chain(tmp_path) as (fakes, gw):
+        fake = fakes.anthropic if provider == "anthropic" else fakes.gemini
+        fake.script(model, fault, Fault.ok(text=ANSWER, chunks=3))
+        r = ask(gw, stream, models=[f"{provider}/{model}"], fallback_models=[])
+    assert r.status_code == 200, r.text
+    assert answer(r, stream)[0] == ANSWER
+    assert [a[1] for a in trail(r.headers["x-router-attempts"])] == [outcome, "ok"]
