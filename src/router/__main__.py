@@ -1,4 +1,4 @@
-"""The `router` command: serve, check, prices."""
+"""The `router` command: serve, check, prices, keys."""
 
 from __future__ import annotations
 
@@ -75,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "prices", help="refresh catalog prices: router prices refresh --table FILE", add_help=False
     )
+    sub.add_parser(
+        "keys", help="virtual keys: router keys create|list|update|revoke", add_help=False
+    )
     return p
 
 
@@ -82,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["prices"]:
         return _prices(argparse.Namespace(), argv[1:])
+    if argv[:1] == ["keys"]:
+        from router import keyadmin
+
+        return keyadmin.main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return _check(args) if args.command == "check" else _serve(args)

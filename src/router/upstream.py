@@ -132,15 +132,14 @@ class Upstream:
         upload: Upload,
         timeout: float | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """A multipart/form-data POST of `fields` and then the file, which aiohttp reads from
-        its spool in 64 KiB chunks (never whole into memory). Rewound first: a retry or a
-        fallback sends the same file again."""
-        upload.file.seek(0)
-        form = aiohttp.FormData(quote_fields=False)
+        """A multipart/form-data POST of `fields` and then the file, read from its spool a
+        chunk at a time (never whole into memory), from the start: a retry or a fallback
+        sends the same file again. Every part is sized, so the request has a Content-Length."""
+        form = aiohttp.MultipartWriter("form-data")
         for name, value in fields:
-            form.add_field(name, value)
-        form.add_field(
-            "file", upload.file, filename=upload.filename, content_type=upload.content_type
+            form.append(value).set_content_disposition("form-data", name=name)
+        form.append_payload(_Spool(upload)).set_content_disposition(
+            "form-data", name="file", filename=upload.filename
         )
         return await self._send(url, form, headers, timeout)
 
@@ -267,6 +266,26 @@ async def _decode_stream(
             watchdog.touch()
         if decoder.done:
             return
+
+
+class _Spool(aiohttp.payload.Payload):
+    """An upload's spool as a sized payload, read off the event loop in chunks and left open:
+    aiohttp closes what it is handed, and a retry needs the file again."""
+
+    _autoclose = True  # nothing here for aiohttp to close
+
+    def __init__(self, upload: Upload) -> None:
+        super().__init__(upload.file, content_type=upload.content_type)
+        self._size = upload.size
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("an uploaded file is not text")
+
+    async def write(self, writer: Any) -> None:
+        file = self._value
+        await asyncio.to_thread(file.seek, 0)
+        while chunk := await asyncio.to_thread(file.read, 256 * 1024):
+            await writer.write(chunk)
 
 
 async def _relay(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

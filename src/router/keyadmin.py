@@ -1,0 +1,192 @@
+"""`router keys`: administer virtual keys from the command line, in the database named by
+routing.toml's `storage.database` (the same file a running gateway uses).
+
+    router keys create --name NAME [--models PATTERN ...] [--expires-in 30d | --expires-at T]
+                       [--metadata JSON]
+    router keys list
+    router keys update ID [--name NAME] [--models PATTERN ...] [--expires-in D | --expires-at T
+                       | --no-expiry] [--metadata JSON]
+    router keys revoke ID
+
+Every command takes `--config routing.toml` and `--json`. A created key is printed once and
+never again. A running gateway sees changes made here within a few seconds (its key cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+from router.config import load_settings
+from router.errors import ConfigError, RequestError
+from router.runtime import database_path
+from router.store.keys import KeyChanges, KeyDb, KeyRecord, NewKey
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_ENCODE = msgspec.json.Encoder().encode
+
+
+class KeyView(msgspec.Struct, kw_only=True):
+    """A key as `--json` prints it."""
+
+    id: str
+    name: str
+    prefix: str
+    models: tuple[str, ...]
+    expires_at: datetime | None
+    metadata: dict[str, object]
+    created_at: datetime
+    revoked: bool
+    key: str | msgspec.UnsetType = msgspec.UNSET
+
+
+def _when(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def view(record: KeyRecord, key: str | msgspec.UnsetType = msgspec.UNSET) -> KeyView:
+    return KeyView(
+        id=record.id,
+        name=record.name,
+        prefix=record.prefix,
+        models=record.models,
+        expires_at=_when(record.expires_at),
+        metadata=record.metadata,
+        created_at=datetime.fromtimestamp(record.created_at, UTC),
+        revoked=record.revoked,
+        key=key,
+    )
+
+
+def expiry(args: argparse.Namespace) -> float | msgspec.UnsetType | None:
+    """Unix seconds from --expires-in / --expires-at, None for --no-expiry, else UNSET."""
+    if getattr(args, "no_expiry", False):
+        return None
+    if args.expires_in:
+        match = _DURATION.fullmatch(args.expires_in)
+        if match is None:
+            raise RequestError("invalid_value", "--expires-in takes e.g. 90m, 12h, 30d, 4w")
+        return time.time() + int(match[1]) * _UNITS[match[2]]
+    if args.expires_at:
+        try:
+            when = datetime.fromisoformat(args.expires_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise RequestError("invalid_value", "--expires-at takes an ISO 8601 time") from None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return msgspec.UNSET
+
+
+def metadata(text: str | None) -> dict[str, object] | msgspec.UnsetType:
+    if text is None:
+        return msgspec.UNSET
+    try:
+        return msgspec.json.decode(text, type=dict[str, object])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise RequestError("invalid_value", "--metadata takes a JSON object") from None
+
+
+def _status(record: KeyRecord) -> str:
+    if record.revoked:
+        return "revoked"
+    if record.expired(time.time()):
+        return "expired"
+    return "active"
+
+
+def _line(record: KeyRecord) -> str:
+    expires = _when(record.expires_at)
+    until = expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else "never"
+    models = ",".join(record.models)
+    return (
+        f"{record.id}  {record.prefix}…  {_status(record):8} {until:20}  {models:24} {record.name}"
+    )
+
+
+def _print(args: argparse.Namespace, records: list[KeyRecord], key: str | None = None) -> None:
+    if args.json:
+        views = [view(r, key if key is not None else msgspec.UNSET) for r in records]
+        out = views[0] if args.command != "list" else views
+        print(_ENCODE(out).decode())
+        return
+    if key is not None:
+        print(f"Created {records[0].id} ({records[0].name}). The key is shown only this once:\n")
+        print(f"  {key}\n")
+        return
+    for record in records:
+        print(_line(record))
+
+
+def run(args: argparse.Namespace, db: KeyDb) -> None:
+    if args.command == "create":
+        expires = expiry(args)
+        meta = metadata(args.metadata)
+        new = NewKey(
+            name=args.name,
+            models=tuple(args.models or ("*",)),
+            expires_at=None if isinstance(expires, msgspec.UnsetType) else expires,
+            metadata={} if isinstance(meta, msgspec.UnsetType) else meta,
+        )
+        key, record = db.create(new)
+        _print(args, [record], key)
+    elif args.command == "list":
+        _print(args, db.list())
+    elif args.command == "update":
+        changes = KeyChanges(
+            name=args.name if args.name is not None else msgspec.UNSET,
+            models=tuple(args.models) if args.models else msgspec.UNSET,
+            expires_at=expiry(args),
+            metadata=metadata(args.metadata),
+        )
+        _print(args, [db.update(args.id, changes)])
+    else:
+        _print(args, [db.revoke(args.id)])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="router keys", description="Administer virtual keys.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default="routing.toml")
+    common.add_argument("--json", action="store_true", help="print JSON")
+    sub = p.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create", parents=[common], help="issue a key (shown once)")
+    create.add_argument("--name", required=True)
+    _editable(create)
+    sub.add_parser("list", parents=[common], help="list keys (prefixes only)")
+    update = sub.add_parser("update", parents=[common], help="change a key")
+    update.add_argument("id")
+    update.add_argument("--name")
+    _editable(update)
+    update.add_argument("--no-expiry", action="store_true", help="remove the expiry")
+    revoke = sub.add_parser("revoke", parents=[common], help="revoke a key for good")
+    revoke.add_argument("id")
+    return p
+
+
+def _editable(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", nargs="+", metavar="PATTERN", help="e.g. 'openai/*' demo/echo")
+    p.add_argument("--expires-in", metavar="DURATION", help="e.g. 12h, 30d, 4w")
+    p.add_argument("--expires-at", metavar="TIME", help="ISO 8601, e.g. 2030-01-01T00:00:00Z")
+    p.add_argument("--metadata", metavar="JSON", help='a JSON object, e.g. \'{"team": "web"}\'')
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        db = KeyDb(database_path(load_settings(args.config)))
+    except ConfigError as exc:
+        print(f"router keys: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run(args, db)
+    except RequestError as exc:
+        print(f"router keys: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    return 0
