@@ -17,7 +17,8 @@ from router.core.media_service import MediaService
 from router.errors import ConfigError
 from router.metrics import Metrics
 from router.protocols import backends
-from router.store.conversations import ConversationStore, SqliteStore
+from router.store import is_postgres, open_conversations
+from router.store.conversations import ConversationStore
 from router.store.keys import KeyAuth, KeyStore, SqliteKeyStore
 from router.upstream import Upstream
 
@@ -51,7 +52,7 @@ def master_key(settings: Settings, env: dict[str, str], host: str) -> str:
 def database_path(settings: Settings) -> str:
     """The SQLite path; a relative one is relative to routing.toml's folder."""
     path = settings.storage.database
-    if path == ":memory:" or Path(path).is_absolute() or not settings.source:
+    if path == ":memory:" or is_postgres(path) or Path(path).is_absolute() or not settings.source:
         return path
     return str(Path(settings.source).parent / path)
 
@@ -68,7 +69,7 @@ class Runtime:
         self.health.on_change = self._circuit_changed
         self.auth = Authenticator(master_key(settings, env, host))
         self._upstream: Upstream | None = None
-        self._store: SqliteStore | None = None
+        self._store: ConversationStore | None = None
         self._chat: ChatService | None = None
         self._media: MediaService | None = None
         self._api_keys: SqliteKeyStore | None = None
@@ -89,7 +90,7 @@ class Runtime:
         )
         self._chat = ChatService(self.catalog, gateway, self.metrics)
         self._media = MediaService(self.catalog, gateway, self.metrics)
-        self._store = await SqliteStore(self.database_path()).open()
+        self._store = await open_conversations(self.database_path())
         self._api_keys = await SqliteKeyStore(self.database_path()).open()
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup
