@@ -124,9 +124,10 @@ def _soak(args: argparse.Namespace, options: Options) -> int:
             f" max {result['max_mb']:.1f} MB, growth {result['growth'] * 100:+.1f}%"
             f" -> {check['status']} (limit +{report.SOAK_GROWTH * 100:.0f}%)"
         )
-        write_soak_chart(result, args.out / f"{name}.png")
     report.write_json(result, args.out / f"{name}.json")
     print(f"wrote {args.out / f'{name}.json'}")
+    if "error" not in result and write_soak_chart(report.rounded(result), args.out / f"{name}.png"):
+        print(f"wrote {args.out / f'{name}.png'}")
     return 0
 
 

@@ -149,6 +149,7 @@ def write_soak_chart(soak: Result, path: Path) -> bool:
     ax.set_ylim(bottom=0)
     ax.set_title(f"stream soak, {soak['surface']} c={soak['concurrency']}", fontsize=10)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
