@@ -42,9 +42,13 @@ def _type(target: Target) -> str:
 
 
 def _bare(catalog: Catalog, target: Target) -> str | None:
-    """The bare name that resolves to `target`, if it is the preferred provider for it."""
-    providers = catalog.bare.get(target.model)
-    return target.model if providers and providers[0] == target.provider.name else None
+    """The bare name that resolves to `target`: its provider is the preferred one for it, and
+    the name does not read as another `provider/model` (OpenRouter's `openai/gpt-4o`)."""
+    name = target.model
+    providers = catalog.bare.get(name)
+    if not providers or providers[0] != target.provider.name:
+        return None
+    return None if name.partition("/")[0] in catalog.providers else name
 
 
 def visible(catalog: Catalog, principal: Principal) -> list[ModelOut]:
@@ -65,7 +69,7 @@ def one(catalog: Catalog, principal: Principal, name: str) -> ModelOut:
     """The model `name` (alias, `provider/model` or bare), or the same 404 as an unknown one."""
     targets = catalog.expand(name, "model")
     alias = name in catalog.aliases
-    bare = None if alias or "/" in name else name
+    bare = name if not alias and targets[0].model == name else None
     usable = [t for t in targets if principal.may_use(t.ref, bare)]
     if not usable:
         raise NotFoundError(

@@ -1,0 +1,246 @@
+"""Virtual keys: stored only as hashes, administered by the master key (API and CLI), limited
+to their model patterns on both surfaces, refused once revoked or expired."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import msgspec
+import openai
+import pytest
+
+from gateway_harness import MASTER_KEY, Gateway
+from router.errors import NotFoundError, RequestError
+from router.store.keys import KeyAuth, KeyChanges, KeyDb, NewKey, SqliteKeyStore, hash_key
+
+USER = [{"role": "user", "content": "hello"}]
+
+
+def admin(
+    gw: Gateway, method: str, path: str, key: str = MASTER_KEY, **kw: object
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.request(method, f"{gw.url}{path}", headers=headers, timeout=10, **kw)  # type: ignore[arg-type]
+
+
+def create(gw: Gateway, **body: object) -> dict[str, object]:
+    r = admin(gw, "POST", "/admin/keys", json={"name": "app", **body})
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def sdk(gw: Gateway, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0, timeout=10)
+
+
+# ---- the store ----------------------------------------------------------------------------
+
+
+def test_store_keeps_only_a_hash_and_a_prefix(tmp_path):
+    path = tmp_path / "keys.db"
+    db = KeyDb(str(path))
+    secret, record = db.create(NewKey(name="web", models=("openai/*",), metadata={"team": "a"}))
+    assert secret.startswith("sk-rt-") and len(secret) > 40
+    assert record.prefix == secret[:12] and record.id.startswith("key_")
+    db.close()
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert secret.encode() not in stored
+    assert hash_key(secret).encode() in stored
+    db = KeyDb(str(path))
+    assert db.by_hash(hash_key(secret)) == record
+    assert db.list() == [record]
+    db.close()
+
+
+def test_store_update_and_revoke(tmp_path):
+    db = KeyDb(str(tmp_path / "keys.db"))
+    _, record = db.create(NewKey(name="web", expires_at=time.time() + 60))
+    updated = db.update(record.id, KeyChanges(name="web2", models=("demo/*",), expires_at=None))
+    assert (updated.name, updated.models, updated.expires_at) == ("web2", ("demo/*",), None)
+    assert updated.metadata == {} and not updated.revoked
+    revoked = db.revoke(record.id)
+    assert revoked.revoked and revoked.revoked_at is not None
+    assert db.revoke(record.id).revoked_at == revoked.revoked_at  # revoking twice keeps the time
+    with pytest.raises(NotFoundError):
+        db.get("key_nope")
+    with pytest.raises(RequestError) as bad:
+        db.create(NewKey(name="x", models=()))
+    assert bad.value.field == "models"
+    db.close()
+
+
+async def test_auth_cache_answers_without_the_database(tmp_path):
+    store = await SqliteKeyStore(str(tmp_path / "keys.db")).open()
+    secret, record = await store.create(NewKey(name="web", models=("demo/*",)))
+    auth = KeyAuth(store, ttl=60)
+    principal = await auth.lookup(secret)
+    assert principal is not None and principal.models == ("demo/*",) and not principal.master
+    await store.revoke(record.id)
+    assert await auth.lookup(secret) == principal  # cached until the TTL or `forget`
+    auth.forget()
+    with pytest.raises(RequestError) as revoked:
+        await auth.lookup(secret)
+    assert revoked.value.status == 401 and "revoked" in revoked.value.message
+    assert await auth.lookup("sk-rt-unknown") is None
+    assert await auth.lookup("not-even-our-format") is None
+    await store.close()
+
+
+# ---- the admin API ------------------------------------------------------------------------
+
+
+def test_admin_api_issues_lists_updates_and_revokes(demo_gateway):
+    gw = demo_gateway
+    created = create(gw, models=["demo/*"], metadata={"team": "web"})
+    secret = created["key"]
+    assert isinstance(secret, str) and secret.startswith(str(created["prefix"]))
+    assert created["models"] == ["demo/*"] and created["revoked"] is False
+    assert created["expires_at"] is None and created["metadata"] == {"team": "web"}
+
+    listed = admin(gw, "GET", "/admin/keys").json()["data"]
+    assert [k["id"] for k in listed] == [created["id"]]
+    assert "key" not in listed[0] and secret not in admin(gw, "GET", "/admin/keys").text
+
+    path = f"/admin/keys/{created['id']}"
+    patched = admin(gw, "PATCH", path, json={"models": ["demo/echo"], "name": "web app"}).json()
+    assert (patched["models"], patched["name"]) == (["demo/echo"], "web app")
+    posted = admin(gw, "POST", path, json={"expires_at": "2099-01-01T00:00:00Z"}).json()
+    assert posted["expires_at"] == "2099-01-01T00:00:00Z"
+    assert admin(gw, "GET", path).json()["models"] == ["demo/echo"]
+
+    with sdk(gw, secret) as client:
+        assert client.chat.completions.create(model="demo/echo", messages=USER).choices
+        revoked = admin(gw, "DELETE", path).json()
+        assert revoked["revoked"] is True and revoked["revoked_at"]
+        with pytest.raises(openai.AuthenticationError) as refused:
+            client.chat.completions.create(model="demo/echo", messages=USER)
+    assert refused.value.code == "invalid_api_key"
+    assert "revoked" in refused.value.message
+
+
+def test_admin_api_needs_the_master_key(demo_gateway):
+    secret = str(create(demo_gateway)["key"])
+    assert admin(demo_gateway, "GET", "/admin/keys", key=secret).status_code == 401
+    assert (
+        admin(demo_gateway, "POST", "/admin/keys", key=secret, json={"name": "x"}).status_code
+        == 401
+    )
+    r = httpx.get(f"{demo_gateway.url}/admin/keys")
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "name"),
+        ({"name": " "}, "name"),
+        ({"name": "x", "models": []}, "models"),
+        ({"name": "x", "models": ["ok", ""]}, "models[1]"),
+        ({"name": "x", "expires_at": "soon"}, "expires_at"),
+        ({"name": "x", "colour": "red"}, "colour"),
+    ],
+)
+def test_admin_api_validates_with_the_field(demo_gateway, body, field):
+    r = admin(demo_gateway, "POST", "/admin/keys", json=body)
+    assert r.status_code == 400
+    assert r.json()["error"]["field"] == field
+
+
+def test_unknown_key_id_is_404(demo_gateway):
+    for method in ("GET", "PATCH", "DELETE"):
+        r = admin(demo_gateway, method, "/admin/keys/key_nope", json={})
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "key_not_found")
+
+
+# ---- keys in use --------------------------------------------------------------------------
+
+
+def test_a_key_sees_a_forbidden_model_as_not_found(demo_gateway):
+    secret = str(create(demo_gateway, models=["demo/echo", "demo/embed"])["key"])
+    with sdk(demo_gateway, secret) as client:
+        assert client.chat.completions.create(model="demo/echo", messages=USER).choices
+        assert client.embeddings.create(model="demo/embed", input="x").data
+        with pytest.raises(openai.NotFoundError) as forbidden:
+            client.images.generate(model="demo/image", prompt="x")
+        with pytest.raises(openai.NotFoundError) as unknown:
+            client.images.generate(model="demo/nothing-like-it", prompt="x")
+        with pytest.raises(openai.NotFoundError) as forbidden_chat:
+            client.chat.completions.create(model="openai/gpt-4o-mini", messages=USER)
+    assert forbidden.value.body == {
+        **unknown.value.body,  # type: ignore[dict-item]
+        "message": "The model `demo/image` does not exist or is not available.",
+    }
+    assert (forbidden_chat.value.code, forbidden_chat.value.param) == ("model_not_found", "model")
+
+
+def test_iron_labs_surface_honours_the_same_keys(demo_gateway):
+    secret = str(create(demo_gateway, models=["demo/echo"])["key"])
+    url = f"{demo_gateway.url}/api/v1/completions"
+    headers = {"Authorization": f"Bearer {secret}"}
+    ok = httpx.post(url, json={"messages": USER, "models": ["demo/echo"]}, headers=headers)
+    assert ok.status_code == 200 and ok.json()["provider"] == "demo"
+    denied = httpx.post(url, json={"messages": USER, "models": ["openai/gpt-4o"]}, headers=headers)
+    assert (denied.status_code, denied.json()["error"]["code"]) == (404, "model_not_found")
+
+
+def test_expired_key_is_refused(demo_gateway):
+    secret = str(create(demo_gateway, expires_at="2001-01-01T00:00:00Z")["key"])
+    with sdk(demo_gateway, secret) as client, pytest.raises(openai.AuthenticationError) as refused:
+        client.chat.completions.create(model="demo/echo", messages=USER)
+    assert "expired" in refused.value.message
+
+
+def test_keys_never_reach_metrics(demo_gateway):
+    created = create(demo_gateway, name="secret-team")
+    with sdk(demo_gateway, str(created["key"])) as client:
+        client.chat.completions.create(model="demo/echo", messages=USER)
+    exposition = httpx.get(f"{demo_gateway.url}/metrics").text
+    assert str(created["key"]) not in exposition and str(created["prefix"]) not in exposition
+    assert "secret-team" not in exposition
+
+
+# ---- the CLI ------------------------------------------------------------------------------
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router", "keys", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_administers_the_gateways_database(demo_gateway, tmp_path):
+    config = tmp_path / "routing.toml"
+    made = cli(config, "create", "--name", "cli app", "--models", "demo/*", "--json")
+    assert made.returncode == 0, made.stderr
+    created = msgspec.json.decode(made.stdout)
+    secret = created["key"]
+    with sdk(demo_gateway, secret) as client:
+        assert client.chat.completions.create(model="demo/echo", messages=USER).choices
+
+        listed = cli(config, "list")
+        assert listed.returncode == 0 and created["id"] in listed.stdout
+        assert created["prefix"] in listed.stdout and secret not in listed.stdout
+
+        human = cli(config, "create", "--name", "other", "--expires-in", "30d")
+        assert "shown only this once" in human.stdout and "sk-rt-" in human.stdout
+
+        updated = cli(config, "update", created["id"], "--models", "demo/embed", "--json")
+        assert msgspec.json.decode(updated.stdout)["models"] == ["demo/embed"]
+        revoked = cli(config, "revoke", created["id"], "--json")
+        assert msgspec.json.decode(revoked.stdout)["revoked"] is True
+
+        demo_gateway.runtime.key_auth.forget()  # another process changed it: skip the 5 s cache
+        with pytest.raises(openai.AuthenticationError):
+            client.chat.completions.create(model="demo/echo", messages=USER)
+    missing = cli(config, "revoke", "key_nope")
+    assert missing.returncode == 1 and "No key with id key_nope" in missing.stderr
+    bad = cli(config, "create", "--name", "x", "--expires-in", "soon")
+    assert bad.returncode == 1 and "--expires-in" in bad.stderr

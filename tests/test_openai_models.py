@@ -1,0 +1,90 @@
+"""GET /v1/models and /v1/models/{id}: what the caller's key may use, through the SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from gateway_harness import MASTER_KEY
+from openai_env import CLAUDE, Env, openai_env
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with openai_env(tmp_path) as e:
+        yield e
+
+
+def key(env: Env, *models: str) -> str:
+    r = httpx.post(
+        f"{env.gw.url}/admin/keys",
+        json={"name": "app", "models": list(models)},
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+    )
+    return str(r.json()["key"])
+
+
+def test_master_key_lists_every_catalog_model_and_alias(env):
+    models = {m.id: m for m in env.client().models.list()}
+    for name, kind in [
+        ("demo/echo", "chat"),
+        ("demo/embed", "embedding"),
+        ("demo/image", "image"),
+        ("demo/speak", "speech"),
+        ("demo/transcribe", "transcription"),
+        ("openai/gpt-4o-mini", "chat"),
+        ("openai/whisper-1", "transcription"),
+        ("acme/tts-1", "speech"),
+        (CLAUDE, "chat"),
+        ("smart", "chat"),
+        ("embed", "embedding"),
+    ]:
+        assert models[name].model_extra == {"type": kind}
+    assert models["openai/gpt-4o-mini"].owned_by == "openai"
+    assert models["smart"].owned_by == "router"
+    assert all(m.object == "model" for m in models.values())
+    assert "gpt-4o-mini" not in models  # bare names resolve but are not listed twice
+
+
+def test_a_key_lists_only_what_it_may_use(env):
+    client = env.client(key(env, "openai/gpt-4o*", "demo/echo"))
+    ids = [m.id for m in client.models.list()]
+    assert "demo/echo" in ids and "openai/gpt-4o-mini" in ids and "openai/gpt-4o" in ids
+    assert [i for i in ids if not i.startswith("openai/gpt-4o")] == ["demo/echo", "smart"]
+    assert "smart" in ids  # its chain starts with openai/gpt-4o-mini
+    assert "embed" not in ids and "demo/embed" not in ids
+
+
+def test_retrieve_by_any_name_or_404(env):
+    client = env.client(key(env, "openai/*"))
+    assert client.models.retrieve("openai/gpt-4o-mini").id == "openai/gpt-4o-mini"
+    bare = client.models.retrieve("gpt-4o-mini")
+    assert (bare.id, bare.owned_by) == ("gpt-4o-mini", "openai")
+    assert client.models.retrieve("smart").owned_by == "router"
+    for hidden in ("demo/echo", "nosuch/model", "gpt-9"):
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.models.retrieve(hidden)
+        assert (missing.value.code, missing.value.param) == ("model_not_found", "model")
+        assert missing.value.body == {
+            "message": f"The model `{hidden}` does not exist or is not available.",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+
+
+def test_models_need_a_key(env):
+    r = httpx.get(f"{env.gw.url}/v1/models")
+    assert r.status_code == 401
+    assert r.json() == {
+        "error": {
+            "message": "Missing API key: send `Authorization: Bearer <key>`.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    }
