@@ -102,7 +102,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(exc.detail, exc.status_code, exc.headers)
     code = "unknown_url" if exc.status_code == 404 else "method_not_allowed"
     message = f"{request.method} {request.scope['path']}: {exc.detail}"
-    return _error(request, exc.status_code, code, message, None, exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return _error(request, exc.status_code, code, message, None, headers)
 
 
 async def _all_failed(request: Request, exc: Exception) -> Response:

@@ -223,10 +223,10 @@ def _message(m: InMessage) -> Message:
     content = m.content
     if content is None:
         parts: tuple[TextPart | ImagePart, ...] = ()
-    elif type(content) is str:
+    elif isinstance(content, str):
         parts = (TextPart(content),)
     else:
-        parts = tuple(_part(p) for p in content)  # type: ignore[union-attr]
+        parts = tuple(_part(p) for p in content)
     if m.refusal and not parts:
         parts = (TextPart(m.refusal),)
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ())

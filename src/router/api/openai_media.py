@@ -13,7 +13,7 @@ The provider's answer is relayed as it sent it. Every answer carries `x-router-a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Literal
 
 import msgspec
@@ -245,7 +245,7 @@ def transcription_request(form: TranscriptionForm, upload: Upload) -> Transcript
     )
 
 
-async def _limited(request: Request) -> AsyncIterator[bytes]:
+async def _limited(request: Request) -> AsyncGenerator[bytes, None]:
     """The request body as it arrives, refused as soon as it passes the upload limit."""
     total = 0
     async for chunk in request.stream():

@@ -19,6 +19,7 @@ import zlib
 import msgspec
 
 from router.core.media import (
+    EmbeddingInput,
     EmbeddingRequest,
     ImageRequest,
     MediaReply,
@@ -56,11 +57,18 @@ def vector(model: str, text: str, dims: int) -> bytes:
     return struct.pack(f"<{dims}f", *(v / norm for v in values))
 
 
+def _inputs(given: EmbeddingInput) -> list[str | list[int]]:
+    """Each input as text or one token list (a flat list of ids is one input)."""
+    if isinstance(given, str):
+        return [given]
+    ids = [t for t in given if isinstance(t, int)]
+    if ids and len(ids) == len(given):
+        return [ids]
+    return [t for t in given if not isinstance(t, int)]
+
+
 def embedding(model: str, request: EmbeddingRequest) -> MediaReply:
-    given = request.input
-    items: list[str | list[int]] = [given] if isinstance(given, str) else list(given)
-    if items and all(isinstance(t, int) for t in items):
-        items = [given]  # type: ignore[list-item]  # one pre-tokenised input
+    items = _inputs(request.input)
     dims = request.dimensions or DIMENSIONS
     data = []
     tokens = 0
