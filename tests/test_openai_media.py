@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -129,6 +130,17 @@ def test_speech_is_streamed_back_with_its_content_type(env):
     assert audio.startswith(MP3_FRAME) and len(audio) % 192 == 0
     sent = env.openai.seen[0].body
     assert sent == {"model": "tts-1", "input": HELLO, "voice": "alloy"}
+
+
+def test_speech_audio_reaches_the_client_before_the_upstream_finishes(env):
+    env.openai.script("tts-1", Fault.ok(chunk_delay=0.3))  # 4 pieces, 0.3 s apart
+    with env.client().audio.speech.with_streaming_response.create(
+        model="openai/tts-1", voice="alloy", input=HELLO
+    ) as response:
+        started = time.monotonic()
+        arrivals = [(time.monotonic() - started, piece) for piece in response.iter_bytes()]
+    assert b"".join(piece for _, piece in arrivals).startswith(MP3_FRAME)
+    assert arrivals[0][0] < 0.2 and arrivals[-1][0] > 0.7  # relayed, not buffered
 
 
 def test_speech_wav_and_sse(env):
