@@ -143,6 +143,23 @@ def test_speech_audio_reaches_the_client_before_the_upstream_finishes(env):
     assert arrivals[0][0] < 0.2 and arrivals[-1][0] > 0.7  # relayed, not buffered
 
 
+def test_speech_broken_off_upstream_is_a_broken_transfer_not_a_short_file(env):
+    env.openai.script("tts-1", Fault.cut(2))  # two of four pieces, then the connection drops
+    body = {"model": "openai/tts-1", "voice": "alloy", "input": HELLO}
+    headers = {"Authorization": f"Bearer {MASTER_KEY}"}
+    received = b""
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream("POST", f"{env.gw.url}/v1/audio/speech", json=body, headers=headers) as r,
+    ):
+        assert r.status_code == 200
+        for piece in r.iter_bytes():
+            received += piece
+    assert received.startswith(MP3_FRAME)
+    exposition = env.gw.runtime.metrics.exposition().decode()
+    assert 'router_stream_failures_total{result="error"} 1.0' in exposition
+
+
 def test_speech_wav_and_sse(env):
     client = env.client()
     wav = client.audio.speech.create(

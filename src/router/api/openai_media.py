@@ -13,6 +13,7 @@ The provider's answer is relayed as it sent it. Every answer carries `x-router-a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Literal
 
@@ -22,6 +23,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Send
 
 from router.api.common import decode, read_body, trail_header
 from router.auth import Principal
@@ -35,8 +37,11 @@ from router.core.media import (
     Upload,
 )
 from router.core.media_service import MediaCall, MediaResult
-from router.errors import RequestError
+from router.errors import RequestError, UpstreamError
+from router.metrics import Metrics
 from router.runtime import Runtime
+
+log = logging.getLogger("router")
 
 MAX_UPLOAD = 25 * 1024 * 1024
 _FORM_SLACK = 256 * 1024  # the other form fields and the multipart framing
@@ -275,7 +280,7 @@ async def read_form(request: Request) -> list[tuple[str, str | UploadFile]]:
 # ---- answers ------------------------------------------------------------------------------
 
 
-def respond(result: MediaResult) -> Response:
+def respond(result: MediaResult, metrics: Metrics) -> Response:
     headers = {
         "x-router-attempts": trail_header(result.attempts),
         "x-router-model": result.target.ref,
@@ -286,13 +291,42 @@ def respond(result: MediaResult) -> Response:
     if reply.rest is None:
         headers["content-type"] = reply.content_type
         return Response(reply.body, 200, headers)
-    return StreamingResponse(
-        _relay(reply.body, reply.rest), headers=headers, media_type=reply.content_type
-    )
+    return RelayedAudio(reply.body, reply.rest, metrics, headers, reply.content_type)
+
+
+class RelayedAudio(StreamingResponse):
+    """Audio relayed as it arrives. If the upstream breaks off after the first chunk, the
+    answer is left unfinished, so the server drops the connection and the client sees a
+    broken transfer, never a silently truncated file."""
+
+    def __init__(
+        self,
+        first: bytes,
+        rest: AsyncIterator[bytes],
+        metrics: Metrics,
+        headers: dict[str, str],
+        media_type: str,
+    ) -> None:
+        super().__init__(_relay(first, rest), headers=headers, media_type=media_type)
+        self.metrics = metrics
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamError as exc:
+            log.warning("audio relay broke off: %s (%s)", exc.failure.value, exc.message)
+            self.metrics.stream_failures.labels("error").inc()
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _relay(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Audio as it arrives; the upstream connection is released when the client leaves."""
+    """The first chunk, then the rest; the upstream connection is released when the client
+    leaves or the upstream fails."""
     try:
         if first:
             yield first
@@ -323,7 +357,7 @@ def routes(rt: Runtime) -> list[Route]:
             surface="openai",
         )
         try:
-            return respond(await rt.media.run(call))
+            return respond(await rt.media.run(call), rt.metrics)
         except RequestError as exc:
             exc.field = _param(exc.field)
             raise
