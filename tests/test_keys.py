@@ -3,9 +3,13 @@ to their model patterns on both surfaces, refused once revoked or expired."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,9 +17,18 @@ import msgspec
 import openai
 import pytest
 
-from gateway_harness import MASTER_KEY, Gateway
+from conftest import need
+from gateway_harness import FAST_POLICY, MASTER_KEY, Gateway, running_gateway
 from router.errors import NotFoundError, RequestError
-from router.store.keys import KeyAuth, KeyChanges, KeyDb, NewKey, SqliteKeyStore, hash_key
+from router.store.keys import (
+    KeyAuth,
+    KeyChanges,
+    KeyDb,
+    NewKey,
+    SqliteKeyStore,
+    hash_key,
+    open_keys,
+)
 
 USER = [{"role": "user", "content": "hello"}]
 
@@ -244,3 +257,64 @@ def test_cli_administers_the_gateways_database(demo_gateway, tmp_path):
     assert missing.returncode == 1 and "No key with id key_nope" in missing.stderr
     bad = cli(config, "create", "--name", "x", "--expires-in", "soon")
     assert bad.returncode == 1 and "--expires-in" in bad.stderr
+
+
+# ---- PostgreSQL ---------------------------------------------------------------------------
+
+PG_URL = os.environ.get("ROUTER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _pg(statement: str) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(PG_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+    return True
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the test server, dropped afterwards."""
+    schema = f"router_keys_{uuid.uuid4().hex[:12]}"
+    need(asyncio.run(_pg(f"CREATE SCHEMA {schema}")), f"PostgreSQL not reachable at {PG_URL}")
+    try:
+        yield f"{PG_URL}?search_path={schema}"
+    finally:
+        asyncio.run(_pg(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.mark.postgres
+async def test_postgres_store_round_trip(pg_url):
+    store = await open_keys(pg_url)
+    secret, record = await store.create(NewKey(name="web", models=("openai/*",)))
+    assert await store.by_hash(hash_key(secret)) == record
+    assert await store.by_hash(hash_key(secret + "x")) is None
+    changed = await store.update(record.id, KeyChanges(models=("demo/*",), metadata={"a": 1}))
+    assert (changed.models, changed.metadata) == (("demo/*",), {"a": 1})
+    assert (await store.revoke(record.id)).revoked
+    assert [r.id for r in await store.list()] == [record.id]
+    with pytest.raises(NotFoundError):
+        await store.get("key_nope")
+    await store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_keys_serve_the_gateway_and_the_cli(pg_url, tmp_path):
+    config = tmp_path / "routing.toml"
+    providers = Path(__file__).resolve().parent.parent / "providers"
+    config.write_text(
+        f'providers_dir = "{providers}"\n[storage]\ndatabase = "{pg_url}"\n' + FAST_POLICY
+    )
+    made = cli(config, "create", "--name", "pg", "--models", "demo/echo", "--json")
+    assert made.returncode == 0, made.stderr
+    secret = msgspec.json.decode(made.stdout)["key"]
+    with running_gateway(config, {}) as gw, sdk(gw, secret) as client:
+        assert client.chat.completions.create(model="demo/echo", messages=USER).choices
+        listed = admin(gw, "GET", "/admin/keys").json()["data"]
+        assert [k["name"] for k in listed] == ["pg"]

@@ -10,11 +10,13 @@ routing.toml's `storage.database` (the same file a running gateway uses).
 
 Every command takes `--config routing.toml` and `--json`. A created key is printed once and
 never again. A running gateway sees changes made here within a few seconds (its key cache).
+SQLite or PostgreSQL, as `storage.database` says.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
 import time
@@ -25,7 +27,7 @@ import msgspec
 from router.config import load_settings
 from router.errors import ConfigError, RequestError
 from router.runtime import database_path
-from router.store.keys import KeyChanges, KeyDb, KeyRecord, NewKey
+from router.store.keys import KeyChanges, KeyRecord, KeyStore, NewKey, open_keys
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)([smhdw])")
@@ -122,7 +124,7 @@ def _print(args: argparse.Namespace, records: list[KeyRecord], key: str | None =
         print(_line(record))
 
 
-def run(args: argparse.Namespace, db: KeyDb) -> None:
+async def run(args: argparse.Namespace, store: KeyStore) -> None:
     if args.command == "create":
         expires = expiry(args)
         meta = metadata(args.metadata)
@@ -132,10 +134,10 @@ def run(args: argparse.Namespace, db: KeyDb) -> None:
             expires_at=None if isinstance(expires, msgspec.UnsetType) else expires,
             metadata={} if isinstance(meta, msgspec.UnsetType) else meta,
         )
-        key, record = db.create(new)
+        key, record = await store.create(new)
         _print(args, [record], key)
     elif args.command == "list":
-        _print(args, db.list())
+        _print(args, await store.list())
     elif args.command == "update":
         changes = KeyChanges(
             name=args.name if args.name is not None else msgspec.UNSET,
@@ -143,9 +145,9 @@ def run(args: argparse.Namespace, db: KeyDb) -> None:
             expires_at=expiry(args),
             metadata=metadata(args.metadata),
         )
-        _print(args, [db.update(args.id, changes)])
+        _print(args, [await store.update(args.id, changes)])
     else:
-        _print(args, [db.revoke(args.id)])
+        _print(args, [await store.revoke(args.id)])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -178,15 +180,21 @@ def _editable(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
-        db = KeyDb(database_path(load_settings(args.config)))
+        database = database_path(load_settings(args.config))
     except ConfigError as exc:
         print(f"router keys: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        run(args, db)
+        asyncio.run(_main(args, database))
     except RequestError as exc:
         print(f"router keys: {exc.message}", file=sys.stderr)
         return 1
-    finally:
-        db.close()
     return 0
+
+
+async def _main(args: argparse.Namespace, database: str) -> None:
+    store = await open_keys(database)
+    try:
+        await run(args, store)
+    finally:
+        await store.close()

@@ -19,7 +19,7 @@ from router.metrics import Metrics
 from router.protocols import backends
 from router.store import is_postgres, open_conversations
 from router.store.conversations import ConversationStore
-from router.store.keys import KeyAuth, KeyStore, SqliteKeyStore
+from router.store.keys import KeyAuth, KeyStore, open_keys
 from router.upstream import Upstream
 
 
@@ -72,7 +72,7 @@ class Runtime:
         self._store: ConversationStore | None = None
         self._chat: ChatService | None = None
         self._media: MediaService | None = None
-        self._api_keys: SqliteKeyStore | None = None
+        self._api_keys: KeyStore | None = None
         self._key_auth: KeyAuth | None = None
 
     def _circuit_changed(self, ref: str, state: State) -> None:
@@ -91,7 +91,7 @@ class Runtime:
         self._chat = ChatService(self.catalog, gateway, self.metrics)
         self._media = MediaService(self.catalog, gateway, self.metrics)
         self._store = await open_conversations(self.database_path())
-        self._api_keys = await SqliteKeyStore(self.database_path()).open()
+        self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup
 

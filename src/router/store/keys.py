@@ -5,9 +5,10 @@ prefix for display. Each key has a name, the model patterns it may use (`openai/
 `demo/echo`, `gpt-4o-mini`), an optional expiry and free-form metadata; revoking keeps the row.
 
 `KeyStore` is the interface; `SqliteKeyStore` (the default) keeps the table in the same SQLite
-file as the conversations, on one dedicated thread. `KeyDb` is the synchronous core, shared
-with the `router keys` command. `KeyAuth` answers `Authenticator.lookup` from a short-lived
-in-memory cache, so checking a key costs one hash and one dict lookup per request.
+file as the conversations, on one dedicated thread (`KeyDb` is its synchronous core);
+`router.store.keys_postgres` keeps it in PostgreSQL when `storage.database` is a URL.
+`KeyAuth` answers `Authenticator.lookup` from a short-lived in-memory cache, so checking a
+key costs one hash and one dict lookup per request.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -110,10 +112,61 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at REAL
 );
 """
-_COLUMNS = "id, prefix, name, models, expires_at, metadata, created_at, revoked_at"
+COLUMNS = "id, prefix, name, models, expires_at, metadata, created_at, revoked_at"
 
 
-def _record(row: tuple[object, ...]) -> KeyRecord:
+def mint(new: NewKey) -> tuple[str, KeyRecord]:
+    """A fresh key and its record, after checking what was asked for."""
+    check_new(new)
+    secret = new_secret()
+    record = KeyRecord(
+        id="key_" + secrets.token_hex(8),
+        name=new.name.strip(),
+        prefix=secret[:_SHOWN],
+        models=new.models,
+        expires_at=new.expires_at,
+        metadata=new.metadata,
+        created_at=time.time(),
+    )
+    return secret, record
+
+
+def row_of(record: KeyRecord) -> tuple[object, ...]:
+    """A record as the values of COLUMNS, in order."""
+    return (
+        record.id,
+        record.prefix,
+        record.name,
+        _ENCODE(record.models).decode(),
+        record.expires_at,
+        _ENCODE(record.metadata).decode(),
+        record.created_at,
+        record.revoked_at,
+    )
+
+
+def changed_columns(changes: KeyChanges) -> dict[str, object]:
+    """Column -> new value for what `changes` sets, each checked."""
+    sets: dict[str, object] = {}
+    if changes.name is not msgspec.UNSET:
+        if not changes.name.strip():
+            raise RequestError("invalid_value", "name must not be empty.", "name")
+        sets["name"] = changes.name.strip()
+    if changes.models is not msgspec.UNSET:
+        check_models(changes.models)
+        sets["models"] = _ENCODE(changes.models).decode()
+    if changes.expires_at is not msgspec.UNSET:
+        sets["expires_at"] = changes.expires_at
+    if changes.metadata is not msgspec.UNSET:
+        sets["metadata"] = _ENCODE(changes.metadata).decode()
+    return sets
+
+
+def not_found(key_id: str) -> NotFoundError:
+    return NotFoundError("key_not_found", f"No key with id {key_id}.", "id")
+
+
+def record_of(row: Sequence[object]) -> KeyRecord:
     kid, prefix, name, models, expires, metadata, created, revoked = row
     return KeyRecord(
         id=str(kid),
@@ -140,64 +193,33 @@ class KeyDb:
 
     def create(self, new: NewKey) -> tuple[str, KeyRecord]:
         """(the key, its record): the only time the key itself is returned."""
-        check_new(new)
-        secret = new_secret()
-        record = KeyRecord(
-            id="key_" + secrets.token_hex(8),
-            name=new.name.strip(),
-            prefix=secret[:_SHOWN],
-            models=new.models,
-            expires_at=new.expires_at,
-            metadata=new.metadata,
-            created_at=time.time(),
-        )
+        secret, record = mint(new)
         with self.db:
             self.db.execute(
-                f"INSERT INTO api_keys (hash, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    hash_key(secret),
-                    record.id,
-                    record.prefix,
-                    record.name,
-                    _ENCODE(record.models).decode(),
-                    record.expires_at,
-                    _ENCODE(record.metadata).decode(),
-                    record.created_at,
-                    None,
-                ),
+                f"INSERT INTO api_keys (hash, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (hash_key(secret), *row_of(record)),
             )
         return secret, record
 
     def list(self) -> list[KeyRecord]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id")
-        return [_record(row) for row in rows]
+        rows = self.db.execute(f"SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id")
+        return [record_of(row) for row in rows]
 
     def get(self, key_id: str) -> KeyRecord:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        row = self.db.execute(f"SELECT {COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
         if row is None:
-            raise NotFoundError("key_not_found", f"No key with id {key_id}.", "id")
-        return _record(row)
+            raise not_found(key_id)
+        return record_of(row)
 
     def by_hash(self, digest: str) -> KeyRecord | None:
         row = self.db.execute(
-            f"SELECT {_COLUMNS} FROM api_keys WHERE hash = ?", (digest,)
+            f"SELECT {COLUMNS} FROM api_keys WHERE hash = ?", (digest,)
         ).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else record_of(row)
 
     def update(self, key_id: str, changes: KeyChanges) -> KeyRecord:
         current = self.get(key_id)
-        sets: dict[str, object] = {}
-        if changes.name is not msgspec.UNSET:
-            if not changes.name.strip():
-                raise RequestError("invalid_value", "name must not be empty.", "name")
-            sets["name"] = changes.name.strip()
-        if changes.models is not msgspec.UNSET:
-            check_models(changes.models)
-            sets["models"] = _ENCODE(changes.models).decode()
-        if changes.expires_at is not msgspec.UNSET:
-            sets["expires_at"] = changes.expires_at
-        if changes.metadata is not msgspec.UNSET:
-            sets["metadata"] = _ENCODE(changes.metadata).decode()
+        sets = changed_columns(changes)
         if not sets:
             return current
         assignments = ", ".join(f"{column} = ?" for column in sets)  # column names are ours
@@ -275,6 +297,15 @@ class SqliteKeyStore:
         if self._db is not None:
             await asyncio.wrap_future(self._pool.submit(self._db.close))
         self._pool.shutdown(wait=True)
+
+
+async def open_keys(database: str) -> KeyStore:
+    """The key store for `storage.database`: a SQLite path or a PostgreSQL URL."""
+    if database.startswith(("postgresql://", "postgres://")):
+        from router.store.keys_postgres import PostgresKeyStore  # asyncpg only when asked for
+
+        return await PostgresKeyStore(database).open()
+    return await SqliteKeyStore(database).open()
 
 
 _CACHE_LIMIT = 10_000  # entries; unknown keys are cached too, so guessing cannot flood SQLite

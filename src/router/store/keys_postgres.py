@@ -1,0 +1,112 @@
+"""Virtual keys in PostgreSQL, for several gateway hosts sharing one set of keys.
+
+Selected with the conversations by `storage.database = "postgresql://..."`; the same rules
+as the SQLite store (`router.store.keys`): hashes only, checks in `mint` / `changed_columns`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+
+from router.store.keys import (
+    COLUMNS,
+    KeyChanges,
+    KeyRecord,
+    NewKey,
+    changed_columns,
+    hash_key,
+    mint,
+    not_found,
+    record_of,
+    row_of,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS router_api_keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    name TEXT NOT NULL,
+    models TEXT NOT NULL,
+    expires_at DOUBLE PRECISION,
+    metadata TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    revoked_at DOUBLE PRECISION
+);
+"""
+_SELECT = f"SELECT {COLUMNS} FROM router_api_keys"
+
+
+class PostgresKeyStore:
+    """A small asyncpg pool, opened and closed by the lifespan (or the `router keys` command)."""
+
+    def __init__(self, url: str, max_connections: int = 4) -> None:
+        self.url = url
+        self.max_connections = max_connections
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> PostgresKeyStore:
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.max_connections)
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(7223002)")  # one migrator at a time
+            try:
+                await conn.execute(_SCHEMA)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(7223002)")
+        return self
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "key store not open"
+        return self._pool
+
+    async def create(self, new: NewKey) -> tuple[str, KeyRecord]:
+        secret, record = mint(new)
+        await self.pool.execute(
+            f"INSERT INTO router_api_keys (hash, {COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            hash_key(secret),
+            *row_of(record),
+        )
+        return secret, record
+
+    async def list(self) -> list[KeyRecord]:
+        rows = await self.pool.fetch(f"{_SELECT} ORDER BY created_at, id")
+        return [record_of(tuple(row)) for row in rows]
+
+    async def get(self, key_id: str) -> KeyRecord:
+        row = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1", key_id)
+        if row is None:
+            raise not_found(key_id)
+        return record_of(tuple(row))
+
+    async def by_hash(self, digest: str) -> KeyRecord | None:
+        row = await self.pool.fetchrow(f"{_SELECT} WHERE hash = $1", digest)
+        return None if row is None else record_of(tuple(row))
+
+    async def update(self, key_id: str, changes: KeyChanges) -> KeyRecord:
+        current = await self.get(key_id)
+        sets = changed_columns(changes)
+        if not sets:
+            return current
+        # column names come from changed_columns, never from the caller
+        assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(sets, start=2))
+        await self.pool.execute(
+            f"UPDATE router_api_keys SET {assignments} WHERE id = $1", key_id, *sets.values()
+        )
+        return await self.get(key_id)
+
+    async def revoke(self, key_id: str) -> KeyRecord:
+        await self.get(key_id)
+        await self.pool.execute(
+            "UPDATE router_api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            key_id,
+            time.time(),
+        )
+        return await self.get(key_id)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
