@@ -176,6 +176,20 @@ def test_speech_wav_and_sse(env):
     assert '"type":"speech.audio.delta"' in r.text and '"type":"speech.audio.done"' in r.text
 
 
+async def test_async_client_images_speech_and_models(env):
+    async with env.async_client() as client:
+        image = await client.images.generate(model="openai/gpt-image-1", prompt="a clock")
+        assert base64.b64decode(image.data[0].b64_json or "").startswith(PNG)
+        async with client.audio.speech.with_streaming_response.create(
+            model="openai/tts-1", voice="alloy", input=HELLO
+        ) as response:
+            audio = b"".join([piece async for piece in response.iter_bytes()])
+        assert audio.startswith(MP3_FRAME)
+        ids = [m.id async for m in client.models.list()]
+        assert "openai/tts-1" in ids
+        assert (await client.models.retrieve("openai/tts-1")).model_extra == {"type": "speech"}
+
+
 # ---- transcription ------------------------------------------------------------------------
 
 
