@@ -67,7 +67,7 @@ _KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE
 
 
 def split_call_id(call_id: str) -> tuple[str, str | None]:
-    """(id, thought signature) of a tool call id made by `call_id`."""
+    """(id, thought signature) of a tool call id as `_Reader._call` makes them."""
     base, _, signature = call_id.partition(SIGNATURE_SEPARATOR)
     return base, signature or None
 
