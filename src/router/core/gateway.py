@@ -90,7 +90,7 @@ class Gateway:
             events = await backend.complete(target, request, timeout)
             return Outcome(target, events, _now())
 
-        return await self._run_chain(plan, policy, trail, once)
+        return await self.run(plan, policy, trail, once)
 
     async def open_stream(
         self, plan: Plan, request: ChatRequest, policy: Policy, trail: list[Attempt]
@@ -100,7 +100,7 @@ class Gateway:
         async def once(target: Target) -> Opened:
             return await self._open_once(target, request, policy)
 
-        return await self._run_chain(plan, policy, trail, once)
+        return await self.run(plan, policy, trail, once)
 
     async def attempt_stream(
         self, target: Target, request: ChatRequest, policy: Policy, trail: list[Attempt]
@@ -141,13 +141,15 @@ class Gateway:
 
     # ---- the chain ------------------------------------------------------------------------
 
-    async def _run_chain(
+    async def run(
         self,
         plan: Plan,
         policy: Policy,
         trail: list[Attempt],
         once: Callable[[Target], Awaitable[T]],
     ) -> T:
+        """Walk the plan: `once(target)` with retries per target, then the next target.
+        Chat and every media endpoint share this one policy."""
         decisive: UpstreamError | None = None
         too_small: int | None = None  # context window that already proved too small
         for target in plan.targets:

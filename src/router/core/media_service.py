@@ -106,7 +106,7 @@ class MediaService:
             return target, await backend.forward(target, request, timeout)  # type: ignore[attr-defined]
 
         # The gateway's chain walk (retries, fallback, trail) is shared with chat.
-        target, reply = await self.gateway._run_chain(the_plan, policy, trail, once)
+        target, reply = await self.gateway.run(the_plan, policy, trail, once)
         costs = price_media(reply.usage, target.info.prices if target.info else None)
         self._count(call, target, reply.usage, costs, trail)
         return MediaResult(target=target, reply=reply, costs=costs, attempts=trail)
