@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="delay between the upstream's stream chunks (default 0)",
     )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        help="measure a cell again while other processes disturb it (default 2; quick: 0)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--name", help="result file stem (default: latest, quick or soak)")
     parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
@@ -73,6 +78,7 @@ def _options(args: argparse.Namespace) -> Options:
         workers=args.workers,
         peers=args.peers,
         startup_timeout=30.0 if quick else 60.0,
+        retries=args.retries if args.retries is not None else (0 if quick else 2),
     )
 
 

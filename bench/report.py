@@ -21,6 +21,7 @@ TARGETS = (
     ("added_ttft_p50", "time-to-first-token overhead p50, concurrency 1", "ms", 1.0),
     ("idle_rss", "idle RSS per worker", "MB", 60.0),
 )
+NOISY = 0.05  # cores used by other processes during a cell above which it is suspect
 SCALING_EFFICIENCY = 0.8  # "near-linear": N workers serve at least 0.8 x N times as much
 SOAK_GROWTH = 0.10
 
@@ -310,9 +311,6 @@ def table(result: Result) -> str:
     if found:
         parts += ["", _checks_text(found)]
     return "\n".join(parts)
-
-
-NOISY = 0.05  # cores used by other processes during a cell above which figures are suspect
 
 
 def noisiest(result: Result) -> float:

@@ -22,7 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from bench import environment, targets
-from bench.procs import Proc, Processes, StartError, cores, free_port, memory_mb, pin
+from bench.procs import (
+    Proc,
+    Processes,
+    StartError,
+    cores,
+    free_port,
+    machine_busy,
+    memory_mb,
+    pin,
+)
+from bench.report import NOISY
 from bench.targets import Surface, Target
 
 Result = dict[str, Any]
@@ -43,6 +53,7 @@ class Options:
     workers: int = 2  # the scaling cell's worker count; 1 skips it
     peers: bool = False
     startup_timeout: float = 60.0
+    retries: int = 2  # a cell disturbed by other processes is measured again, this many times
     repo: Path = REPO
 
     @property
@@ -217,9 +228,35 @@ class Bench:
                         "reason": reason,
                     }
                     continue
-                record = self.cell(target, surface, mode, concurrency, pids())
+                record = self.quiet_cell(target, surface, mode, concurrency, pids)
                 _progress(record)
                 yield record
+
+    def quiet_cell(
+        self,
+        target: Target,
+        surface: Surface,
+        mode: str,
+        concurrency: int,
+        pids: Callable[[], list[int]],
+    ) -> Result:
+        """A cell, measured again (after waiting for calm) while other processes disturbed it;
+        the least disturbed attempt is kept."""
+        best: Result | None = None
+        # /proc/stat counts 10 ms ticks: a few of them in a short cell are not noise.
+        calm = max(NOISY, 0.03 / self.options.duration)
+        for attempt in range(1 + self.options.retries):
+            if attempt:
+                print(f"    (other processes used {noise(best):.2f} cores: again)", flush=True)
+                wait_quiet(30.0)
+            record = self.cell(target, surface, mode, concurrency, pids())
+            record["attempts"] = attempt + 1
+            if best is None or noise(record) < noise(best):
+                best = record
+            if noise(best) <= calm:
+                break
+        assert best is not None
+        return best
 
     def modes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         return (
@@ -401,6 +438,22 @@ class Bench:
             return
         self.measure(Target("litellm", port, targets.LITELLM_MASTER_KEY, surfaces), proc)
         self.procs.stop(proc)
+
+
+def noise(record: Result | None) -> float:
+    return float((record or {}).get("foreign_cpu_cores") or 0.0)
+
+
+def wait_quiet(limit: float, calm: float = 0.1) -> None:
+    """Wait (up to `limit` seconds) for a second in which the machine used under `calm` cores;
+    between cells the bench's own processes are idle, so what is busy is someone else."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        busy0, _ = machine_busy()
+        time.sleep(1.0)
+        busy1, _ = machine_busy()
+        if busy1 - busy0 < calm:
+            return
 
 
 def _scaling_figures(single: Result, many: Result, workers: int) -> Result:
