@@ -324,3 +324,15 @@ def test_every_fault_leaves_the_process_healthy(tmp_path):
             ask(gw, ["acme/primary"], stream=True, maxRetries=0)
         r = ask(gw, ["acme/primary"])
     assert r.status_code == 200
+
+
+def test_prefill_continuation_after_trailing_space_has_no_double_space(tmp_path):
+    words = ["The ", "quick ", "brown ", "fox ", "jumps ", "over ", "the ", "lazy ", "dog"]
+    with chaos(tmp_path) as (fake, gw):
+        fake.script(
+            "cont",
+            Fault.cut(3, Fault.ok(text="".join(words), chunks=words)),
+            Fault.ok(text=" fox jumps over the lazy dog"),
+        )
+        r = ask(gw, ["acme/cont"], stream=True)
+    assert streamed_text(events(r)) == ANSWER

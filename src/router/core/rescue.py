@@ -59,7 +59,7 @@ async def rescue(
                 opened = await gateway.attempt_stream(target, asked, policy, trail)
                 return Rescued(
                     target,
-                    _no_reasoning(opened.head),
+                    _continuation(opened.head, sent),
                     opened.rest,
                     opened.started,
                     opened.first_token,
@@ -113,8 +113,17 @@ def _splice(
     return Rescued(opened.target, head, opened.rest, opened.started, opened.first_token)
 
 
-def _no_reasoning(events: list[Event]) -> list[Event]:
-    return [e for e in events if type(e) is not ReasoningDelta]
+def _continuation(events: list[Event], sent: str) -> list[Event]:
+    """A prefilled continuation's first events, without reasoning, and without leading
+    whitespace when `sent` already ends with some (some protocols refuse a prefill with
+    trailing whitespace, so it was trimmed and the model repeats it)."""
+    out = [e for e in events if type(e) is not ReasoningDelta]
+    if sent[-1:].isspace():
+        for i, e in enumerate(out):
+            if type(e) is TextDelta:
+                out[i] = TextDelta(e.text.lstrip())
+                break
+    return out
 
 
 def _mismatch(attempt: Attempt, reason: str) -> Attempt:
