@@ -22,7 +22,7 @@ backoff_max = 0.2
 retry_after_cap = 2.0
 
 [timeouts]
-request = 10.0
+request = 4.0
 connect = 1.0
 response = 0.5
 first_token = 0.4

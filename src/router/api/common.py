@@ -56,6 +56,28 @@ async def read_body(request: Request) -> bytes:
     return await request.body()
 
 
+def request_timeout(request: Request) -> float | None:
+    """A per-request deadline in seconds: `x-router-timeout`, lowered to the OpenAI SDK's own
+    `x-stainless-timeout` (no point working after the client has given up)."""
+    found: float | None = None
+    for name in ("x-router-timeout", "x-stainless-timeout"):
+        raw = request.headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not 0 < value < float("inf"):
+            if name == "x-stainless-timeout":
+                continue
+            raise RequestError(
+                "invalid_value", f"{name} must be a positive number of seconds.", name
+            )
+        found = value if found is None else min(found, value)
+    return found
+
+
 def json_response(
     payload: object, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:

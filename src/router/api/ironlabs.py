@@ -19,7 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from router.api.common import ENCODER, decode, json_response, read_body, trail_header
+from router.api.common import (
+    ENCODER,
+    decode,
+    json_response,
+    read_body,
+    request_timeout,
+    trail_header,
+)
 from router.core.chat import ChatCall, ChatStream, StreamFailed
 from router.core.types import (
     ChatRequest,
@@ -212,6 +219,7 @@ def routes(rt: Runtime) -> list[Route]:
                 messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
             ),
             max_retries=body.maxRetries,
+            timeout=request_timeout(request),
             received=received,
             surface="ironlabs",
         )

@@ -28,7 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from router.api.common import ENCODER, decode, json_response, read_body, trail_header
+from router.api.common import (
+    ENCODER,
+    decode,
+    json_response,
+    read_body,
+    request_timeout,
+    trail_header,
+)
 from router.core.chat import ChatCall, ChatStream, StreamFailed
 from router.core.types import (
     ChatRequest,
@@ -585,6 +592,7 @@ def routes(rt: Runtime) -> list[Route]:
             models=chain_of(body),
             fallbacks=tuple(body.fallback_models),
             request=chat_request(body),
+            timeout=request_timeout(request),
             received=received,
             surface="openai",
         )

@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
-from router.api.common import decode, read_body, trail_header
+from router.api.common import decode, read_body, request_timeout, trail_header
 from router.auth import Principal
 from router.core.media import (
     EmbeddingInput,
@@ -337,13 +337,14 @@ async def _relay(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[byte
 
 
 def routes(rt: Runtime) -> list[Route]:
-    async def begin(request: Request) -> tuple[float, Principal]:
-        """Arrival time and caller: a bad key is refused before the body is read."""
+    async def begin(request: Request) -> tuple[float, Principal, float | None]:
+        """Arrival time, caller and deadline: a bad key is refused before the body is read."""
         received = rt.now()
-        return received, await rt.auth.authenticate(request.headers.get("authorization"))
+        principal = await rt.auth.authenticate(request.headers.get("authorization"))
+        return received, principal, request_timeout(request)
 
     async def run(
-        begun: tuple[float, Principal],
+        begun: tuple[float, Principal, float | None],
         models: tuple[str, ...],
         fallbacks: list[str],
         media: MediaRequest,
@@ -355,6 +356,7 @@ def routes(rt: Runtime) -> list[Route]:
             request=media,
             received=begun[0],
             surface="openai",
+            timeout=begun[2],
         )
         try:
             return respond(await rt.media.run(call), rt.metrics)

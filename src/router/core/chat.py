@@ -77,7 +77,9 @@ class ChatService:
     def policy(self, call: ChatCall) -> Policy:
         settings = self.gateway.settings
         retries = settings.retry.max_retries if call.max_retries is None else call.max_retries
-        budget = settings.timeouts.request if call.timeout is None else call.timeout
+        budget = settings.timeouts.request
+        if call.timeout is not None:
+            budget = min(budget, call.timeout)
         return Policy(retries, call.received + budget)
 
     async def complete(self, call: ChatCall) -> Completion:

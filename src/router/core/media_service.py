@@ -46,6 +46,7 @@ class MediaCall(msgspec.Struct, frozen=True, kw_only=True):
     request: MediaRequest
     received: float  # loop time the request arrived
     surface: str
+    timeout: float | None = None  # per-request deadline, seconds (capped by the config)
 
     @property
     def kind(self) -> MediaKind:
@@ -97,7 +98,10 @@ class MediaService:
         the_plan = self.plan(call)
         trail = list(the_plan.skipped)
         settings = self.gateway.settings
-        policy = Policy(settings.retry.max_retries, call.received + settings.timeouts.request)
+        budget = settings.timeouts.request
+        if call.timeout is not None:
+            budget = min(budget, call.timeout)
+        policy = Policy(settings.retry.max_retries, call.received + budget)
         request = call.request
 
         async def once(target: Target) -> tuple[Target, MediaReply]:
