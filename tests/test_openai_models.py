@@ -47,14 +47,36 @@ def test_master_key_lists_every_catalog_model_and_alias(env):
     assert models["openai/gpt-4o-mini"].owned_by == "openai"
     assert models["smart"].owned_by == "router"
     assert all(m.object == "model" for m in models.values())
-    assert "gpt-4o-mini" not in models  # bare names resolve but are not listed twice
+    # bare names are listed too, as served: by the first provider of routing.preference
+    assert (models["gpt-4o-mini"].owned_by, models["gpt-4o-mini"].model_extra) == (
+        "openai",
+        {"type": "chat"},
+    )
+    assert (models["tts-1"].owned_by, models["tts-1"].model_extra) == ("openai", {"type": "speech"})
+    order = {"ref": 0, "bare": 1, "alias": 2}  # provider/model ids, then bare names, then aliases
+    kinds = [
+        "alias" if m.owned_by == "router" else "ref" if i.startswith(f"{m.owned_by}/") else "bare"
+        for i, m in models.items()
+    ]
+    assert kinds == sorted(kinds, key=order.__getitem__)
 
 
 def test_a_key_lists_only_what_it_may_use(env):
     client = env.client(key(env, "openai/gpt-4o*", "demo/echo"))
     ids = [m.id for m in client.models.list()]
     assert "demo/echo" in ids and "openai/gpt-4o-mini" in ids and "openai/gpt-4o" in ids
-    assert [i for i in ids if not i.startswith("openai/gpt-4o")] == ["demo/echo", "smart"]
+    assert [i for i in ids if not i.startswith(("openai/gpt-4o", "gpt-4o"))] == [
+        "demo/echo",
+        "echo",  # the bare name of demo/echo
+        "smart",
+    ]
+    assert [i for i in ids if i.startswith("gpt-4o")] == [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4o-mini-transcribe",
+        "gpt-4o-mini-tts",
+        "gpt-4o-transcribe",
+    ]
     assert "smart" in ids  # its chain starts with openai/gpt-4o-mini
     assert "embed" not in ids and "demo/embed" not in ids
 

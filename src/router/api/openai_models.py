@@ -1,9 +1,11 @@
 """`GET /v1/models` and `GET /v1/models/{id}`: the models the caller's key may use.
 
-Ids are `provider/model` for every catalog model, plus each alias of routing.toml whose chain
-holds a model the key may use. Bare names (`gpt-4o-mini`) are not listed, to keep one id per
-model, but they resolve everywhere, and `GET /v1/models/gpt-4o-mini` answers for them.
-Each entry adds `type` (chat, embedding, image, speech, transcription) to OpenAI's fields.
+Ids are `provider/model` for every catalog model the key may use by that name; then each
+bare name (`gpt-4o-mini`) that resolves to a catalog model the key may use (its provider is
+the first of `routing.preference` to list it, and no alias has that name), so the names the
+reference pages use are listed as written; then each alias of routing.toml whose chain holds
+a model the key may use. Each entry adds `type` (chat, embedding, image, speech,
+transcription) to OpenAI's fields.
 """
 
 from __future__ import annotations
@@ -52,10 +54,22 @@ def _bare(catalog: Catalog, target: Target) -> str | None:
 
 
 def visible(catalog: Catalog, principal: Principal) -> list[ModelOut]:
+    listed = catalog.listed()
     out = [
         ModelOut(id=t.ref, owned_by=t.provider.name, type=_type(t))
-        for t in catalog.listed()
-        if principal.may_use(t.ref, _bare(catalog, t))
+        for t in listed
+        if principal.may_use(t.ref)
+    ]
+    bare_names = {
+        bare: t
+        for t in listed
+        if (bare := _bare(catalog, t)) is not None
+        and bare not in catalog.aliases
+        and principal.may_use(t.ref, bare)
+    }
+    out += [
+        ModelOut(id=bare, owned_by=t.provider.name, type=_type(t))
+        for bare, t in sorted(bare_names.items(), key=lambda item: item[0])
     ]
     for alias in sorted(catalog.aliases):
         targets = catalog.expand(alias, "model")
