@@ -82,3 +82,26 @@ def test_plan_skips_prompts_that_cannot_fit(catalog):
     targets = chain(catalog, ["openai/gpt-4o"], [])
     p = plan(targets, frozenset({"openai"}), lambda ref: True, 200_000)
     assert p.targets == [] and p.skipped[0].outcome == "prompt_too_large"
+
+
+def test_bare_name_prefers_a_configured_provider(tmp_path):
+    settings = load_settings(write_config(tmp_path), env={})  # no routing.preference at all
+    assert "gpt-4o" in settings.providers["azure"].models  # azure's template lists it too
+    with_key = Catalog(settings, {"openai": "k"})
+    assert [t.ref for t in chain(with_key, ["gpt-4o"], [])] == ["openai/gpt-4o"]
+    no_keys = Catalog(settings, {})
+    assert [t.ref for t in chain(no_keys, ["gpt-4o"], [])] == ["azure/gpt-4o"]
+
+
+def test_a_forbidden_name_looks_exactly_like_an_unknown_one(catalog):
+    def openai_only(ref: str, asked: str) -> bool:
+        return ref.startswith("openai/")
+
+    with pytest.raises(NotFoundError) as forbidden:
+        chain(catalog, ["openai/gpt-4o", "anthropic/claude-3-5-sonnet-20241022"], [], openai_only)
+    with pytest.raises(NotFoundError) as unknown:
+        chain(catalog, ["openai/gpt-4o", "anthropic/no-such-model-at-all"], [], openai_only)
+    assert forbidden.value.field == unknown.value.field == "models[1]"
+    assert forbidden.value.code == unknown.value.code == "model_not_found"
+    # an alias keeps what the caller may use
+    assert [t.ref for t in chain(catalog, ["smart"], [], openai_only)] == ["openai/gpt-4o"]

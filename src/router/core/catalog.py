@@ -66,12 +66,23 @@ class Catalog:
         if target is None:
             providers = self.bare.get(name)
             if providers:
-                target = self._targets[f"{providers[0]}/{name}"]
+                target = self._bare_target(name, providers)
         if target is None:
-            raise NotFoundError(
-                "model_not_found", f"The model `{name}` does not exist or is not available.", field
-            )
+            raise self.not_found(name, field)
         return [target]
+
+    @staticmethod
+    def not_found(name: str, field: str) -> NotFoundError:
+        return NotFoundError(
+            "model_not_found", f"The model `{name}` does not exist or is not available.", field
+        )
+
+    def _bare_target(self, name: str, providers: tuple[str, ...]) -> Target:
+        """The most preferred provider listing `name`, among those that are configured (have
+        their key, or need none) when any is; else the most preferred, to name its key."""
+        targets = [self._targets[f"{p}/{name}"] for p in providers]
+        ready = [t for t in targets if t.key or not t.provider.api_key_env]
+        return (ready or targets)[0]
 
     def listed(self, kind: ModelType | None = None) -> list[Target]:
         """Every catalog model (optionally of one type), in a stable order."""

@@ -27,7 +27,7 @@ from router.core.types import (
     TextDelta,
     Usage,
 )
-from router.errors import Failure, NotFoundError, RouterError, UpstreamError
+from router.errors import Failure, RouterError, UpstreamError
 from router.metrics import Metrics
 from router.protocols.base import Target
 
@@ -62,15 +62,7 @@ class ChatService:
         self.protocols = frozenset(gateway.backends)
 
     def plan(self, call: ChatCall) -> Plan:
-        targets = chain(self.catalog, call.models, call.fallbacks)
-        allowed = [t for t in targets if call.principal.may_use(t.ref, _bare(t, call))]
-        if not allowed:
-            name = call.models[0]
-            raise NotFoundError(
-                "model_not_found",
-                f"The model `{name}` does not exist or is not available.",
-                "models[0]",
-            )
+        allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         health = self.gateway.health
         return plan(allowed, self.protocols, health.allow, estimate_prompt(call.request))
 
@@ -228,8 +220,3 @@ class ChatStream:
         if finish is not None:
             completion.finish = finish
         return completion
-
-
-def _bare(target: Target, call: ChatCall) -> str | None:
-    """The bare name the caller used for `target`, if they used one."""
-    return target.model if target.model in call.models or target.model in call.fallbacks else None

@@ -24,7 +24,7 @@ from router.core.media import (
 )
 from router.core.planner import Plan, chain, plan
 from router.core.types import Attempt, Costs, Usage
-from router.errors import NotFoundError, RequestError
+from router.errors import RequestError
 from router.metrics import Metrics
 from router.protocols.base import Target
 
@@ -75,14 +75,7 @@ class MediaService:
         }
 
     def plan(self, call: MediaCall) -> Plan:
-        targets = chain(self.catalog, call.models, call.fallbacks)
-        allowed = [t for t in targets if call.principal.may_use(t.ref, _bare(t, call))]
-        if not allowed:
-            raise NotFoundError(
-                "model_not_found",
-                f"The model `{call.models[0]}` does not exist or is not available.",
-                "models[0]",
-            )
+        allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         kind = call.kind
         typed = [t for t in allowed if t.info is None or t.info.type == kind]
         if not typed:
@@ -127,8 +120,3 @@ class MediaService:
         self.metrics.answered(target, tokens, costs.total_tokens_cost if costs else None)
         if trail and trail[0].outcome != "ok":
             self.metrics.fallbacks.labels(call.surface).inc()
-
-
-def _bare(target: Target, call: MediaCall) -> str | None:
-    """The bare name the caller used for `target`, if they used one."""
-    return target.model if target.model in call.models or target.model in call.fallbacks else None

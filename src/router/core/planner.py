@@ -23,14 +23,24 @@ class Plan(msgspec.Struct):
     skipped: list[Attempt]
 
 
-def chain(catalog: Catalog, models: Sequence[str], fallbacks: Sequence[str]) -> list[Target]:
-    """Every requested target in order, without repeats. Raises NotFoundError naming the field."""
+def chain(
+    catalog: Catalog,
+    models: Sequence[str],
+    fallbacks: Sequence[str],
+    may_use: Callable[[str, str], bool] = lambda ref, asked: True,
+) -> list[Target]:
+    """Every requested target in order, without repeats. A name that is unknown, or that the
+    caller may not use (`may_use(ref, name asked for)`), raises the same NotFoundError naming
+    the field, so a key cannot probe the catalog; an alias keeps the targets the caller may use."""
     seen: set[str] = set()
     out: list[Target] = []
     named = [(n, f"models[{i}]") for i, n in enumerate(models)]
     named += [(n, f"fallback_models[{i}]") for i, n in enumerate(fallbacks)]
     for name, field in named:
-        for target in catalog.expand(name, field):
+        usable = [t for t in catalog.expand(name, field) if may_use(t.ref, name)]
+        if not usable:
+            raise catalog.not_found(name, field)
+        for target in usable:
             if target.ref not in seen:
                 seen.add(target.ref)
                 out.append(target)
