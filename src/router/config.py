@@ -98,7 +98,8 @@ class Circuit(_Frozen):
 
 class Storage(_Frozen):
     database: str = "router.db"  # a SQLite path, or postgresql://...
-    redis_url: str | None = None
+    redis_url: str | None = None  # redis://...: processes share circuit state and key changes
+    redis_prefix: str = "router"  # of the channel and key names, to share one Redis
 
 
 class Routing(_Frozen):

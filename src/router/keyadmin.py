@@ -9,8 +9,8 @@ routing.toml's `storage.database` (the same file a running gateway uses).
     router keys revoke ID
 
 Every command takes `--config routing.toml` and `--json`. A created key is printed once and
-never again. A running gateway sees changes made here within a few seconds (its key cache).
-SQLite or PostgreSQL, as `storage.database` says.
+never again. A running gateway sees changes made here within a few seconds (its key cache),
+at once when `storage.redis_url` is set. SQLite or PostgreSQL, as `storage.database` says.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from router.config import load_settings
+from router.config import Storage, load_settings
 from router.errors import ConfigError, RequestError
 from router.runtime import database_path
 from router.store.keys import KeyChanges, KeyRecord, KeyStore, NewKey, open_keys
@@ -180,16 +180,31 @@ def _editable(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
-        database = database_path(load_settings(args.config))
+        settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"router keys: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_main(args, database))
+        asyncio.run(_main(args, database_path(settings)))
+        if args.command in ("update", "revoke"):
+            asyncio.run(_announce(args.id, settings.storage))
     except RequestError as exc:
         print(f"router keys: {exc.message}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _announce(key_id: str, storage: Storage) -> None:
+    """Running gateways drop their cached answers at once (with Redis configured)."""
+    if not storage.redis_url:
+        return
+    from router.cluster import announce_keys  # redis only when asked for
+
+    if not await announce_keys(storage.redis_url, storage.redis_prefix, key_id):
+        print(
+            "router keys: Redis unreachable; running gateways see the change within seconds",
+            file=sys.stderr,
+        )
 
 
 async def _main(args: argparse.Namespace, database: str) -> None:

@@ -102,6 +102,24 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.cluster_events = Counter(
+            "router_cluster_events",
+            "Circuit and key events sent to or received from other processes over Redis.",
+            ["direction", "kind"],
+            registry=r,
+        )
+        self.cluster_errors = Counter(
+            "router_cluster_errors",
+            "Redis failures (subscribe, publish) and events dropped or not decoded.",
+            ["operation"],
+            registry=r,
+        )
+        self.cluster_connected = Gauge(
+            "router_cluster_connected",
+            "1 while subscribed to the cluster channel on Redis, else 0 (least over workers).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
 
     @staticmethod
     def model_label(target: Target) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from router.auth import Authenticator
 from router.config import Settings, resolve_keys
@@ -21,6 +22,9 @@ from router.store import is_postgres, open_conversations
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyAuth, KeyStore, open_keys
 from router.upstream import Upstream
+
+if TYPE_CHECKING:
+    from router.cluster import Cluster
 
 
 def is_loopback(host: str) -> bool:
@@ -74,10 +78,24 @@ class Runtime:
         self._media: MediaService | None = None
         self._api_keys: KeyStore | None = None
         self._key_auth: KeyAuth | None = None
+        self._cluster: Cluster | None = None
 
     def _circuit_changed(self, ref: str, state: State) -> None:
         known = self.catalog._targets.get(ref) is not None
         self.metrics.circuit_changed(ref, state.value, known)
+        if self._cluster is not None:
+            self._cluster.circuit_changed(ref, state)
+
+    def _circuit_heard(self, ref: str, state: State, since: float) -> None:
+        """Another process's breaker changed: adopt it here, without announcing it again."""
+        known = self.catalog._targets.get(ref) is not None
+        self.metrics.circuit_changed(ref, self.health.apply(ref, state, since).value, known)
+
+    def keys_changed(self, key_id: str) -> None:
+        """A key was updated or revoked: drop cached answers here and in every other process."""
+        self.key_auth.forget()
+        if self._cluster is not None:
+            self._cluster.keys_changed(key_id)
 
     @staticmethod
     def now() -> float:
@@ -94,11 +112,28 @@ class Runtime:
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup
+        if self.settings.storage.redis_url:
+            await self._join_cluster(self.settings.storage.redis_url)
+
+    async def _join_cluster(self, redis_url: str) -> None:
+        from router.cluster import Cluster  # redis only when asked for
+
+        self._cluster = Cluster(
+            redis_url,
+            self.settings.storage.redis_prefix,
+            self.settings.circuit.cooldown,
+            self.metrics,
+            on_circuit=self._circuit_heard,
+            on_keys=self.key_auth.forget,
+        )
+        await self._cluster.start()
 
     def database_path(self) -> str:
         return database_path(self.settings)
 
     async def stop(self) -> None:
+        if self._cluster is not None:
+            await self._cluster.stop()
         if self._api_keys is not None:
             await self._api_keys.close()
         if self._store is not None:

@@ -127,7 +127,7 @@ def routes(rt: Runtime) -> list[Route]:
             return await _revoke(key_id)
         changes = _changes(decode(_UPDATE, await read_body(request)))
         record = await rt.api_keys.update(key_id, changes)
-        rt.key_auth.forget()
+        rt.keys_changed(key_id)
         return json_response(out(record))
 
     async def revoke(request: Request) -> Response:
@@ -136,7 +136,7 @@ def routes(rt: Runtime) -> list[Route]:
 
     async def _revoke(key_id: str) -> Response:
         record = await rt.api_keys.revoke(key_id)
-        rt.key_auth.forget()
+        rt.keys_changed(key_id)
         return json_response(out(record))
 
     return [

@@ -4,6 +4,8 @@ Closed: traffic flows. It opens after `failure_threshold` consecutive failures, 
 failure rate over the last `window` attempts reaches `failure_rate`. While open the planner
 skips it; after `cooldown` seconds one probe is let through (half-open); a success closes it,
 a failure opens it again for another cool-down.
+
+`apply` adopts a state another gateway process reported (see `router.cluster`).
 """
 
 from __future__ import annotations
@@ -46,9 +48,15 @@ class BreakerView(msgspec.Struct, frozen=True):
 class Health:
     """Circuit breakers for every target seen, owned by the app's lifespan."""
 
-    def __init__(self, policy: Circuit, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: Circuit,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.policy = policy
         self.clock = clock
+        self.wall = wall  # for times other processes report
         self._breakers: dict[str, Breaker] = {}
         self.on_change: Callable[[str, State], None] = lambda ref, state: None
 
@@ -101,6 +109,32 @@ class Health:
     def _set(self, ref: str, breaker: Breaker, state: State) -> None:
         breaker.state = state
         self.on_change(ref, state)
+
+    def apply(self, ref: str, state: State, since: float) -> State:
+        """Adopt `state`, reported by another process (`since`: wall-clock time it began),
+        without calling `on_change`, so it is not announced again. Returns the state here.
+
+        Open: open here too, cooling down from `since`. Half-open: the other process is
+        sending the probe, so stay open here for a cool-down from `since` (unless a probe of
+        this process is out too). Closed: close here, forgetting recent failures.
+        """
+        if state is State.CLOSED:
+            breaker = self._breakers.get(ref)
+            if breaker is not None:
+                breaker.outcomes.clear()
+                breaker.consecutive = 0
+                breaker.probing = False
+                breaker.state = State.CLOSED
+            return State.CLOSED
+        breaker = self._get(ref)
+        if state is State.HALF_OPEN and breaker.probing:
+            return breaker.state
+        opened = self.clock() - max(0.0, self.wall() - since)
+        if breaker.state is not State.OPEN or opened > breaker.opened_at:
+            breaker.opened_at = opened
+        breaker.probing = False
+        breaker.state = State.OPEN
+        return State.OPEN
 
     def snapshot(self) -> list[BreakerView]:
         now = self.clock()

@@ -315,8 +315,9 @@ class KeyAuth:
     """`Authenticator.lookup` over a `KeyStore`, with a short-lived cache keyed by the hash.
 
     Changes made through this object (the admin API) apply at once; changes made elsewhere
-    (the `router keys` command, another worker) within `ttl` seconds. Expiry is checked on
-    every request against the cached record.
+    (the `router keys` command, another worker) within `ttl` seconds, or at once with
+    `storage.redis_url` (`router.cluster` calls `forget`). Expiry is checked on every request
+    against the cached record.
     """
 
     def __init__(self, store: KeyStore, ttl: float = 5.0) -> None:
