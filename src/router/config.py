@@ -22,7 +22,7 @@ class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     pass
 
 
-class Prices(_Frozen):
+class Prices(_Frozen, frozen=True):
     """USD prices; token prices are per 1M tokens, as decimal strings in TOML."""
 
     input: Decimal | None = None
@@ -35,7 +35,7 @@ class Prices(_Frozen):
     per_second: Decimal | None = None
 
 
-class ModelInfo(_Frozen):
+class ModelInfo(_Frozen, frozen=True):
     """One model a provider serves: what it is, what it accepts, what it costs."""
 
     type: ModelType = "chat"
@@ -49,7 +49,7 @@ class ModelInfo(_Frozen):
     upstream_name: str | None = None  # the id sent upstream when it differs (Azure deployments)
 
 
-class Provider(_Frozen, kw_only=True):
+class Provider(_Frozen, frozen=True, kw_only=True):
     """providers/<name>.toml: where a provider lives, how it speaks, what it serves."""
 
     name: str = ""  # filled from the file name
@@ -65,7 +65,7 @@ class Provider(_Frozen, kw_only=True):
         return self.models.get(name)
 
 
-class Server(_Frozen):
+class Server(_Frozen, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
     master_key_env: str = "ROUTER_MASTER_KEY"
@@ -73,14 +73,14 @@ class Server(_Frozen):
     public_models_page: bool = True
 
 
-class Retry(_Frozen):
+class Retry(_Frozen, frozen=True):
     max_retries: int = 2
     backoff_initial: float = 0.5
     backoff_max: float = 8.0
     retry_after_cap: float = 30.0
 
 
-class Timeouts(_Frozen):
+class Timeouts(_Frozen, frozen=True):
     request: float = 300.0  # overall deadline for one call, all attempts included
     connect: float = 5.0
     response: float = 120.0  # non-streamed: whole body; streamed: response headers
@@ -89,26 +89,26 @@ class Timeouts(_Frozen):
     stream_idle: float = 30.0
 
 
-class Circuit(_Frozen):
+class Circuit(_Frozen, frozen=True):
     failure_threshold: int = 5
     failure_rate: float = 0.5
     window: int = 20
     cooldown: float = 30.0
 
 
-class Storage(_Frozen):
+class Storage(_Frozen, frozen=True):
     database: str = "router.db"  # a SQLite path, or postgresql://...
     redis_url: str | None = None  # redis://...: processes share circuit state and key changes
     redis_prefix: str = "router"  # of the channel and key names, to share one Redis
 
 
-class Routing(_Frozen):
+class Routing(_Frozen, frozen=True):
     preference: tuple[str, ...] = ()  # bare model names: which provider wins when several list it
     content_policy_fallback: bool = False
     only_listed_models: tuple[str, ...] = ()  # providers restricted to their catalog entries
 
 
-class Settings(_Frozen):
+class Settings(_Frozen, frozen=True):
     """The whole decoded configuration: routing.toml plus every provider file."""
 
     server: Server = Server()

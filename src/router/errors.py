@@ -127,7 +127,8 @@ class UpstreamError(RouterError):
 
 
 class AllTargetsFailed(RouterError):
-    """Every target in the plan failed; `attempts` is the full trail, `last` the most telling error."""
+    """Every target in the plan failed: `attempts` is the full trail, `decisive` the error to
+    report (the first real upstream failure)."""
 
     def __init__(self, attempts: list[Attempt], decisive: UpstreamError | None) -> None:
         super().__init__(decisive.message if decisive else "No target could serve the request.")

@@ -148,7 +148,8 @@ class Metrics:
         """The text format, aggregating every worker in multiprocess mode."""
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            # prometheus-client's multiprocess module carries no annotations
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
 
@@ -171,14 +172,16 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        state = [500, False]  # status, streamed
+        status = 500
+        streamed = False
 
         async def sending(message: Message) -> None:
+            nonlocal status, streamed
             if message["type"] == "http.response.start":
-                state[0] = message["status"]
+                status = message["status"]
                 for name, value in message.get("headers", ()):
                     if name == b"content-type":
-                        state[1] = value.startswith(b"text/event-stream")
+                        streamed = value.startswith(b"text/event-stream")
             await send(message)
 
         self.metrics.inflight.inc()
@@ -186,7 +189,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, sending)
         finally:
             self.metrics.inflight.dec()
-            self._count(surface, state[0], state[1], time.perf_counter() - started)
+            self._count(surface, status, streamed, time.perf_counter() - started)
 
     def _count(self, surface: str, status: int, stream: bool, seconds: float) -> None:
         counter = self._counters.get((surface, status))
