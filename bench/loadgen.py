@@ -229,19 +229,18 @@ class Counters(NamedTuple):
     server: float  # CPU of the server under test (its whole process tree)
     upstream: float
     own: float  # this process
-    busy: float  # the whole machine
+    busy: float  # the whole machine, in processes
+    irq: float  # the whole machine, in interrupts
     steal: float
 
     @classmethod
     def read(cls, pids: list[int], upstream_pids: list[int]) -> Counters:
-        busy, steal = machine_busy()
         return cls(
             perf_counter(),
             cpu_seconds(pids),
             cpu_seconds(upstream_pids),
             time.process_time(),
-            busy,
-            steal,
+            *machine_busy(),
         )
 
     def minus(self, other: Counters) -> Counters:
@@ -256,9 +255,10 @@ class Counters(NamedTuple):
             "cpu_ms_per_req": self.server * 1000 / done if server and done else None,
             "upstream_cpu_ms_per_req": self.upstream * 1000 / done if upstream and done else None,
             "loadgen_cpu_util": self.own / wall,
-            # Cores used meanwhile by anything but the bench's processes (steal included): noise.
-            "foreign_cpu_cores": max(0.0, self.busy - ours) / wall,
+            # Cores used meanwhile by processes other than the bench's, and stolen: noise.
+            "foreign_cpu_cores": max(0.0, self.busy - ours + self.steal) / wall,
             "steal_cpu_cores": self.steal / wall,
+            "irq_cpu_cores": self.irq / wall,
         }
 
 

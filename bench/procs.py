@@ -72,12 +72,13 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def machine_busy() -> tuple[float, float]:
-    """CPU seconds the whole machine spent busy (every CPU, every process), and stolen by the
-    hypervisor, from the first line of /proc/stat."""
+def machine_busy() -> tuple[float, float, float]:
+    """CPU seconds the whole machine (every CPU) spent in processes, in interrupts (loopback
+    traffic is mostly softirq time, charged to no process), and stolen by the hypervisor,
+    from the first line of /proc/stat."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS, steal / CLOCK_TICKS
+    return (user + nice + system) / CLOCK_TICKS, (irq + softirq) / CLOCK_TICKS, steal / CLOCK_TICKS
 
 
 def memory_mb(pids: Sequence[int], key: str = "VmRSS") -> float:

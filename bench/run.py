@@ -449,9 +449,9 @@ def wait_quiet(limit: float, calm: float = 0.1) -> None:
     between cells the bench's own processes are idle, so what is busy is someone else."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        busy0, _ = machine_busy()
+        busy0, _, _ = machine_busy()
         time.sleep(1.0)
-        busy1, _ = machine_busy()
+        busy1, _, _ = machine_busy()
         if busy1 - busy0 < calm:
             return
 
