@@ -32,7 +32,7 @@ def _bars(
         for bar, value in zip(bars, values, strict=True):
             if value is not None:
                 ax.annotate(
-                    f"{value:.2f}",
+                    f"{value:.3g}",
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center",
                     va="bottom",
@@ -68,7 +68,7 @@ def _added(ax: Any, result: Result) -> None:
             ((find(result, t, s, m, c) or {}).get("vs_direct") or {}).get("added_p50_ms")
             for m, c in cells
         ]
-    _bars(ax, [f"{m}\nc={c}" for m, c in cells], series)
+    _bars(ax, [f"{m}\nc={c}" for m, c in cells], series, log_if_wide=True)
     ax.set_title("added latency p50 over direct, ms", fontsize=9)
 
 
@@ -82,7 +82,7 @@ def _throughput(ax: Any, result: Result) -> None:
             ((find(result, t, s, m, c) or {}).get("vs_direct") or {}).get("rps_ratio")
             for m, c in cells
         ]
-    _bars(ax, [f"{m}\nc={c}" for m, c in cells], series)
+    _bars(ax, [f"{m}\nc={c}" for m, c in cells], series, log_if_wide=True)
     ax.set_title("requests/s as a fraction of direct", fontsize=9)
 
 

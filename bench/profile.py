@@ -149,7 +149,9 @@ def render(found: Result) -> str:
             lines.append(f"{name}: {summary['error'][:200]}")
             continue
         cpu_us = (summary.get("cpu_ms_per_req") or 0.0) * 1000
-        lines.append(f"{name} c=16: {summary['samples']} samples, {cpu_us:.0f} CPU us/request")
+        lines.append(
+            f"{name} c=16: {summary['samples']} samples, {cpu_us:.0f} CPU us/request while profiled"
+        )
         for title, key in (
             ("self time by package", "self_by_package"),
             ("hottest functions (self)", "self_by_function"),
