@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8080
 
-.PHONY: run test check lint bench bench-quick bench-soak bench-peers browser clean
+.PHONY: run test check lint bench bench-quick bench-soak bench-peers bench-profile clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,31 @@ test: $(STAMP)  ## install and run the whole suite
 	./scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
+BENCH_STAMP := $(VENV)/.bench-installed
+MINUTES ?= 10
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## side-by-side benchmark (~3 min): table, bench/results/latest.{json,png}
+	$(BIN)/python -m bench
+
+bench-quick: $(BENCH_STAMP)  ## the same cells for a few seconds: keeps the harness working
+	$(BIN)/python -m bench --quick
+
+bench-peers: $(BENCH_STAMP)  ## bench plus LiteLLM's proxy (installed into bench/.peers-venv on first use)
+	$(BIN)/python -m bench --peers
+
+bench-soak: $(BENCH_STAMP)  ## streaming soak, gateway RSS first/last/max (MINUTES=10)
+	$(BIN)/python -m bench soak --minutes $(MINUTES)
+
+bench-profile: $(BENCH_STAMP)  ## py-spy under load: where the gateway's CPU goes per request
+	$(BIN)/python -m bench profile
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache router.db router.db-*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache router.db router.db-* bench/.peers-venv
