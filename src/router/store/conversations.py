@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import sqlite3
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -76,18 +78,33 @@ CREATE TABLE IF NOT EXISTS turns (
 """
 
 
+class _Call(msgspec.Struct):
+    """A read (or any call) for the store's thread, answered on the caller's loop."""
+
+    fn: Callable[[], object]
+    future: asyncio.Future[object]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+_BATCH = 256
+
+
 class SqliteStore:
-    """SQLite on one dedicated thread: ordered, and never blocking the event loop."""
+    """SQLite on one dedicated thread fed by a queue: a save is one `put` (no future, no
+    executor hand-off) and the thread writes whatever has queued up in one transaction.
+    Reads go through the same queue, so a read always sees every earlier save."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-sqlite")
+        self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="router-sqlite", daemon=True)
         self._db: sqlite3.Connection | None = None
-        self._pending: set[Future[None]] = set()
         self.failed_writes = 0
 
     async def open(self) -> SqliteStore:
-        await asyncio.wrap_future(self._pool.submit(self._connect))
+        self._thread.start()
+        await self._call(self._connect)
         return self
 
     def _connect(self) -> None:
@@ -98,8 +115,15 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
+    async def _call(self, fn: Callable[[], object]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        self._jobs.put(_Call(fn, future, loop))
+        return await future
+
     async def load(self, conversation_id: str) -> Conversation | None:
-        return await asyncio.wrap_future(self._pool.submit(self._load, conversation_id))
+        found: Conversation | None = await self._call(lambda: self._load(conversation_id))
+        return found
 
     def _load(self, conversation_id: str) -> Conversation | None:
         assert self._db is not None
@@ -116,49 +140,93 @@ class SqliteStore:
         return Conversation(conversation_id, row[0], tuple(messages))
 
     def save(self, turn: Turn) -> None:
-        future = self._pool.submit(self._save, turn)
-        self._pending.add(future)
-        future.add_done_callback(self._done)
+        self._jobs.put(turn)
 
-    def _done(self, future: Future[None]) -> None:
-        self._pending.discard(future)
-        if future.exception() is not None:
-            self.failed_writes += 1
-            log.error("conversation write failed: %s", type(future.exception()).__name__)
+    # ---- the store's thread ---------------------------------------------------------------
 
-    def _save(self, turn: Turn) -> None:
+    def _run(self) -> None:
+        while True:
+            jobs = [self._jobs.get()]
+            while len(jobs) < _BATCH:
+                try:
+                    jobs.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            turns: list[Turn] = []
+            for job in jobs:
+                if type(job) is Turn:
+                    turns.append(job)
+                    continue
+                self._write(turns)  # everything queued before a read is written first
+                turns = []
+                if job is _STOP:
+                    return
+                self._answer(job)  # type: ignore[arg-type]
+            self._write(turns)
+
+    def _answer(self, call: _Call) -> None:
+        try:
+            result = call.fn()
+        except Exception as exc:  # handed to the awaiting coroutine, which raises it
+            call.loop.call_soon_threadsafe(_settle, call.future, None, exc)
+        else:
+            call.loop.call_soon_threadsafe(_settle, call.future, result, None)
+
+    def _write(self, turns: list[Turn]) -> None:
+        if not turns:
+            return
+        try:
+            self._save_all(turns)
+        except sqlite3.Error as exc:
+            self.failed_writes += len(turns)
+            log.error("conversation write failed (%d turns): %s", len(turns), type(exc).__name__)
+
+    def _save_all(self, turns: list[Turn]) -> None:
         assert self._db is not None
         now = time.time()
-        blob = _ENCODE([*turn.messages, turn.answer])
         with self._db:
-            self._db.execute(
+            self._db.executemany(
                 "INSERT OR IGNORE INTO conversations (id, title, created_at) VALUES (?, ?, ?)",
-                (turn.conversation_id, turn.title, now),
+                [(t.conversation_id, t.title, now) for t in turns],
             )
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO turns (conversation_id, seq, response_message_id, messages,"
                 " provider, model, created_at) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1"
                 " FROM turns WHERE conversation_id = ?), ?, ?, ?, ?, ?)",
-                (
-                    turn.conversation_id,
-                    turn.conversation_id,
-                    turn.response_message_id,
-                    blob,
-                    turn.provider,
-                    turn.model,
-                    now,
-                ),
+                [
+                    (
+                        t.conversation_id,
+                        t.conversation_id,
+                        t.response_message_id,
+                        _ENCODE([*t.messages, t.answer]),
+                        t.provider,
+                        t.model,
+                        now,
+                    )
+                    for t in turns
+                ],
             )
 
     async def flush(self) -> None:
-        await asyncio.wrap_future(self._pool.submit(lambda: None))
+        await self._call(lambda: None)
 
     async def close(self) -> None:
-        await self.flush()
+        if not self._thread.is_alive():
+            return
         db = self._db
         if db is not None:
-            await asyncio.wrap_future(self._pool.submit(db.close))
-        self._pool.shutdown(wait=True)
+            await self._call(db.close)
+        self._jobs.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+
+def _settle(future: asyncio.Future[object], result: object, exc: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 def title_from(messages: tuple[Message, ...], limit: int = 60) -> str:
