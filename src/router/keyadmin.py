@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from router.api.admin import as_time
+from router.api.admin import out as key_view
 from router.config import Storage, load_settings
 from router.errors import ConfigError, RequestError
 from router.runtime import database_path
@@ -32,38 +34,6 @@ from router.store.keys import KeyChanges, KeyRecord, KeyStore, NewKey, open_keys
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _ENCODE = msgspec.json.Encoder().encode
-
-
-class KeyView(msgspec.Struct, kw_only=True):
-    """A key as `--json` prints it."""
-
-    id: str
-    name: str
-    prefix: str
-    models: tuple[str, ...]
-    expires_at: datetime | None
-    metadata: dict[str, object]
-    created_at: datetime
-    revoked: bool
-    key: str | msgspec.UnsetType = msgspec.UNSET
-
-
-def _when(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-def view(record: KeyRecord, key: str | msgspec.UnsetType = msgspec.UNSET) -> KeyView:
-    return KeyView(
-        id=record.id,
-        name=record.name,
-        prefix=record.prefix,
-        models=record.models,
-        expires_at=_when(record.expires_at),
-        metadata=record.metadata,
-        created_at=datetime.fromtimestamp(record.created_at, UTC),
-        revoked=record.revoked,
-        key=key,
-    )
 
 
 def expiry(args: argparse.Namespace) -> float | msgspec.UnsetType | None:
@@ -102,7 +72,7 @@ def _status(record: KeyRecord) -> str:
 
 
 def _line(record: KeyRecord) -> str:
-    expires = _when(record.expires_at)
+    expires = as_time(record.expires_at)
     until = expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else "never"
     models = ",".join(record.models)
     return (
@@ -112,7 +82,7 @@ def _line(record: KeyRecord) -> str:
 
 def _print(args: argparse.Namespace, records: list[KeyRecord], key: str | None = None) -> None:
     if args.json:
-        views = [view(r, key if key is not None else msgspec.UNSET) for r in records]
+        views = [key_view(r, key if key is not None else msgspec.UNSET) for r in records]
         out = views[0] if args.command != "list" else views
         print(_ENCODE(out).decode())
         return

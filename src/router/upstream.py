@@ -141,18 +141,25 @@ class Upstream:
         form.append_payload(_Spool(upload)).set_content_disposition(
             "form-data", name="file", filename=upload.filename
         )
-        return await self._send(url, form, headers, timeout)
+        return await self._send("POST", url, form, headers, timeout)
 
     async def _send(
-        self, url: str, data: Any, headers: Mapping[str, str], timeout: float | None
+        self,
+        method: str,
+        url: str,
+        data: Any,
+        headers: Mapping[str, str],
+        timeout: float | None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        client_timeout = aiohttp.ClientTimeout(
-            total=self.timeouts.response if timeout is None else timeout,
-            connect=self.timeouts.connect,
+        """One request read whole: (status, headers, body); transport failures classified."""
+        client_timeout = (
+            self._json_timeout  # built once: the usual case, the deadline is further away
+            if timeout is None or timeout >= self.timeouts.response
+            else aiohttp.ClientTimeout(total=timeout, connect=self.timeouts.connect)
         )
         try:
-            async with self.session.post(
-                url, data=data, headers=headers, timeout=client_timeout
+            async with self.session.request(
+                method, url, data=data, headers=headers, timeout=client_timeout
             ) as resp:
                 return resp.status, resp.headers, await resp.read()
         except aiohttp.ClientError as exc:
@@ -194,20 +201,7 @@ class Upstream:
         self, method: str, call: HttpCall, timeout: float | None = None
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One plain request: (status, headers, body); transport failures raised classified."""
-        client_timeout = (
-            self._json_timeout
-            if timeout is None
-            else aiohttp.ClientTimeout(total=timeout, connect=self.timeouts.connect)
-        )
-        try:
-            async with self.session.request(
-                method, call.url, data=call.body, headers=call.headers, timeout=client_timeout
-            ) as resp:
-                return resp.status, resp.headers, await resp.read()
-        except aiohttp.ClientError as exc:
-            raise _transport_error(exc, started=False) from None
-        except TimeoutError:
-            raise UpstreamError(Failure.TIMEOUT, "upstream did not answer in time") from None
+        return await self._send(method, call.url, call.body, call.headers, timeout)
 
     async def complete(
         self, codec: Codec, call: HttpCall, timeout: float | None = None

@@ -68,23 +68,23 @@ def _seconds(when: datetime | None) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-def _time(seconds: float | None) -> datetime | None:
+def as_time(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def out(record: KeyRecord, key: str | msgspec.UnsetType = msgspec.UNSET) -> KeyOut:
-    created = _time(record.created_at)
+    created = as_time(record.created_at)
     assert created is not None
     return KeyOut(
         id=record.id,
         name=record.name,
         prefix=record.prefix,
         models=record.models,
-        expires_at=_time(record.expires_at),
+        expires_at=as_time(record.expires_at),
         metadata=record.metadata,
         created_at=created,
         revoked=record.revoked,
-        revoked_at=_time(record.revoked_at),
+        revoked_at=as_time(record.revoked_at),
         key=key,
     )
 
