@@ -22,6 +22,7 @@ from router.store.keys import (
     record_of,
     row_of,
 )
+from router.store.postgres import open_pool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_api_keys (
@@ -48,13 +49,7 @@ class PostgresKeyStore:
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> PostgresKeyStore:
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.max_connections)
-        async with self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(7223002)")  # one migrator at a time
-            try:
-                await conn.execute(_SCHEMA)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(7223002)")
+        self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, lock=7223002)
         return self
 
     @property

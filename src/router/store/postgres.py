@@ -41,6 +41,19 @@ CREATE TABLE IF NOT EXISTS router_turns (
 """
 
 
+async def open_pool(url: str, max_connections: int, schema: str, lock: int) -> asyncpg.Pool:
+    """A pool whose tables exist: `schema` runs under an advisory lock, so gateways starting
+    together do not race to create the same tables."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections)
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", lock)
+        try:
+            await conn.execute(schema)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock)
+    return pool
+
+
 class PostgresStore:
     """A pooled asyncpg connection set, opened and closed by the lifespan."""
 
