@@ -11,9 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 
+from fakes import FakeUpstream
 from router.app import create_app
 from router.config import load_settings
 from router.runtime import Runtime
@@ -125,3 +128,28 @@ def _close(loop: asyncio.AbstractEventLoop) -> None:
     if pending:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
+
+
+@contextmanager
+def behind_fake(
+    folder: Path, protocol: str, providers: dict[str, str], env: dict[str, str]
+) -> Iterator[tuple[FakeUpstream, Gateway]]:
+    """A gateway with `providers` added, every one of them pointed at one fake upstream that
+    speaks `protocol`; `env` holds the keys."""
+    with FakeUpstream(protocol) as fake:
+        urls = {f"{name.upper()}_BASE_URL": fake.url for name in providers}
+        with running_gateway(write_config(folder, providers=providers), urls | env) as gw:
+            yield fake, gw
+
+
+PORTUGUESE = [
+    {"role": "system", "content": "You are a helpful assistant"},
+    {"role": "user", "content": "Say hi in Portuguese"},
+]
+"""The conversation of the recorded cassettes in tests/data/recorded."""
+
+
+def completions(gw: Gateway, model: str, stream: bool, **extra: Any) -> httpx.Response:
+    """POST /api/v1/completions with the recorded conversation, for one model."""
+    body = {"messages": PORTUGUESE, "models": [model], "stream": stream, **extra}
+    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)

@@ -3,8 +3,7 @@ recorded real traffic: exact text, tool calls, tokens and costs, plain and strea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from chaos import events
 from fakes import RECORDED, FakeUpstream, Fault, Usage
-from gateway_harness import Gateway, running_gateway, write_config
+from gateway_harness import Gateway, behind_fake, completions
 from replay import answer, ask, costs, kinds, raw, recorded, replay, run, sse, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
@@ -53,26 +52,14 @@ WEATHER = Tool(
 SYSTEM = "You are a helpful assistant"
 
 
-@contextmanager
-def gateway(tmp_path: Path) -> Iterator[tuple[FakeUpstream, Gateway]]:
-    with FakeUpstream("anthropic") as fake:
-        config = write_config(tmp_path, providers={"anthropic": PROVIDER})
-        env = {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": fake.url}
-        with running_gateway(config, env) as gw:
-            yield fake, gw
+def gateway(tmp_path: Path) -> AbstractContextManager[tuple[FakeUpstream, Gateway]]:
+    return behind_fake(
+        tmp_path, "anthropic", {"anthropic": PROVIDER}, {"ANTHROPIC_API_KEY": "sk-ant-test"}
+    )
 
 
 def complete(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
-    body = {
-        "messages": [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": "Say hi in Portuguese"},
-        ],
-        "models": [f"anthropic/{MODEL}"],
-        "stream": stream,
-        **extra,
-    }
-    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
+    return completions(gw, f"anthropic/{MODEL}", stream, **extra)
 
 
 def body_of(call_body: bytes) -> Any:

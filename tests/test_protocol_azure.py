@@ -3,8 +3,7 @@ the `api-key` header, the empty first stream chunk, and the recorded o4-mini tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from fakes import RECORDED, FakeUpstream, Fault
-from gateway_harness import Gateway, running_gateway, write_config
+from gateway_harness import Gateway, behind_fake, completions
 from replay import answer, ask, costs, recorded, replay, run, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
@@ -40,30 +39,17 @@ cached_input = "0.275"
 DEPLOYMENT = "o4-mini-prod"
 
 
-@contextmanager
 def gateway(
     tmp_path: Path, version: str = "2025-04-01-preview"
-) -> Iterator[tuple[FakeUpstream, Gateway]]:
-    with FakeUpstream("azure") as fake:
-        config = write_config(tmp_path, providers={"azure": PROVIDER.format(version=version)})
-        env = {"AZURE_API_KEY": "azure-key", "AZURE_BASE_URL": fake.url}
-        with running_gateway(config, env) as gw:
-            yield fake, gw
+) -> AbstractContextManager[tuple[FakeUpstream, Gateway]]:
+    providers = {"azure": PROVIDER.format(version=version)}
+    return behind_fake(tmp_path, "azure", providers, {"AZURE_API_KEY": "azure-key"})
 
 
 def complete(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
-    body = {
-        "messages": [
-            {"role": "system", "content": "You are a helpful assistant"},
-            {"role": "user", "content": "Say hi in Portuguese"},
-        ],
-        "models": ["azure/o4-mini"],
-        "stream": stream,
-        "maxTokens": 4000,
-        "temperature": 0.5,  # o4-mini takes none: the catalog keeps it out of the request
-        **extra,
-    }
-    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
+    # o4-mini takes no temperature: the catalog keeps it out of the request
+    extra = {"maxTokens": 4000, "temperature": 0.5, **extra}
+    return completions(gw, "azure/o4-mini", stream, **extra)
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -4,8 +4,7 @@ costs, plain and streamed (`\\r\\n\\r\\n` frames, no end marker)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import msgspec
 import pytest
 
 from fakes import RECORDED, FakeUpstream, Fault
-from gateway_harness import Gateway, running_gateway, write_config
+from gateway_harness import Gateway, behind_fake, completions
 from replay import answer, ask, costs, recorded, replay, run, sse, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
@@ -59,26 +58,12 @@ WEATHER = Tool(
 )
 
 
-@contextmanager
-def gateway(tmp_path: Path) -> Iterator[tuple[FakeUpstream, Gateway]]:
-    with FakeUpstream("gemini") as fake:
-        config = write_config(tmp_path, providers={"google": PROVIDER})
-        env = {"GEMINI_API_KEY": "AIza-test", "GOOGLE_BASE_URL": fake.url}
-        with running_gateway(config, env) as gw:
-            yield fake, gw
+def gateway(tmp_path: Path) -> AbstractContextManager[tuple[FakeUpstream, Gateway]]:
+    return behind_fake(tmp_path, "gemini", {"google": PROVIDER}, {"GEMINI_API_KEY": "AIza-test"})
 
 
 def complete(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
-    body = {
-        "messages": [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": "Say hi in Portuguese"},
-        ],
-        "models": [f"google/{MODEL}"],
-        "stream": stream,
-        **extra,
-    }
-    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
+    return completions(gw, f"google/{MODEL}", stream, **extra)
 
 
 # ---- through the gateway ------------------------------------------------------------------------

@@ -5,8 +5,7 @@ blank lines, llama.cpp's `reasoning_content`); and OpenAI tool calls, both turns
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import msgspec
 import pytest
 
 from fakes import FakeUpstream
-from gateway_harness import Gateway, running_gateway, write_config
+from gateway_harness import Gateway, behind_fake
 from replay import answer, ask, costs, recorded, replay, run, target
 from router.config import Provider
 from router.core.assemble import Assembler
@@ -78,14 +77,9 @@ CASES = [
 ]  # fmt: skip
 
 
-@contextmanager
-def gateway(tmp_path: Path) -> Iterator[tuple[FakeUpstream, Gateway]]:
-    with FakeUpstream("openai") as fake:
-        config = write_config(tmp_path, providers=PROVIDERS)
-        env = {f"{name.upper()}_BASE_URL": fake.url for name in PROVIDERS}
-        env |= {"GROQ_API_KEY": "gsk", "XAI_API_KEY": "xai", "OPENROUTER_API_KEY": "or"}
-        with running_gateway(config, env) as gw:
-            yield fake, gw
+def gateway(tmp_path: Path) -> AbstractContextManager[tuple[FakeUpstream, Gateway]]:
+    keys = {"GROQ_API_KEY": "gsk", "XAI_API_KEY": "xai", "OPENROUTER_API_KEY": "or"}
+    return behind_fake(tmp_path, "openai", PROVIDERS, keys)
 
 
 @pytest.mark.parametrize(("provider", "model", "case", "text", "tokens", "cost"), CASES)
