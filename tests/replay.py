@@ -24,9 +24,9 @@ import yaml
 
 from fakes import FakeUpstream, Fault
 from router.config import ModelInfo, Prices, Provider, Timeouts
-from router.core.types import ChatRequest, Event, Message, TextPart
+from router.core.types import ChatRequest, Event, Message, Target, TextPart
 from router.protocols.backend import HttpBackend
-from router.protocols.base import Codec, Target
+from router.protocols.base import Codec
 from router.upstream import Upstream
 
 ROOT = Path(__file__).parent / "data" / "recorded"

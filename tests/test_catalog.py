@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.config import PROTOCOL_NAMES, Prices, Provider, load_provider
+from router.config import Prices, Provider, load_provider
 from router.errors import ConfigError
 from router.prices import (
     ModelResult,
@@ -19,6 +19,7 @@ from router.prices import (
     refresh_prices,
     table_prices,
 )
+from router.protocols import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS = ROOT / "providers"
@@ -94,7 +95,7 @@ def test_every_provider_file_decodes_with_its_wire_protocol_url_and_key_variable
     }
     found = {n: (p.protocol, p.base_url, p.api_key_env) for n, p in catalog().items()}
     assert found == expected
-    assert {p.protocol for p in catalog().values()} == set(PROTOCOL_NAMES)
+    assert {p.protocol for p in catalog().values()} == set(REGISTRY)
 
 
 def test_native_protocol_versions_and_the_azure_template():

@@ -26,7 +26,8 @@ from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import Gateway, free_port, running_gateway, write_config
 from router.config import Circuit
-from router.core.health import Health, State
+from router.core.health import Health
+from router.core.types import CircuitState
 from test_keys import admin, cli, create
 
 URL = os.environ.get("ROUTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -47,11 +48,11 @@ class Clocks:
         self.wall += seconds
 
 
-def health(clocks: Clocks, cooldown: float = 10.0) -> tuple[Health, list[tuple[str, State]]]:
+def health(clocks: Clocks, cooldown: float = 10.0) -> tuple[Health, list[tuple[str, CircuitState]]]:
     h = Health(
         Circuit(failure_threshold=2, cooldown=cooldown), lambda: clocks.mono, lambda: clocks.wall
     )
-    announced: list[tuple[str, State]] = []
+    announced: list[tuple[str, CircuitState]] = []
     h.on_change = lambda ref, state: announced.append((ref, state))
     return h, announced
 
@@ -59,41 +60,41 @@ def health(clocks: Clocks, cooldown: float = 10.0) -> tuple[Health, list[tuple[s
 def test_apply_open_cools_down_from_when_it_opened_elsewhere():
     clocks = Clocks()
     h, announced = health(clocks)
-    assert h.apply("a/m", State.OPEN, clocks.wall - 4) is State.OPEN
+    assert h.apply("a/m", CircuitState.OPEN, clocks.wall - 4) is CircuitState.OPEN
     assert not h.allow("a/m")
     assert h.snapshot()[0].seconds_until_probe == 6.0
     clocks.advance(6)
     assert h.allow("a/m")  # the probe, claimed here
-    assert announced == [("a/m", State.HALF_OPEN)]  # only this process's own change
+    assert announced == [("a/m", CircuitState.HALF_OPEN)]  # only this process's own change
 
 
 def test_apply_half_open_holds_off_while_another_process_probes():
     clocks = Clocks()
     h, announced = health(clocks)
-    h.apply("a/m", State.OPEN, clocks.wall)
+    h.apply("a/m", CircuitState.OPEN, clocks.wall)
     clocks.advance(10)
-    h.apply("a/m", State.HALF_OPEN, clocks.wall)  # another process took the probe
+    h.apply("a/m", CircuitState.HALF_OPEN, clocks.wall)  # another process took the probe
     assert not h.allow("a/m")
     clocks.advance(10)  # it never reported back: probe from here
     assert h.allow("a/m")
-    h.apply("a/m", State.HALF_OPEN, clocks.wall)  # our probe is out: it is not withdrawn
+    h.apply("a/m", CircuitState.HALF_OPEN, clocks.wall)  # our probe is out: it is not withdrawn
     assert h.snapshot()[0].state == "half_open"
     h.success("a/m")
-    assert announced == [("a/m", State.HALF_OPEN), ("a/m", State.CLOSED)]
+    assert announced == [("a/m", CircuitState.HALF_OPEN), ("a/m", CircuitState.CLOSED)]
 
 
 def test_apply_closed_forgets_failures_and_keeps_the_later_opening():
     clocks = Clocks()
     h, announced = health(clocks)
     h.failure("a/m")
-    h.apply("a/m", State.CLOSED, clocks.wall)
+    h.apply("a/m", CircuitState.CLOSED, clocks.wall)
     h.failure("a/m")  # one failure after the close: below the threshold of 2
     assert h.allow("a/m")
     h.failure("a/m")
-    assert announced == [("a/m", State.OPEN)]
-    h.apply("a/m", State.OPEN, clocks.wall - 8)  # an older opening elsewhere changes nothing
+    assert announced == [("a/m", CircuitState.OPEN)]
+    h.apply("a/m", CircuitState.OPEN, clocks.wall - 8)  # an older opening elsewhere changes nothing
     assert h.snapshot()[0].seconds_until_probe == 10.0
-    assert h.apply("b/m", State.CLOSED, clocks.wall) is State.CLOSED
+    assert h.apply("b/m", CircuitState.CLOSED, clocks.wall) is CircuitState.CLOSED
     assert [v.target for v in h.snapshot()] == ["a/m"]  # no breaker made for a closed one
 
 

@@ -11,7 +11,7 @@ import pytest
 from gateway_harness import REPO, write_config
 from router.config import load_settings, resolve_keys
 from router.errors import ConfigError
-from router.runtime import master_key
+from router.runtime import Runtime, master_key
 
 
 def test_repo_configuration_is_valid():
@@ -47,9 +47,12 @@ def test_bad_provider_file_names_file_and_field(tmp_path):
 
 
 def test_unknown_protocol_is_refused(tmp_path):
+    """The registry is the one list of protocols; the runtime checks every file against it."""
     config = write_config(tmp_path, providers={"bad": 'protocol = "soap"\nbase_url = "x"\n'})
-    with pytest.raises(ConfigError, match="unknown protocol 'soap'"):
-        load_settings(config, env={})
+    settings = load_settings(config, env={})
+    with pytest.raises(ConfigError, match="unknown protocol 'soap'") as err:
+        Runtime(settings, {}, "127.0.0.1")
+    assert "providers/bad.toml" in str(err.value)
 
 
 def test_base_url_and_keys_come_from_the_environment(tmp_path):

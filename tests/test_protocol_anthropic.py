@@ -17,11 +17,19 @@ from gateway_harness import Gateway, behind_fake, completions
 from replay import answer, ask, costs, kinds, raw, recorded, replay, run, sse, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
-from router.core.types import ChatRequest, Finish, ImagePart, Message, TextPart, Tool, ToolCall
+from router.core.types import (
+    ChatRequest,
+    Finish,
+    ImagePart,
+    Message,
+    Target,
+    TextPart,
+    Tool,
+    ToolCall,
+)
 from router.core.types import Usage as CanonicalUsage
 from router.errors import Failure, UpstreamError
 from router.protocols.anthropic import AnthropicMessages
-from router.protocols.base import Target
 
 MODEL = "claude-sonnet-4-20250514"
 PROVIDER = f"""

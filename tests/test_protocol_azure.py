@@ -15,10 +15,9 @@ from gateway_harness import Gateway, behind_fake, completions
 from replay import answer, ask, costs, recorded, replay, run, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
-from router.core.types import Finish, TextDelta, ToolCall, Usage
+from router.core.types import Finish, Target, TextDelta, ToolCall, Usage
 from router.errors import Failure, UpstreamError
 from router.protocols.azure import AzureChat
-from router.protocols.base import Target
 
 PROVIDER = """
 protocol = "azure"

@@ -22,6 +22,7 @@ from router.core.types import (
     Finish,
     ImagePart,
     Message,
+    Target,
     TextDelta,
     TextPart,
     Tool,
@@ -29,7 +30,6 @@ from router.core.types import (
     Usage,
 )
 from router.errors import Failure, UpstreamError
-from router.protocols.base import Target
 from router.protocols.gemini import Gemini
 
 MODEL = "gemini-2.5-flash"

@@ -17,8 +17,7 @@ from gateway_harness import Gateway, behind_fake
 from replay import answer, ask, costs, recorded, replay, run, target
 from router.config import Provider
 from router.core.assemble import Assembler
-from router.core.types import ChatRequest, Message, TextPart, Tool, ToolCall, Usage
-from router.protocols.base import Target
+from router.core.types import ChatRequest, Message, Target, TextPart, Tool, ToolCall, Usage
 from router.protocols.openai_chat import OpenAIChat
 
 PROVIDERS = {

@@ -16,58 +16,14 @@ from starlette.routing import Route
 
 from router.api import admin, ironlabs, openai, openai_media, openai_models, pages
 from router.api.common import json_response, trail_header
+from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
-from router.errors import AllTargetsFailed, Failure, RequestError, UpstreamError
+from router.core.types import Attempt
+from router.errors import AllTargetsFailed, RequestError, UpstreamError
 from router.metrics import MetricsMiddleware
 from router.runtime import Runtime
 
 log = logging.getLogger("router")
-
-# Most telling HTTP status for a chain that failed, by the decisive failure.
-_STATUS = {
-    Failure.RATE_LIMITED: (429, "rate_limited"),
-    Failure.CONTEXT_LENGTH: (400, "context_length_exceeded"),
-    Failure.CONTENT_POLICY: (400, "content_policy"),
-    Failure.BAD_REQUEST: (400, "upstream_bad_request"),
-    Failure.NOT_FOUND: (404, "model_not_found"),
-    Failure.AUTH: (502, "upstream_auth_error"),
-    Failure.TIMEOUT: (504, "upstream_timeout"),
-    Failure.FIRST_TOKEN_TIMEOUT: (504, "upstream_timeout"),
-    Failure.STALL: (504, "upstream_timeout"),
-    Failure.DEADLINE: (504, "deadline_exceeded"),
-    Failure.NO_API_KEY: (503, "provider_not_configured"),
-    Failure.CIRCUIT_OPEN: (503, "circuit_open"),
-    Failure.TOO_LARGE: (400, "context_length_exceeded"),
-    Failure.UNSUPPORTED: (503, "provider_not_configured"),
-}
-
-
-def failure_status(exc: AllTargetsFailed) -> tuple[int, str, str]:
-    """(HTTP status, stable code, message) for a chain where every target failed."""
-    decisive = exc.decisive
-    if decisive is not None:
-        status, code = _STATUS.get(decisive.failure, (502, "upstream_error"))
-        provider = next((a.provider for a in exc.attempts if a.outcome == decisive.failure), None)
-        where = f" ({provider})" if provider else ""
-        return status, code, f"Upstream provider error{where}: {decisive.message}"
-    skips = [a for a in exc.attempts if a.reason]
-    if skips:
-        failure = Failure(skips[0].outcome)
-        status, code = _STATUS.get(failure, (503, "no_target_available"))
-        reasons = "; ".join(f"{a.provider}/{a.model}: {a.reason}" for a in skips)
-        return status, code, f"No model could be tried. {reasons}"
-    return 503, "no_target_available", "No model could be tried."
-
-
-def _retry_after(exc: AllTargetsFailed) -> dict[str, str]:
-    d = exc.decisive
-    if d is not None and d.failure is Failure.RATE_LIMITED:
-        return {"retry-after": str(max(1, round(d.retry_after or 1)))}
-    return {}
-
-
-def error_body(code: str, message: str, field: str | None, **extra: object) -> dict[str, object]:
-    return {"error": {"code": code, "message": message, "field": field, **extra}}
 
 
 def _error(
@@ -77,17 +33,11 @@ def _error(
     message: str,
     field: str | None,
     headers: dict[str, str] | None = None,
-    attempts: list[object] | None = None,
+    attempts: list[Attempt] | None = None,
 ) -> Response:
-    """The one place an error becomes a response: OpenAI's shape under /v1/, ours elsewhere."""
-    body: object
-    if request.scope["path"].startswith("/v1/"):
-        body = openai.error_payload(status, code, message, field, attempts)
-    elif attempts is not None:
-        body = error_body(code, message, field, attempts=attempts)
-    else:
-        body = error_body(code, message, field)
-    return json_response(body, status, headers)
+    """The one place an error becomes a response, in the shape of the request's surface."""
+    shape = SHAPES[surface_of(request.scope["path"])]
+    return json_response(shape(status, code, message, field, attempts), status, headers)
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
@@ -98,7 +48,7 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Unknown paths and methods: OpenAI's shape under /v1/, Starlette's plain text elsewhere."""
     assert isinstance(exc, HTTPException)
-    if not request.scope["path"].startswith("/v1/"):
+    if surface_of(request.scope["path"]) != "openai":
         return PlainTextResponse(exc.detail, exc.status_code, exc.headers)
     code = "unknown_url" if exc.status_code == 404 else "method_not_allowed"
     message = f"{request.method} {request.scope['path']}: {exc.detail}"
@@ -108,11 +58,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _all_failed(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AllTargetsFailed)
-    status, code, message = failure_status(exc)
-    headers = {"x-router-attempts": trail_header(exc.attempts), **_retry_after(exc)}
-    if status >= 500:
-        headers["x-should-retry"] = "false"
-    return _error(request, status, code, message, None, headers, list(exc.attempts))
+    f = failed(exc, trail_header(exc.attempts))
+    return _error(request, f.status, f.code, f.message, f.field, f.headers, list(exc.attempts))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -153,7 +100,7 @@ def create_app(runtime: Runtime) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=runtime.metrics)],
+        middleware=[Middleware(MetricsMiddleware, metrics=runtime.metrics, surface_of=surface_of)],
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,

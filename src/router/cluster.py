@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import NoReturn, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
@@ -35,8 +35,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from router.core.health import State
-from router.metrics import Metrics
+from router.core.types import CircuitState
 
 log = logging.getLogger("router.cluster")
 T = TypeVar("T")
@@ -49,10 +48,20 @@ _QUEUE = 1000  # events waiting to be sent; past this they are dropped, and coun
 _DRAIN = 0.5  # seconds `stop` gives queued events to leave
 
 
+class ClusterObserver(Protocol):
+    """Where the link's events and errors are counted (`router.metrics.Metrics`)."""
+
+    def cluster_event(self, direction: str, kind: str) -> None: ...
+
+    def cluster_error(self, operation: str) -> None: ...
+
+    def cluster_link(self, up: bool) -> None: ...
+
+
 class CircuitEvent(msgspec.Struct, frozen=True, tag="circuit"):
     origin: str  # the sending process
     ref: str  # provider/model
-    state: State
+    state: CircuitState
     since: float  # wall-clock seconds: when the circuit entered `state`
 
 
@@ -93,8 +102,8 @@ class Cluster:
         url: str,
         prefix: str,
         cooldown: float,
-        metrics: Metrics,
-        on_circuit: Callable[[str, State, float], None],
+        metrics: ClusterObserver,
+        on_circuit: Callable[[str, CircuitState, float], None],
         on_keys: Callable[[], None],
     ) -> None:
         self.url = url
@@ -135,7 +144,7 @@ class Cluster:
 
     # ---- changes here: queued, never awaited on the request path ---------------------------
 
-    def circuit_changed(self, ref: str, state: State) -> None:
+    def circuit_changed(self, ref: str, state: CircuitState) -> None:
         self._enqueue(CircuitEvent(self.origin, ref, state, time.time()))
 
     def keys_changed(self, key_id: str) -> None:
@@ -145,7 +154,7 @@ class Cluster:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.metrics.cluster_errors.labels("dropped").inc()
+            self.metrics.cluster_error("dropped")
 
     async def _send(self) -> NoReturn:
         while True:
@@ -156,7 +165,7 @@ class Cluster:
                 self._failed("publish", exc)
             else:
                 self._recovered("publish")
-                self.metrics.cluster_events.labels("sent", _kind(event)).inc()
+                self.metrics.cluster_event("sent", _kind(event))
             finally:
                 self._queue.task_done()
 
@@ -164,7 +173,7 @@ class Cluster:
         assert self._redis is not None
         data = _ENCODE(event)
         async with self._redis.pipeline(transaction=False) as pipe:
-            if isinstance(event, CircuitEvent) and event.state is State.CLOSED:
+            if isinstance(event, CircuitEvent) and event.state is CircuitState.CLOSED:
                 pipe.hdel(self.names.circuits, event.ref)
             elif isinstance(event, CircuitEvent):
                 pipe.hset(self.names.circuits, mapping={event.ref: data})
@@ -185,8 +194,8 @@ class Cluster:
                 self._failed("subscribe", exc)
             except Exception:  # the edge of a background task: serving goes on regardless
                 log.exception("cluster: unexpected error in the subscriber")
-                self.metrics.cluster_errors.labels("subscribe").inc()
-            self.metrics.cluster_connected.set(0)
+                self.metrics.cluster_error("subscribe")
+            self.metrics.cluster_link(False)
             self._tried.set()
             await asyncio.sleep(min(_BACKOFF[1], _BACKOFF[0] * 2**failures))
             failures += 1
@@ -202,7 +211,7 @@ class Cluster:
                 raise RedisConnectionError("Redis did not confirm the subscription")
             await self._load()
             self._recovered("subscribe")
-            self.metrics.cluster_connected.set(1)
+            self.metrics.cluster_link(True)
             self._tried.set()
             yield pubsub
 
@@ -237,7 +246,7 @@ class Cluster:
         event = self._decode(_EVENT, data)
         if event is None or event.origin == self.origin:
             return
-        self.metrics.cluster_events.labels("received", _kind(event)).inc()
+        self.metrics.cluster_event("received", _kind(event))
         if isinstance(event, CircuitEvent):
             self.on_circuit(event.ref, event.state, event.since)
         else:
@@ -248,13 +257,13 @@ class Cluster:
             return decoder.decode(data)
         except msgspec.DecodeError as exc:  # a newer version's event, or not ours at all
             log.warning("cluster: ignored an event that does not decode: %s", exc)
-            self.metrics.cluster_errors.labels("decode").inc()
+            self.metrics.cluster_error("decode")
             return None
 
     # ---- outages: counted every time, logged once ------------------------------------------
 
     def _failed(self, operation: str, exc: Exception) -> None:
-        self.metrics.cluster_errors.labels(operation).inc()
+        self.metrics.cluster_error(operation)
         if operation not in self._down:
             self._down.add(operation)
             log.warning(

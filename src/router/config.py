@@ -6,6 +6,7 @@ Everything here is decoded once at start-up; nothing in it changes while serving
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -15,7 +16,6 @@ import msgspec
 from router.errors import ConfigError
 
 ModelType = Literal["chat", "embedding", "image", "speech", "transcription"]
-PROTOCOL_NAMES = ("openai", "anthropic", "gemini", "azure", "demo")
 
 
 class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -60,9 +60,7 @@ class Provider(_Frozen, frozen=True, kw_only=True):
     headers: dict[str, str] = {}
     only_listed_models: bool = False
     models: dict[str, ModelInfo] = {}
-
-    def model(self, name: str) -> ModelInfo | None:
-        return self.models.get(name)
+    source: str = msgspec.field(default="", name="_source")  # the file it came from
 
 
 class Server(_Frozen, frozen=True):
@@ -144,18 +142,25 @@ def load_provider(path: Path, env: dict[str, str], restricted: frozenset[str]) -
     """Decode one providers/<name>.toml, applying the `<NAME>_BASE_URL` override."""
     provider = _decode(path.read_bytes(), Provider, str(path))
     name = path.stem
-    if provider.protocol not in PROTOCOL_NAMES:
-        raise ConfigError(
-            str(path),
-            f"unknown protocol {provider.protocol!r} - at `$.protocol`"
-            f" (one of {', '.join(PROTOCOL_NAMES)})",
-        )
     return msgspec.structs.replace(
         provider,
         name=name,
+        source=str(path),
         base_url=_env_base_url(name, provider.base_url, env),
         only_listed_models=provider.only_listed_models or name in restricted,
     )
+
+
+def check_protocols(settings: Settings, known: Collection[str]) -> None:
+    """Every provider speaks a protocol of the registry (`router.protocols.REGISTRY`), which
+    the composition root hands in: this module stays below the protocols layer."""
+    for provider in settings.providers.values():
+        if provider.protocol not in known:
+            raise ConfigError(
+                provider.source,
+                f"unknown protocol {provider.protocol!r} - at `$.protocol`"
+                f" (one of {', '.join(sorted(known))})",
+            )
 
 
 def resolve_keys(providers: dict[str, Provider], env: dict[str, str]) -> dict[str, str]:

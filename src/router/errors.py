@@ -88,6 +88,7 @@ class Failure(enum.StrEnum):
     DEADLINE = "deadline_exceeded"
     UNSUPPORTED = "unsupported"
     RESCUE_MISMATCH = "rescue_mismatch"
+    CLIENT_CLOSED = "client_closed"  # the caller left mid-stream
 
 
 RETRYABLE = frozenset(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -24,8 +25,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router.core.types import Attempt, Usage
-from router.protocols.base import Target
+from router.core.types import Attempt, Report, Target, Usage
+from router.errors import Failure
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _STATE = {"closed": 0, "half_open": 1, "open": 2}
@@ -125,10 +126,28 @@ class Metrics:
     def model_label(target: Target) -> str:
         return target.model if target.info is not None else "other"
 
-    def attempt(self, target: Target, attempt: Attempt) -> None:
-        self.attempts.labels(target.provider.name, self.model_label(target), attempt.outcome).inc()
+    # ---- the core's observer (`router.core.ports.Observer`) --------------------------------
 
-    def answered(self, target: Target, usage: Usage, cost: Decimal | None) -> None:
+    def attempted(self, target: Target, attempt: Attempt, usage: Usage | None) -> None:
+        self.attempts.labels(target.provider.name, self.model_label(target), attempt.outcome).inc()
+        if usage is not None:  # what a broken attempt consumed
+            self._used(target, usage, attempt.cost)
+
+    def finished(self, report: Report) -> None:
+        target = report.target
+        if target is None:
+            return
+        self._used(target, report.usage, report.costs.total_tokens_cost if report.costs else None)
+        if report.upstream_ttft is not None:
+            self.ttft.labels(target.provider.name).observe(report.upstream_ttft)
+        if report.outcome == "ok" and report.fell_back:
+            self.fallbacks.labels(report.surface).inc()
+        if report.rescued:
+            self.stream_failures.labels("rescued").inc()
+        if report.stream and report.outcome not in _NOT_STREAM_FAILURES:
+            self.stream_failures.labels("error").inc()  # broke after it started: no rescue
+
+    def _used(self, target: Target, usage: Usage, cost: Decimal | None) -> None:
         provider, model = target.provider.name, self.model_label(target)
         tokens = self.tokens
         tokens.labels(provider, model, "prompt").inc(usage.prompt_tokens)
@@ -139,6 +158,17 @@ class Metrics:
             tokens.labels(provider, model, "cached").inc(usage.cached_tokens)
         if cost:
             self.cost.labels(provider, model).inc(float(cost))
+
+    # ---- the cluster link's observer (`router.cluster.ClusterObserver`) -------------------
+
+    def cluster_event(self, direction: str, kind: str) -> None:
+        self.cluster_events.labels(direction, kind).inc()
+
+    def cluster_error(self, operation: str) -> None:
+        self.cluster_errors.labels(operation).inc()
+
+    def cluster_link(self, up: bool) -> None:
+        self.cluster_connected.set(1 if up else 0)
 
     def circuit_changed(self, ref: str, state: str, known: bool) -> None:
         provider, _, model = ref.partition("/")
@@ -154,20 +184,24 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-_SURFACES = (("/api/v1/", "ironlabs"), ("/v1/", "openai"))
+_NOT_STREAM_FAILURES = frozenset({"ok", Failure.CLIENT_CLOSED.value})
 
 
 class MetricsMiddleware:
-    """Pure ASGI: counts API requests by surface and status, times them, tracks in-flight."""
+    """Pure ASGI: counts API requests by surface and status, times them, tracks in-flight.
+    `surface_of(path)` names a request's surface (None for paths that are not an API)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, surface_of: Callable[[str], str | None]
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.surface_of = surface_of
         self._counters: dict[tuple[str, int], Any] = {}
         self._timers: dict[tuple[str, bool], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        surface = _surface(scope)
+        surface = self.surface_of(scope["path"]) if scope["type"] == "http" else None
         if surface is None:
             await self.app(scope, receive, send)
             return
@@ -204,13 +238,3 @@ class MetricsMiddleware:
                 surface, "true" if stream else "false"
             )
         timer.observe(seconds)
-
-
-def _surface(scope: Scope) -> str | None:
-    if scope["type"] != "http":
-        return None
-    path: str = scope["path"]
-    for prefix, name in _SURFACES:
-        if path.startswith(prefix):
-            return name
-    return None

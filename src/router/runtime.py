@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from router.auth import Authenticator
-from router.config import Settings, resolve_keys
+from router.config import Settings, check_protocols, resolve_keys
 from router.core.catalog import Catalog
 from router.core.chat import ChatService
 from router.core.gateway import Gateway
-from router.core.health import Health, State
+from router.core.health import Health
 from router.core.media_service import MediaService
+from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.metrics import Metrics
-from router.protocols import backends
+from router.protocols import REGISTRY, backends
 from router.store import is_postgres, open_conversations
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyAuth, KeyStore, open_keys
@@ -65,6 +66,7 @@ class Runtime:
     """Settings-derived objects are built here; connections are opened by `start`."""
 
     def __init__(self, settings: Settings, env: dict[str, str], host: str) -> None:
+        check_protocols(settings, REGISTRY)
         self.settings = settings
         self.keys = resolve_keys(settings.providers, env)
         self.catalog = Catalog(settings, self.keys)
@@ -80,13 +82,13 @@ class Runtime:
         self._key_auth: KeyAuth | None = None
         self._cluster: Cluster | None = None
 
-    def _circuit_changed(self, ref: str, state: State) -> None:
+    def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
         self.metrics.circuit_changed(ref, state.value, known)
         if self._cluster is not None:
             self._cluster.circuit_changed(ref, state)
 
-    def _circuit_heard(self, ref: str, state: State, since: float) -> None:
+    def _circuit_heard(self, ref: str, state: CircuitState, since: float) -> None:
         """Another process's breaker changed: adopt it here, without announcing it again."""
         known = self.catalog._targets.get(ref) is not None
         self.metrics.circuit_changed(ref, self.health.apply(ref, state, since).value, known)
@@ -103,11 +105,9 @@ class Runtime:
 
     async def start(self) -> None:
         self._upstream = Upstream.create(self.settings.timeouts)
-        gateway = Gateway(
-            self.settings, backends(self._upstream), self.health, on_attempt=self.metrics.attempt
-        )
-        self._chat = ChatService(self.catalog, gateway, self.metrics)
-        self._media = MediaService(self.catalog, gateway, self.metrics)
+        gateway = Gateway(self.settings, backends(self._upstream), self.health, self.metrics)
+        self._chat = ChatService(self.catalog, gateway)
+        self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path())
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)

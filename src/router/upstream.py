@@ -10,20 +10,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
+import msgspec
 
 from router.config import Timeouts
 from router.core.media import Upload
 from router.core.types import Event
 from router.errors import Failure, UpstreamError
-from router.protocols.base import Codec, HttpCall, StreamDecoder
 
 SseEvent = tuple[str | None, bytes]
 Classify = Callable[[int, Mapping[str, str], bytes], UpstreamError]
+
+
+class HttpCall(msgspec.Struct, frozen=True):
+    """A ready-to-send upstream request (what a codec builds, as httpx's `Request`)."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamDecoder(Protocol):
+    """Stateful decoder for one upstream stream; `feed` gets one SSE event at a time."""
+
+    done: bool  # the protocol's own end marker was seen
+
+    def feed(self, event: str | None, data: bytes) -> list[Event]:
+        """Canonical events for one SSE event. Raises UpstreamError for in-band errors and
+        malformed data."""
+        ...
+
+
+class Decoding(Protocol):
+    """What the transport needs from a wire codec to read an answer."""
+
+    def parse_response(self, body: bytes) -> list[Event]: ...
+
+    def stream_decoder(self) -> StreamDecoder: ...
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError: ...
 
 
 def current_task() -> asyncio.Task[object]:
@@ -169,7 +198,7 @@ class Upstream:
 
     async def open_bytes(
         self, classify: Classify, call: HttpCall, timeout: float | None = None
-    ) -> tuple[str, AsyncIterator[bytes]]:
+    ) -> tuple[str, AsyncGenerator[bytes, None]]:
         """A POST whose answer is relayed as it arrives (audio): (content type, chunks).
         Errors before the body are raised classified; `timeout` bounds the wait for the
         headers and `stream_idle` every read after them."""
@@ -204,7 +233,7 @@ class Upstream:
         return await self._send(method, call.url, call.body, call.headers, timeout)
 
     async def complete(
-        self, codec: Codec, call: HttpCall, timeout: float | None = None
+        self, codec: Decoding, call: HttpCall, timeout: float | None = None
     ) -> list[Event]:
         status, headers, body = await self.request("POST", call, timeout)
         if status >= 400:
@@ -212,8 +241,8 @@ class Upstream:
         return codec.parse_response(body)
 
     async def stream(
-        self, codec: Codec, call: HttpCall, first_token: float
-    ) -> AsyncIterator[list[Event]]:
+        self, codec: Decoding, call: HttpCall, first_token: float
+    ) -> AsyncGenerator[list[Event], None]:
         """Batches of canonical events; raises classified errors, including timeouts."""
         watchdog = _Watchdog(first_token, self.timeouts.stream_idle)
         try:
@@ -282,7 +311,7 @@ class _Spool(aiohttp.payload.Payload):
             await writer.write(chunk)
 
 
-async def _relay(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def _relay(resp: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
     """The body of an open response as it arrives; the connection is released at the end,
     on failure, and when the consumer stops early (`aclose`)."""
     try:
@@ -301,9 +330,10 @@ def _transport_error(exc: aiohttp.ClientError, *, started: bool) -> UpstreamErro
         return UpstreamError(Failure.TIMEOUT, "upstream did not answer in time")
     if isinstance(exc, aiohttp.ClientPayloadError) or started:
         return UpstreamError(Failure.CUT, "the upstream connection broke mid-response")
+    # Never the host, port or OS message: they would show internal addresses to clients.
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError(Failure.CONNECT, f"cannot connect to upstream: {exc.os_error}")
-    return UpstreamError(Failure.CONNECT, f"upstream connection failed: {type(exc).__name__}")
+        return UpstreamError(Failure.CONNECT, "cannot connect to the provider")
+    return UpstreamError(Failure.CONNECT, f"provider connection failed ({type(exc).__name__})")
 
 
 def retry_after_seconds(headers: Mapping[str, Any]) -> float | None:

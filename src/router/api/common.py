@@ -1,20 +1,32 @@
-"""What every surface shares: decoding bodies into Structs with field-precise errors,
-JSON responses, and the attempt-trail header."""
+"""The surface kit: what every surface shares, so a surface module keeps only its own
+request/response Structs and rendering.
+
+- the endpoint skeleton (`endpoint`): arrival time, caller, body decoded with field-precise
+  errors, the caller's deadline, then the surface's handler;
+- requested model names with the surface's own field for each (`asked`);
+- the SSE relay (`sse`): a `ChatStream` rendered by a surface's `StreamRenderer`;
+- JSON responses and the attempt-trail header.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 import msgspec
+from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.core.types import Attempt
+from router.auth import Principal
+from router.core.chat import ChatStream, StreamFailed
+from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError
+from router.runtime import Runtime
 
 T = TypeVar("T")
+Handler = Callable[[Request], Awaitable[Response]]
 
 ENCODER = msgspec.json.Encoder(decimal_format="number")
 MAX_BODY = 32 * 1024 * 1024
@@ -89,3 +101,82 @@ def trail_header(attempts: Iterable[Attempt]) -> str:
     return ", ".join(
         f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms" for a in attempts
     )
+
+
+# ---- the endpoint skeleton ----------------------------------------------------------------
+
+
+class Begun(msgspec.Struct, frozen=True):
+    """What every endpoint knows before its body: when, who, and the caller's deadline."""
+
+    received: float  # loop time
+    principal: Principal
+    timeout: float | None
+
+
+async def begin(rt: Runtime, request: Request) -> Begun:
+    """Arrival time, caller and deadline: a bad key is refused before the body is read."""
+    received = rt.now()
+    principal = await rt.auth.authenticate(request.headers.get("authorization"))
+    return Begun(received, principal, request_timeout(request))
+
+
+def endpoint(
+    rt: Runtime,
+    decoder: msgspec.json.Decoder[T],
+    handle: Callable[[Begun, T, Request], Awaitable[Response]],
+) -> Handler:
+    """A JSON endpoint: `handle(begun, body, request)` after the skeleton's steps."""
+
+    async def run(request: Request) -> Response:
+        begun = await begin(rt, request)
+        body = decode(decoder, await read_body(request))
+        return await handle(begun, body, request)
+
+    return run
+
+
+def asked(field: str, names: Sequence[str], first: str | None = None) -> tuple[Asked, ...]:
+    """`names` as asked for in the list field `field` (`field[i]`); `first`, when given, is
+    a single-model field (`model`) that comes before them."""
+    head = (Asked(first, "model"),) if first is not None else ()
+    return head + tuple(Asked(n, f"{field}[{i}]") for i, n in enumerate(names))
+
+
+# ---- the SSE relay --------------------------------------------------------------------------
+
+DONE = b"data: [DONE]\n\n"
+
+
+class StreamRenderer(Protocol):
+    """A surface's stream shape: bytes for each batch of events, for a stream that broke
+    beyond rescue, and for the end (each already framed as SSE)."""
+
+    def frames(self, batch: list[Event]) -> bytes: ...
+
+    def failed(self, failed: StreamFailed) -> bytes: ...
+
+    def finished(self, completion: Completion) -> bytes: ...
+
+
+def sse(stream: ChatStream, renderer: StreamRenderer) -> Response:
+    """The stream as an SSE response: one send per upstream read, a ping every 15 s of
+    silence, and `x-router-attempts` as it stood at the commit point."""
+    headers = {"x-router-attempts": trail_header(stream.trail)}
+    return EventSourceResponse(
+        _relay(stream, renderer), headers=headers, ping=15, send_timeout=None
+    )
+
+
+async def _relay(stream: ChatStream, renderer: StreamRenderer) -> AsyncIterator[bytes]:
+    try:
+        async for batch in stream:
+            frames = renderer.frames(batch)
+            if frames:
+                yield frames
+    except StreamFailed as failed:
+        yield renderer.failed(failed)
+        return
+    completion = stream.completion
+    assert completion is not None
+    yield renderer.finished(completion)

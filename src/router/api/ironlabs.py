@@ -9,56 +9,32 @@ response object...}`, then `[DONE]`; a failure after the first text ends the str
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Literal
 
 import msgspec
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from router.api.common import (
+    DONE,
     ENCODER,
-    decode,
+    Begun,
+    asked,
+    endpoint,
     json_response,
-    read_body,
-    request_timeout,
+    sse,
     trail_header,
 )
-from router.core.chat import ChatCall, ChatStream, StreamFailed
-from router.core.types import (
-    ChatRequest,
-    Completion,
-    Event,
-    ImagePart,
-    Message,
-    TextDelta,
-    TextPart,
-)
+from router.api.parts import InImage, InImageUrl, InText, part_of
+from router.core.chat import ChatCall, StreamFailed
+from router.core.types import ChatRequest, Completion, Event, Message, TextDelta, TextPart
 from router.errors import NotFoundError, RequestError
 from router.runtime import Runtime
-from router.store.conversations import Turn, title_from
+from router.store.conversations import Turn
 
 # ---- request ------------------------------------------------------------------------------
-
-
-class _ImageUrl(msgspec.Struct, frozen=True):
-    url: str
-    detail: str | None = None
-
-
-class InText(msgspec.Struct, frozen=True, tag="text", forbid_unknown_fields=True):
-    text: str
-
-
-class InImageUrl(msgspec.Struct, frozen=True, tag="image_url", forbid_unknown_fields=True):
-    image_url: _ImageUrl | str
-
-
-class InImage(msgspec.Struct, frozen=True, tag="image", forbid_unknown_fields=True):
-    url: str
 
 
 class InMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -129,24 +105,26 @@ class TextEvent(msgspec.Struct, tag="text", tag_field="type"):
 
 
 _UNKNOWN = OutCosts(None, None, None)
-_DONE = b"data: [DONE]\n\n"
 
 # ---- the endpoint ---------------------------------------------------------------------------
-
-
-def _part(p: InText | InImageUrl | InImage) -> TextPart | ImagePart:
-    if isinstance(p, InText):
-        return TextPart(p.text)
-    if isinstance(p, InImage):
-        return ImagePart(p.url)
-    image = p.image_url
-    return ImagePart(image) if isinstance(image, str) else ImagePart(image.url, image.detail)
 
 
 def _message(m: InMessage) -> Message:
     if isinstance(m.content, str):
         return Message(m.role, (TextPart(m.content),))
-    return Message(m.role, tuple(_part(p) for p in m.content))
+    return Message(m.role, tuple(part_of(p) for p in m.content))
+
+
+def title_from(messages: tuple[Message, ...], limit: int = 60) -> str:
+    """A short title from the first user message."""
+    text = next((m.text() for m in messages if m.role == "user"), "").strip()
+    text = " ".join(text.split())
+    if not text:
+        return "New conversation"
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:") + "…"
 
 
 def validate(body: CompletionsRequest) -> None:
@@ -204,41 +182,34 @@ def render(
 
 
 def routes(rt: Runtime) -> list[Route]:
-    async def completions(request: Request) -> Response:
-        received = rt.now()
-        principal = await rt.auth.authenticate(request.headers.get("authorization"))
-        body = decode(_REQUEST, await read_body(request))
+    async def completions(begun: Begun, body: CompletionsRequest, request: Request) -> Response:
         validate(body)
         new = tuple(_message(m) for m in body.messages)
         conv_id, title, history = await _conversation(rt, body.conversationId, new)
         call = ChatCall(
-            principal=principal,
-            models=tuple(body.models),
-            fallbacks=tuple(body.fallback_models),
+            principal=begun.principal,
+            models=asked("models", body.models),
+            fallbacks=asked("fallback_models", body.fallback_models),
             request=ChatRequest(
                 messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
             ),
             max_retries=body.maxRetries,
-            timeout=request_timeout(request),
-            received=received,
+            timeout=begun.timeout,
+            received=begun.received,
             surface="ironlabs",
+            stream=body.stream,
         )
-        message_id = str(uuid.uuid4())
-        keep = _Keeper(rt, conv_id, title, new, message_id)
+        keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
-            stream = await rt.chat.open_stream(call)
-            headers = {"x-router-attempts": trail_header(stream.trail)}
-            return EventSourceResponse(
-                _sse(stream, keep), headers=headers, ping=15, send_timeout=None
-            )
+            return sse(await rt.chat.open_stream(call), _Renderer(keep))
         completion = await rt.chat.complete(call)
         keep(completion)
-        payload = render(completion, message_id, conv_id, title)
+        payload = render(completion, keep.mid, conv_id, title)
         return json_response(
             payload, headers={"x-router-attempts": trail_header(completion.attempts)}
         )
 
-    return [Route("/api/v1/completions", completions, methods=["POST"])]
+    return [Route("/api/v1/completions", endpoint(rt, _REQUEST, completions), methods=["POST"])]
 
 
 async def _conversation(
@@ -275,21 +246,21 @@ class _Keeper:
         )
 
 
-def _frames(batch: list[Event]) -> bytes:
-    return b"".join(
-        b"data: " + ENCODER.encode(TextEvent(e.text)) + b"\n\n"
-        for e in batch
-        if type(e) is TextDelta
-    )
+class _Renderer:
+    """The Iron Labs stream: `text` events, then the `response` event (or an `error` event
+    when the stream broke beyond rescue), then `[DONE]`."""
 
+    def __init__(self, keep: _Keeper) -> None:
+        self.keep = keep
 
-async def _sse(stream: ChatStream, keep: _Keeper) -> AsyncIterator[bytes]:
-    try:
-        async for batch in stream:
-            frames = _frames(batch)
-            if frames:
-                yield frames
-    except StreamFailed as failed:
+    def frames(self, batch: list[Event]) -> bytes:
+        return b"".join(
+            b"data: " + ENCODER.encode(TextEvent(e.text)) + b"\n\n"
+            for e in batch
+            if type(e) is TextDelta
+        )
+
+    def failed(self, failed: StreamFailed) -> bytes:
         error = {
             "type": "error",
             "error": {
@@ -300,10 +271,10 @@ async def _sse(stream: ChatStream, keep: _Keeper) -> AsyncIterator[bytes]:
                 "attempts": failed.completion.attempts,
             },
         }
-        yield b"data: " + ENCODER.encode(error) + b"\n\n" + _DONE
-        return
-    completion = stream.completion
-    assert completion is not None
-    keep(completion)
-    final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent)
-    yield b"data: " + ENCODER.encode(final) + b"\n\n" + _DONE
+        return b"data: " + ENCODER.encode(error) + b"\n\n" + DONE
+
+    def finished(self, completion: Completion) -> bytes:
+        keep = self.keep
+        keep(completion)
+        final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent)
+        return b"data: " + ENCODER.encode(final) + b"\n\n" + DONE

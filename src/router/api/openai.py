@@ -13,33 +13,27 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TypeVar
 
 import msgspec
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from router.api.common import (
+    DONE,
     ENCODER,
-    decode,
+    Begun,
+    asked,
+    endpoint,
     json_response,
-    read_body,
-    request_timeout,
+    sse,
     trail_header,
 )
-from router.api.openai_request import (
-    CHAT_BODY,
-    chain_of,
-    chat_request,
-    validate,
-    with_params,
-)
-from router.core.chat import ChatCall, ChatStream, StreamFailed
+from router.api.openai_request import CHAT_BODY, ChatBody, chat_request, validate
+from router.core.chat import ChatCall, StreamFailed
 from router.core.types import (
+    Attempt,
     Completion,
     Event,
     ReasoningDelta,
@@ -47,8 +41,6 @@ from router.core.types import (
     ToolCallDelta,
 )
 from router.runtime import Runtime
-
-T = TypeVar("T")
 
 # ---- response -----------------------------------------------------------------------------
 
@@ -255,28 +247,30 @@ class StreamError(msgspec.Struct, kw_only=True):
     code: str
     provider: str
     model: str
-    attempts: list[object]
+    attempts: list[Attempt]
 
 
 class StreamErrorEvent(msgspec.Struct):
     error: StreamError
 
 
-_DONE = b"data: [DONE]\n\n"
+class _Renderer:
+    """`chat.completion.chunk` frames: the role first, the deltas, then the finish chunk and
+    the usage chunk (when asked for); an in-band `error` if the stream breaks beyond rescue
+    (the OpenAI SDKs raise it as an APIError); then `[DONE]`."""
 
+    def __init__(self, chunks: Chunks) -> None:
+        self.chunks = chunks
+        self.first = True
 
-async def sse(stream: ChatStream, chunks: Chunks) -> AsyncIterator[bytes]:
-    """The stream as SSE frames, one send per upstream read; an in-band `error` if it breaks
-    beyond rescue (the OpenAI SDKs raise it as an APIError), then `[DONE]`."""
-    first = True
-    try:
-        async for batch in stream:
-            frames = chunks.frames(batch)
-            if first:
-                frames, first = chunks.role() + frames, False
-            if frames:
-                yield frames
-    except StreamFailed as failed:
+    def frames(self, batch: list[Event]) -> bytes:
+        frames = self.chunks.frames(batch)
+        if self.first:
+            self.first = False
+            return self.chunks.role() + frames
+        return frames
+
+    def failed(self, failed: StreamFailed) -> bytes:
         c = failed.completion
         error = StreamError(
             message=f"Upstream provider error ({c.provider}): {failed.error.message}",
@@ -285,90 +279,38 @@ async def sse(stream: ChatStream, chunks: Chunks) -> AsyncIterator[bytes]:
             model=c.model,
             attempts=list(c.attempts),
         )
-        yield b"data: " + ENCODER.encode(StreamErrorEvent(error)) + b"\n\n" + _DONE
-        return
-    completion = stream.completion
-    assert completion is not None
-    tail = chunks.finish(finish_reason(completion))
-    if chunks.include_usage:
-        tail += chunks.usage(completion)
-    yield tail + _DONE
+        return b"data: " + ENCODER.encode(StreamErrorEvent(error)) + b"\n\n" + DONE
 
-
-# ---- errors -------------------------------------------------------------------------------
-
-
-class ErrorBody(msgspec.Struct, kw_only=True):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-    attempts: list[object] | msgspec.UnsetType = msgspec.UNSET  # the trail, for 5xx and 429
-
-
-class ErrorEnvelope(msgspec.Struct):
-    error: ErrorBody
-
-
-_CODES = {"rate_limited": "rate_limit_exceeded"}  # where OpenAI's own code differs from ours
-
-
-def error_type(status: int) -> str:
-    if status == 401:
-        return "invalid_request_error"  # as OpenAI answers a wrong key
-    if status == 403:
-        return "permission_error"
-    if status == 429:
-        return "rate_limit_error"
-    if status in (502, 503, 504):
-        return "upstream_error"
-    return "server_error" if status >= 500 else "invalid_request_error"
-
-
-def error_payload(
-    status: int, code: str, message: str, param: str | None, attempts: list[object] | None
-) -> ErrorEnvelope:
-    """OpenAI's error shape, `{"error": {"message", "type", "param", "code"}}`, plus the
-    attempt trail when upstreams were tried."""
-    return ErrorEnvelope(
-        ErrorBody(
-            message=message,
-            type=error_type(status),
-            param=param,
-            code=_CODES.get(code, code),
-            attempts=msgspec.UNSET if attempts is None else attempts,
-        )
-    )
+    def finished(self, completion: Completion) -> bytes:
+        chunks = self.chunks
+        tail = chunks.finish(finish_reason(completion))
+        if chunks.include_usage:
+            tail += chunks.usage(completion)
+        return tail + DONE
 
 
 # ---- the endpoint ---------------------------------------------------------------------------
 
 
 def routes(rt: Runtime) -> list[Route]:
-    async def completions(request: Request) -> Response:
-        received = rt.now()
-        principal = await rt.auth.authenticate(request.headers.get("authorization"))
-        body = decode(CHAT_BODY, await read_body(request))
+    async def completions(begun: Begun, body: ChatBody, request: Request) -> Response:
         validate(body)
         call = ChatCall(
-            principal=principal,
-            models=chain_of(body),
-            fallbacks=tuple(body.fallback_models),
+            principal=begun.principal,
+            models=asked("models", body.models, body.model),
+            fallbacks=asked("fallback_models", body.fallback_models),
             request=chat_request(body),
-            timeout=request_timeout(request),
-            received=received,
+            timeout=begun.timeout,
+            received=begun.received,
             surface="openai",
+            stream=body.stream,
         )
         ident, created = new_id(), int(time.time())
         if body.stream:
-            stream = await with_params(body, rt.chat.open_stream(call))
+            stream = await rt.chat.open_stream(call)
             include = body.stream_options is not None and body.stream_options.include_usage
-            chunks = Chunks(ident, created, stream.target.ref, include)
-            headers = {"x-router-attempts": trail_header(stream.trail)}
-            return EventSourceResponse(
-                sse(stream, chunks), headers=headers, ping=15, send_timeout=None
-            )
-        completion = await with_params(body, rt.chat.complete(call))
+            return sse(stream, _Renderer(Chunks(ident, created, stream.target.ref, include)))
+        completion = await rt.chat.complete(call)
         return json_response(render(completion, ident, created), headers=headers_for(completion))
 
-    return [Route("/v1/chat/completions", completions, methods=["POST"])]
+    return [Route("/v1/chat/completions", endpoint(rt, CHAT_BODY, completions), methods=["POST"])]

@@ -25,8 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
-from router.api.common import decode, read_body, request_timeout, trail_header
-from router.auth import Principal
+from router.api.common import Begun, asked, begin, endpoint, trail_header
 from router.core.media import (
     EmbeddingInput,
     EmbeddingRequest,
@@ -36,9 +35,9 @@ from router.core.media import (
     TranscriptionRequest,
     Upload,
 )
-from router.core.media_service import MediaCall, MediaResult
+from router.core.media_service import MediaCall, MediaResult, MediaService
+from router.core.types import Asked
 from router.errors import RequestError, UpstreamError
-from router.metrics import Metrics
 from router.runtime import Runtime
 
 log = logging.getLogger("router")
@@ -280,7 +279,7 @@ async def read_form(request: Request) -> list[tuple[str, str | UploadFile]]:
 # ---- answers ------------------------------------------------------------------------------
 
 
-def respond(result: MediaResult, metrics: Metrics) -> Response:
+def respond(result: MediaResult, media: MediaService) -> Response:
     headers = {
         "x-router-attempts": trail_header(result.attempts),
         "x-router-model": result.target.ref,
@@ -291,7 +290,7 @@ def respond(result: MediaResult, metrics: Metrics) -> Response:
     if reply.rest is None:
         headers["content-type"] = reply.content_type
         return Response(reply.body, 200, headers)
-    return RelayedAudio(reply.body, reply.rest, metrics, headers, reply.content_type)
+    return RelayedAudio(result, media, headers)
 
 
 class RelayedAudio(StreamingResponse):
@@ -299,16 +298,14 @@ class RelayedAudio(StreamingResponse):
     answer is left unfinished, so the server drops the connection and the client sees a
     broken transfer, never a silently truncated file."""
 
-    def __init__(
-        self,
-        first: bytes,
-        rest: AsyncIterator[bytes],
-        metrics: Metrics,
-        headers: dict[str, str],
-        media_type: str,
-    ) -> None:
-        super().__init__(_relay(first, rest), headers=headers, media_type=media_type)
-        self.metrics = metrics
+    def __init__(self, result: MediaResult, media: MediaService, headers: dict[str, str]) -> None:
+        reply = result.reply
+        assert reply.rest is not None
+        super().__init__(
+            _relay(reply.body, reply.rest), headers=headers, media_type=reply.content_type
+        )
+        self.result = result
+        self.media = media
 
     async def stream_response(self, send: Send) -> None:
         await send(
@@ -319,12 +316,13 @@ class RelayedAudio(StreamingResponse):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except UpstreamError as exc:
             log.warning("audio relay broke off: %s (%s)", exc.failure.value, exc.message)
-            self.metrics.stream_failures.labels("error").inc()
+            self.media.relayed(self.result, exc)
             return
+        self.media.relayed(self.result, None)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _relay(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _relay(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
     """The first chunk, then the rest; the upstream connection is released when the client
     leaves or the upstream fails."""
     try:
@@ -333,80 +331,63 @@ async def _relay(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[byte
         async for chunk in rest:
             yield chunk
     finally:
-        await rest.aclose()  # type: ignore[attr-defined]
+        await rest.aclose()
 
 
 def routes(rt: Runtime) -> list[Route]:
-    async def begin(request: Request) -> tuple[float, Principal, float | None]:
-        """Arrival time, caller and deadline: a bad key is refused before the body is read."""
-        received = rt.now()
-        principal = await rt.auth.authenticate(request.headers.get("authorization"))
-        return received, principal, request_timeout(request)
-
     async def run(
-        begun: tuple[float, Principal, float | None],
-        models: tuple[str, ...],
+        begun: Begun,
+        models: tuple[Asked, ...],
         fallbacks: list[str],
         media: MediaRequest,
     ) -> Response:
         call = MediaCall(
-            principal=begun[1],
+            principal=begun.principal,
             models=models,
-            fallbacks=tuple(fallbacks),
+            fallbacks=asked("fallback_models", fallbacks),
             request=media,
-            received=begun[0],
+            received=begun.received,
             surface="openai",
-            timeout=begun[2],
+            timeout=begun.timeout,
         )
-        try:
-            return respond(await rt.media.run(call), rt.metrics)
-        except RequestError as exc:
-            exc.field = _param(exc.field)
-            raise
+        return respond(await rt.media.run(call), rt.media)
 
-    async def embeddings(request: Request) -> Response:
-        begun = await begin(request)
-        body = decode(_EMBEDDINGS, await read_body(request))
+    async def embeddings(begun: Begun, body: EmbeddingsBody, request: Request) -> Response:
         media = embedding_request(body)
-        return await run(begun, (body.model, *body.models), body.fallback_models, media)
+        return await run(
+            begun, asked("models", body.models, body.model), body.fallback_models, media
+        )
 
-    async def images(request: Request) -> Response:
-        begun = await begin(request)
-        body = decode(_IMAGES, await read_body(request))
+    async def images(begun: Begun, body: ImagesBody, request: Request) -> Response:
         media = image_request(body)
         assert body.model is not None
-        return await run(begun, (body.model, *body.models), body.fallback_models, media)
+        return await run(
+            begun, asked("models", body.models, body.model), body.fallback_models, media
+        )
 
-    async def speech(request: Request) -> Response:
-        begun = await begin(request)
-        body = decode(_SPEECH, await read_body(request))
+    async def speech(begun: Begun, body: SpeechBody, request: Request) -> Response:
         media = speech_request(body)
-        return await run(begun, (body.model, *body.models), body.fallback_models, media)
+        return await run(
+            begun, asked("models", body.models, body.model), body.fallback_models, media
+        )
 
     async def transcriptions(request: Request) -> Response:
-        begun = await begin(request)
+        begun = await begin(rt, request)
         items = await read_form(request)
         try:
             form, upload = transcription_form(items)
             media = transcription_request(form, upload)
             assert form.model is not None
-            return await run(begun, (form.model, *form.models), form.fallback_models, media)
+            models = asked("models", form.models, form.model)
+            return await run(begun, models, form.fallback_models, media)
         finally:
             for _, value in items:
                 if isinstance(value, UploadFile):
                     await value.close()
 
     return [
-        Route("/v1/embeddings", embeddings, methods=["POST"]),
-        Route("/v1/images/generations", images, methods=["POST"]),
-        Route("/v1/audio/speech", speech, methods=["POST"]),
+        Route("/v1/embeddings", endpoint(rt, _EMBEDDINGS, embeddings), methods=["POST"]),
+        Route("/v1/images/generations", endpoint(rt, _IMAGES, images), methods=["POST"]),
+        Route("/v1/audio/speech", endpoint(rt, _SPEECH, speech), methods=["POST"]),
         Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
     ]
-
-
-def _param(field: str | None) -> str | None:
-    """`model` for the planner's `models[0]`; the extension list for the others."""
-    if field is None or not field.startswith("models["):
-        return field
-    index = int(field[len("models[") : -1])
-    return "model" if index == 0 else f"models[{index - 1}]"

@@ -18,8 +18,8 @@ from starlette.routing import Route
 from router.api.common import ENCODER, json_response
 from router.auth import Principal
 from router.core.catalog import Catalog
+from router.core.types import Target
 from router.errors import NotFoundError
-from router.protocols.base import Target
 from router.runtime import Runtime
 
 

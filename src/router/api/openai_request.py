@@ -9,11 +9,11 @@ parameter unless left at their defaults: `n`, `logprobs`, `top_logprobs`, `logit
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Literal, TypeVar
+from typing import Literal
 
 import msgspec
 
+from router.api.parts import InImageUrl, InRefusal, InText, part_of
 from router.core.types import (
     ChatRequest,
     ImagePart,
@@ -24,26 +24,7 @@ from router.core.types import (
 )
 from router.errors import RequestError
 
-T = TypeVar("T")
-
 # ---- request ------------------------------------------------------------------------------
-
-
-class _ImageUrl(msgspec.Struct, frozen=True):
-    url: str
-    detail: str | None = None
-
-
-class InText(msgspec.Struct, frozen=True, tag="text"):
-    text: str
-
-
-class InImageUrl(msgspec.Struct, frozen=True, tag="image_url"):
-    image_url: _ImageUrl
-
-
-class InRefusal(msgspec.Struct, frozen=True, tag="refusal"):
-    refusal: str
 
 
 InPart = InText | InImageUrl | InRefusal
@@ -185,15 +166,6 @@ def validate(body: ChatBody) -> None:
         )
 
 
-def _part(p: InPart) -> TextPart | ImagePart:
-    if type(p) is InText:
-        return TextPart(p.text)
-    if type(p) is InImageUrl:
-        return ImagePart(p.image_url.url, p.image_url.detail)
-    assert isinstance(p, InRefusal)
-    return TextPart(p.refusal)
-
-
 _ROLE = {"developer": "system"}
 
 
@@ -204,7 +176,7 @@ def _message(m: InMessage) -> Message:
     elif isinstance(content, str):
         parts = (TextPart(content),)
     else:
-        parts = tuple(_part(p) for p in content)
+        parts = tuple(part_of(p) for p in content)
     if m.refusal and not parts:
         parts = (TextPart(m.refusal),)
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ())
@@ -233,26 +205,3 @@ def chat_request(body: ChatBody) -> ChatRequest:
         user=body.user,
         reasoning_effort=body.reasoning_effort,
     )
-
-
-def chain_of(body: ChatBody) -> tuple[str, ...]:
-    return ((body.model,) if body.model is not None else ()) + tuple(body.models)
-
-
-def param_of(body: ChatBody, field: str | None) -> str | None:
-    """The request parameter behind a planner field such as `models[0]`."""
-    if field is None or not field.startswith("models["):
-        return field
-    index = int(field[len("models[") : -1])
-    if body.model is None:
-        return field
-    return "model" if index == 0 else f"models[{index - 1}]"
-
-
-async def with_params(body: ChatBody, pending: Awaitable[T]) -> T:
-    """Await `pending`, naming the request's own parameter in a model error."""
-    try:
-        return await pending
-    except RequestError as exc:
-        exc.field = param_of(body, exc.field)
-        raise

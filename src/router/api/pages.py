@@ -19,7 +19,7 @@ from starlette.routing import Route
 from router.api.common import ENCODER
 from router.config import Prices
 from router.core.catalog import Catalog
-from router.protocols.base import Target
+from router.core.types import Target
 from router.runtime import Runtime
 
 _TYPES = ("chat", "embedding", "image", "speech", "transcription")

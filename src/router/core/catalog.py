@@ -6,8 +6,8 @@ Built at start-up from the settings; no request resolves the same name twice.
 from __future__ import annotations
 
 from router.config import ModelType, Provider, Settings
+from router.core.types import Target
 from router.errors import NotFoundError
-from router.protocols.base import Target
 
 _CACHE_LIMIT = 4096  # unlisted names cached; bounded so arbitrary names cannot grow memory
 

@@ -1,7 +1,7 @@
 """One chat call, surface-agnostic: plan it, run it, account for it.
 
-Both surfaces call `ChatService`; they only decode their own request shape into a
-`ChatCall` and render the `Completion` (or the stream of event batches) in their own shape.
+Every surface calls `ChatService`; it only decodes its own request shape into a `Call` and
+renders the `Completion` (or the stream of event batches) in its own shape.
 """
 
 from __future__ import annotations
@@ -9,40 +9,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import msgspec
-
-from router.auth import Principal
 from router.core import accounting
-from router.core.assemble import Assembler, estimate_prompt, estimate_tokens
+from router.core.assemble import Assembler
+from router.core.call import Call, Policy
 from router.core.catalog import Catalog
-from router.core.gateway import Gateway, Opened, Policy
+from router.core.gateway import Gateway, Opened
 from router.core.planner import Plan, chain, plan
-from router.core.rescue import Rescued, candidates, rescue
+from router.core.rescue import Rescuer, candidates
+from router.core.trail import Trail
 from router.core.types import (
-    Attempt,
     ChatRequest,
     Completion,
     Event,
     FinishReason,
+    Report,
+    Target,
     TextDelta,
     Usage,
+    estimate_prompt,
+    estimate_tokens,
 )
-from router.errors import Failure, RouterError, UpstreamError
-from router.metrics import Metrics
-from router.protocols.base import Target
+from router.errors import AllTargetsFailed, Failure, RouterError, UpstreamError
 
-
-class ChatCall(msgspec.Struct, frozen=True, kw_only=True):
-    """A decoded chat request from any surface."""
-
-    principal: Principal
-    models: tuple[str, ...]
-    fallbacks: tuple[str, ...] = ()
-    request: ChatRequest
-    max_retries: int | None = None
-    timeout: float | None = None  # overall deadline override, seconds
-    received: float  # loop time the request arrived
-    surface: str
+ChatCall = Call[ChatRequest]
 
 
 class StreamFailed(RouterError):
@@ -55,10 +44,9 @@ class StreamFailed(RouterError):
 
 
 class ChatService:
-    def __init__(self, catalog: Catalog, gateway: Gateway, metrics: Metrics) -> None:
+    def __init__(self, catalog: Catalog, gateway: Gateway) -> None:
         self.catalog = catalog
         self.gateway = gateway
-        self.metrics = metrics
         self.protocols = frozenset(gateway.backends)
 
     def plan(self, call: ChatCall) -> Plan:
@@ -66,41 +54,43 @@ class ChatService:
         health = self.gateway.health
         return plan(allowed, self.protocols, health.allow, estimate_prompt(call.request))
 
-    def policy(self, call: ChatCall) -> Policy:
-        settings = self.gateway.settings
-        retries = settings.retry.max_retries if call.max_retries is None else call.max_retries
-        budget = settings.timeouts.request
-        if call.timeout is not None:
-            budget = min(budget, call.timeout)
-        return Policy(retries, call.received + budget)
-
     async def complete(self, call: ChatCall) -> Completion:
         the_plan = self.plan(call)
-        trail = list(the_plan.skipped)
-        outcome = await self.gateway.complete(the_plan, call.request, self.policy(call), trail)
+        trail = Trail(the_plan.skipped)
+        policy = Policy.of(self.gateway.settings, call)
+        try:
+            outcome = await self.gateway.complete(the_plan, call.request, policy, trail)
+        except AllTargetsFailed as exc:
+            self.report_failure(call, exc)
+            raise
         assembler = Assembler()
         assembler.add(outcome.events)
-        return self._finish(call, outcome.target, assembler, trail, outcome.first_token)
+        completion = self.completion(call, outcome.target, assembler, trail, outcome.first_token)
+        self.report(call, completion, outcome.target, outcome.first_token - outcome.started)
+        return completion
 
     async def open_stream(self, call: ChatCall) -> ChatStream:
         the_plan = self.plan(call)
-        trail = list(the_plan.skipped)
-        policy = self.policy(call)
-        opened = await self.gateway.open_stream(the_plan, call.request, policy, trail)
+        trail = Trail(the_plan.skipped)
+        policy = Policy.of(self.gateway.settings, call)
+        try:
+            opened = await self.gateway.open_stream(the_plan, call.request, policy, trail)
+        except AllTargetsFailed as exc:
+            self.report_failure(call, exc)
+            raise
         return ChatStream(self, call, opened, trail, the_plan.targets, policy)
 
-    def _finish(
+    def completion(
         self,
         call: ChatCall,
         target: Target,
         assembler: Assembler,
-        trail: list[Attempt],
+        trail: Trail,
         first_token: float,
     ) -> Completion:
         usage = assembler.final_usage(call.request)
-        costs = accounting.price(usage, target.info.prices if target.info else None)
         now = asyncio.get_running_loop().time()
-        completion = Completion(
+        return Completion(
             provider=target.provider.name,
             model=target.model,
             text=assembler.full_text(),
@@ -108,16 +98,57 @@ class ChatService:
             tool_calls=assembler.tool_calls(),
             usage=usage,
             finish=assembler.finish or "stop",
-            costs=costs,
-            attempts=trail,
+            costs=accounting.price(usage, target.info.prices if target.info else None),
+            attempts=trail.entries,
             latency_ms=int((now - call.received) * 1000),
             ttft_ms=int((first_token - call.received) * 1000),
         )
-        self.metrics.answered(target, usage, costs.total_tokens_cost if costs else None)
-        self.metrics.ttft.labels(target.provider.name).observe(first_token - call.received)
-        if trail and trail[0].outcome != "ok":
-            self.metrics.fallbacks.labels(call.surface).inc()
-        return completion
+
+    def report(
+        self,
+        call: ChatCall,
+        completion: Completion,
+        target: Target,
+        upstream_ttft: float,
+        outcome: str = "ok",
+        rescued: bool = False,
+    ) -> None:
+        """Tell the observers. A call that did not end "ok" has had every token it consumed
+        billed on its broken attempts' trail entries, so its report carries no usage."""
+        ok = outcome == "ok"
+        self.gateway.observer.finished(
+            Report(
+                surface=call.surface,
+                caller=call.principal.name,
+                key_id=call.principal.key_id,
+                stream=call.stream,
+                outcome=outcome,
+                target=target,
+                usage=completion.usage if ok else Usage(),
+                costs=completion.costs if ok else None,
+                attempts=completion.attempts,
+                latency_ms=completion.latency_ms,
+                ttft_ms=completion.ttft_ms,
+                upstream_ttft=upstream_ttft,
+                rescued=rescued,
+            )
+        )
+
+    def report_failure(self, call: ChatCall, exc: AllTargetsFailed) -> None:
+        now = asyncio.get_running_loop().time()
+        decisive = exc.decisive
+        self.gateway.observer.finished(
+            Report(
+                surface=call.surface,
+                caller=call.principal.name,
+                key_id=call.principal.key_id,
+                stream=call.stream,
+                outcome=decisive.failure.value if decisive else "no_target",
+                target=None,
+                attempts=tuple(exc.attempts),
+                latency_ms=int((now - call.received) * 1000),
+            )
+        )
 
 
 class ChatStream:
@@ -131,7 +162,7 @@ class ChatStream:
         service: ChatService,
         call: ChatCall,
         opened: Opened,
-        trail: list[Attempt],
+        trail: Trail,
         targets: list[Target],
         policy: Policy,
     ) -> None:
@@ -144,10 +175,12 @@ class ChatStream:
         self.first_token = opened.first_token
         self.assembler = Assembler()
         self.completion: Completion | None = None
+        self.rescuer = Rescuer(service.gateway, policy, trail)
+        self.rescued = False
         self._opened = opened
 
     async def __aiter__(self) -> AsyncIterator[list[Event]]:
-        source: Opened | Rescued = self._opened
+        source = self._opened
         original: UpstreamError | None = None
         while True:
             attempt_text: list[str] = []
@@ -158,27 +191,30 @@ class ChatStream:
             except UpstreamError as exc:
                 original = original or exc
                 self._failed(source, exc, "".join(attempt_text))
-                rescued = None
-                if exc.failure is not Failure.DEADLINE and not self.assembler.calls:
-                    rescued = await rescue(
-                        self.service.gateway,
-                        candidates(source.target, self.targets),
-                        self.call.request,
-                        self.assembler.full_text(),
-                        self.policy,
-                        self.trail,
-                    )
+                rescued = await self._rescue(source.target, exc)
                 if rescued is None:
-                    self.service.metrics.stream_failures.labels("error").inc()
-                    raise StreamFailed(original, self._complete("error")) from None
-                self.service.metrics.stream_failures.labels("rescued").inc()
+                    completion = self._complete("error")
+                    self._report(completion, source, original.failure.value)
+                    raise StreamFailed(original, completion) from None
+                self.rescued = True
                 self.target = rescued.target
                 source = rescued
+            except (GeneratorExit, asyncio.CancelledError):
+                self._failed(source, _CLIENT_CLOSED, "".join(attempt_text))
+                self._report(self._complete(None), source, _CLIENT_CLOSED.failure.value)
+                raise
+        self.service.gateway.settle(source, self.trail, None)
         self.completion = self._complete(None)
+        self._report(self.completion, source, "ok")
 
-    async def _relay(
-        self, source: Opened | Rescued, attempt_text: list[str]
-    ) -> AsyncIterator[list[Event]]:
+    async def _rescue(self, failed: Target, exc: UpstreamError) -> Opened | None:
+        if exc.failure is Failure.DEADLINE or self.assembler.calls:
+            return None
+        targets = candidates(failed, exc.failure, self.targets)
+        sent = self.assembler.full_text()
+        return await self.rescuer.rescue(targets, self.call.request, sent)
+
+    async def _relay(self, source: Opened, attempt_text: list[str]) -> AsyncIterator[list[Event]]:
         assembler = self.assembler
         deadline = self.policy.deadline
         loop = asyncio.get_running_loop()
@@ -189,34 +225,32 @@ class ChatStream:
             attempt_text.extend(e.text for e in batch if type(e) is TextDelta)
             yield batch
             if loop.time() > deadline:
-                await rest.aclose()  # type: ignore[attr-defined]
+                await rest.aclose()
                 raise UpstreamError(Failure.DEADLINE, "the request deadline passed mid-stream")
             try:
                 batch = await anext(rest)
             except StopAsyncIteration:
                 return
 
-    def _failed(self, source: Opened | Rescued, exc: UpstreamError, text: str) -> None:
-        """Record the broken attempt, with the cost of what it produced before breaking."""
-        trail = self.trail
+    def _failed(self, source: Opened, exc: UpstreamError, text: str) -> None:
+        """Close the broken attempt, with the cost of what it produced before breaking."""
         target = source.target
-        last = trail[-1] if trail else None
-        if last and last.outcome == "ok" and f"{last.provider}/{last.model}" == target.ref:
-            trail.pop()  # it counted as ok at its first token; it was not
-        self.service.gateway.record(target, source.started, trail, exc)
         used = Usage(estimate_prompt(self.call.request), estimate_tokens(text), estimated=True)
         cost = accounting.price(used, target.info.prices if target.info else None)
-        trail[-1] = msgspec.structs.replace(
-            trail[-1],
-            tokens=used.total_tokens,
-            cost=cost.total_tokens_cost if cost else None,
-        )
-        self.service.metrics.answered(target, used, cost.total_tokens_cost if cost else None)
+        total = cost.total_tokens_cost if cost else None
+        self.service.gateway.settle(source, self.trail, exc, used, total)
 
     def _complete(self, finish: FinishReason | None) -> Completion:
-        completion = self.service._finish(
+        completion = self.service.completion(
             self.call, self.target, self.assembler, self.trail, self.first_token
         )
         if finish is not None:
             completion.finish = finish
         return completion
+
+    def _report(self, completion: Completion, source: Opened, outcome: str) -> None:
+        ttft = source.first_token - source.started
+        self.service.report(self.call, completion, self.target, ttft, outcome, self.rescued)
+
+
+_CLIENT_CLOSED = UpstreamError(Failure.CLIENT_CLOSED, "the client closed the stream")

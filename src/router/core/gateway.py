@@ -9,29 +9,24 @@ elsewhere (see `router.core.rescue`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from decimal import Decimal
 from typing import TypeVar
 
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from router.config import Settings
+from router.core.call import Policy
 from router.core.health import Health
 from router.core.planner import Plan
-from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Usage
+from router.core.ports import Backend, Observer
+from router.core.trail import Trail
+from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Target, Usage
 from router.errors import AllTargetsFailed, Failure, UpstreamError
-from router.protocols.backend import Backend
-from router.protocols.base import Target
 
 T = TypeVar("T")
 _COMMITTING = (ReasoningDelta, Usage)  # event types that do not commit a stream
-
-
-class Policy(msgspec.Struct):
-    """Per-request limits: retries per target and the absolute deadline (loop time)."""
-
-    max_retries: int
-    deadline: float
 
 
 class Opened(msgspec.Struct):
@@ -39,7 +34,7 @@ class Opened(msgspec.Struct):
 
     target: Target
     head: list[Event]
-    rest: AsyncIterator[list[Event]]
+    rest: AsyncGenerator[list[Event], None]
     started: float  # loop time the successful attempt began
     first_token: float  # loop time the first content arrived
 
@@ -49,6 +44,7 @@ class Outcome(msgspec.Struct):
 
     target: Target
     events: list[Event]
+    started: float
     first_token: float
 
 
@@ -62,16 +58,16 @@ class Gateway:
     def __init__(
         self,
         settings: Settings,
-        backends: dict[str, Backend],
+        backends: Mapping[str, Backend],
         health: Health,
+        observer: Observer,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        on_attempt: Callable[[Target, Attempt], None] = lambda target, attempt: None,
     ) -> None:
         self.settings = settings
         self.backends = backends
         self.health = health
+        self.observer = observer
         self.sleep = sleep
-        self.on_attempt = on_attempt
         retry = settings.retry
         self._backoff = wait_exponential_jitter(
             multiplier=retry.backoff_initial, max=retry.backoff_max, jitter=retry.backoff_initial
@@ -80,22 +76,24 @@ class Gateway:
     # ---- public -------------------------------------------------------------------------
 
     async def complete(
-        self, plan: Plan, request: ChatRequest, policy: Policy, trail: list[Attempt]
+        self, plan: Plan, request: ChatRequest, policy: Policy, trail: Trail
     ) -> Outcome:
         """The first target's answer that succeeds, after retries and fallback."""
 
         async def once(target: Target) -> Outcome:
             backend = self.backends[target.provider.protocol]
             timeout = min(self.settings.timeouts.response, self.remaining(policy))
+            started = _now()
             events = await backend.complete(target, request, timeout)
-            return Outcome(target, events, _now())
+            return Outcome(target, events, started, _now())
 
         return await self.run(plan, policy, trail, once)
 
     async def open_stream(
-        self, plan: Plan, request: ChatRequest, policy: Policy, trail: list[Attempt]
+        self, plan: Plan, request: ChatRequest, policy: Policy, trail: Trail
     ) -> Opened:
-        """Walk the chain until a target streams its first piece of answer."""
+        """Walk the chain until a target streams its first piece of answer. Its attempt is
+        left open in the trail until the stream ends (`settle`)."""
 
         async def once(target: Target) -> Opened:
             return await self._open_once(target, request, policy)
@@ -103,9 +101,9 @@ class Gateway:
         return await self.run(plan, policy, trail, once)
 
     async def attempt_stream(
-        self, target: Target, request: ChatRequest, policy: Policy, trail: list[Attempt]
+        self, target: Target, request: ChatRequest, policy: Policy, trail: Trail
     ) -> Opened:
-        """One recorded streaming attempt at one target, no retries (stream rescue)."""
+        """One streaming attempt at one target, no retries (stream rescue)."""
 
         async def once(target: Target) -> Opened:
             return await self._open_once(target, request, policy)
@@ -121,23 +119,28 @@ class Gateway:
             return timeouts.first_token_reasoning
         return timeouts.first_token
 
-    def record(
-        self, target: Target, started: float, trail: list[Attempt], error: UpstreamError | None
+    def settle(
+        self,
+        opened: Opened,
+        trail: Trail,
+        error: UpstreamError | None,
+        used: Usage | None = None,
+        cost: Decimal | None = None,
     ) -> None:
-        """Add one attempt to the trail and tell health and metrics about it."""
-        ms = int((_now() - started) * 1000)
-        provider = target.provider.name
+        """Close a stream's open attempt with its real outcome: ok, or the error that broke it
+        (with what it consumed, `used`, and that usage's cost)."""
+        attempt = trail.opened
+        assert attempt is not None
+        ms = int((_now() - opened.started) * 1000)
         if error is None:
-            attempt = Attempt(provider, target.model, "ok", 200, ms)
-            self.health.success(target.ref)
+            final = msgspec.structs.replace(attempt, ms=ms)
         else:
-            attempt = Attempt(
-                provider, target.model, error.failure.value, error.status, ms, error.message
-            )
-            if error.failure not in _NOT_HEALTH:
-                self.health.failure(target.ref)
-        trail.append(attempt)
-        self.on_attempt(target, attempt)
+            final = _failed(opened.target, attempt.waited_ms, ms, error)
+            if used is not None:
+                final = msgspec.structs.replace(final, tokens=used.total_tokens, cost=cost)
+            self._health(opened.target, error)
+        trail.close(final)
+        self.observer.attempted(opened.target, final, used)
 
     # ---- the chain ------------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ class Gateway:
         self,
         plan: Plan,
         policy: Policy,
-        trail: list[Attempt],
+        trail: Trail,
         once: Callable[[Target], Awaitable[T]],
     ) -> T:
         """Walk the plan: `once(target)` with retries per target, then the next target.
@@ -155,7 +158,7 @@ class Gateway:
         for target in plan.targets:
             window = target.info.context_window if target.info else None
             if too_small is not None and window is not None and window <= too_small:
-                trail.append(_skip(target, Failure.TOO_LARGE, "context window too small"))
+                trail.add(_skip(target, Failure.TOO_LARGE, "context window too small"))
                 continue
             try:
                 return await self._with_retries(target, policy, trail, once)
@@ -165,7 +168,7 @@ class Gateway:
                     too_small = window or too_small
                 if exc.failure is Failure.DEADLINE or self._ends_chain(exc):
                     break
-        raise AllTargetsFailed(trail, decisive)
+        raise AllTargetsFailed(list(trail.entries), decisive)
 
     def _ends_chain(self, exc: UpstreamError) -> bool:
         return (
@@ -177,12 +180,13 @@ class Gateway:
         self,
         target: Target,
         policy: Policy,
-        trail: list[Attempt],
+        trail: Trail,
         once: Callable[[Target], Awaitable[T]],
     ) -> T:
         # The first attempt runs directly: tenacity costs ~16 us a call, and most calls
         # succeed first time. A retryable failure is replayed as tenacity's first attempt,
         # so every retry decision (stop, wait, Retry-After) stays in one place.
+        policy.waited = 0.0
         try:
             return await self._attempt(target, policy, trail, once)
         except UpstreamError as exc:
@@ -191,7 +195,7 @@ class Gateway:
             replay: list[UpstreamError] = [exc]
         retrying = AsyncRetrying(
             stop=lambda state: self._stop(state, policy),
-            wait=self._wait,
+            wait=lambda state: self._wait(state, policy),
             retry=retry_if_exception(_retryable),
             sleep=self.sleep,
             reraise=True,
@@ -207,19 +211,42 @@ class Gateway:
         self,
         target: Target,
         policy: Policy,
-        trail: list[Attempt],
+        trail: Trail,
         once: Callable[[Target], Awaitable[T]],
     ) -> T:
+        waited_ms = int(policy.waited * 1000)
+        policy.waited = 0.0
         if self.remaining(policy) <= 0:
             raise UpstreamError(Failure.DEADLINE, "the request deadline passed")
         started = _now()
         try:
             result = await once(target)
         except UpstreamError as exc:
-            self.record(target, started, trail, exc)
+            self._record(target, trail, _failed(target, waited_ms, _ms(started), exc), exc)
             raise
-        self.record(target, started, trail, None)
+        ok = Attempt(target.provider.name, target.model, "ok", 200, _ms(started), None)
+        ok = msgspec.structs.replace(ok, waited_ms=waited_ms) if waited_ms else ok
+        if isinstance(result, Opened):
+            self.health.success(target.ref)
+            trail.open(ok)  # ended by `settle` when the stream ends
+        else:
+            self._record(target, trail, ok, None)
         return result
+
+    def _record(
+        self, target: Target, trail: Trail, attempt: Attempt, error: UpstreamError | None
+    ) -> None:
+        """An attempt that ended: into the trail, health and the observers."""
+        trail.add(attempt)
+        if error is None:
+            self.health.success(target.ref)
+        else:
+            self._health(target, error)
+        self.observer.attempted(target, attempt, None)
+
+    def _health(self, target: Target, error: UpstreamError) -> None:
+        if error.failure not in _NOT_HEALTH:
+            self.health.failure(target.ref)
 
     def _stop(self, state: RetryCallState, policy: Policy) -> bool:
         if state.attempt_number > policy.max_retries:
@@ -230,10 +257,11 @@ class Gateway:
             return True  # told to wait longer than we ever will: fail over now
         return wait + self.settings.retry.backoff_initial >= self.remaining(policy)
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, policy: Policy) -> float:
         exc = state.outcome.exception() if state.outcome else None
         told = getattr(exc, "retry_after", None) or 0.0
-        return max(told, self._backoff(state))
+        policy.waited = max(told, self._backoff(state))
+        return policy.waited
 
     @staticmethod
     def remaining(policy: Policy) -> float:
@@ -254,13 +282,36 @@ class Gateway:
 
 
 _NOT_HEALTH = frozenset(
-    {Failure.BAD_REQUEST, Failure.CONTEXT_LENGTH, Failure.CONTENT_POLICY, Failure.DEADLINE}
+    {
+        Failure.BAD_REQUEST,
+        Failure.CONTEXT_LENGTH,
+        Failure.CONTENT_POLICY,
+        Failure.DEADLINE,
+        Failure.RESCUE_MISMATCH,
+        Failure.CLIENT_CLOSED,
+    }
 )
 """The caller's request, not the deployment, was at fault: circuits do not count these."""
 
 
+def _failed(target: Target, waited_ms: int, ms: int, error: UpstreamError) -> Attempt:
+    return Attempt(
+        target.provider.name,
+        target.model,
+        error.failure.value,
+        error.status,
+        ms,
+        error.message,
+        waited_ms=waited_ms,
+    )
+
+
 def _skip(target: Target, failure: Failure, reason: str) -> Attempt:
     return Attempt(target.provider.name, target.model, failure.value, reason=reason)
+
+
+def _ms(started: float) -> int:
+    return int((_now() - started) * 1000)
 
 
 def _now() -> float:

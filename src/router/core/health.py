@@ -10,7 +10,6 @@ a failure opens it again for another cool-down.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,19 +17,14 @@ from collections.abc import Callable
 import msgspec
 
 from router.config import Circuit
-
-
-class State(enum.StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
+from router.core.types import CircuitState
 
 
 class Breaker:
     __slots__ = ("consecutive", "opened_at", "outcomes", "probing", "state")
 
     def __init__(self, window: int) -> None:
-        self.state = State.CLOSED
+        self.state = CircuitState.CLOSED
         self.consecutive = 0
         self.opened_at = 0.0
         self.probing = False
@@ -58,7 +52,7 @@ class Health:
         self.clock = clock
         self.wall = wall  # for times other processes report
         self._breakers: dict[str, Breaker] = {}
-        self.on_change: Callable[[str, State], None] = lambda ref, state: None
+        self.on_change: Callable[[str, CircuitState], None] = lambda ref, state: None
 
     def _get(self, ref: str) -> Breaker:
         breaker = self._breakers.get(ref)
@@ -69,11 +63,14 @@ class Health:
     def allow(self, ref: str) -> bool:
         """May a request be sent to `ref` now? Claims the single probe when half-open."""
         breaker = self._breakers.get(ref)
-        if breaker is None or breaker.state is State.CLOSED:
+        if breaker is None or breaker.state is CircuitState.CLOSED:
             return True
-        if breaker.state is State.OPEN and self.clock() - breaker.opened_at >= self.policy.cooldown:
-            self._set(ref, breaker, State.HALF_OPEN)
-        if breaker.state is State.HALF_OPEN and not breaker.probing:
+        if (
+            breaker.state is CircuitState.OPEN
+            and self.clock() - breaker.opened_at >= self.policy.cooldown
+        ):
+            self._set(ref, breaker, CircuitState.HALF_OPEN)
+        if breaker.state is CircuitState.HALF_OPEN and not breaker.probing:
             breaker.probing = True
             return True
         return False
@@ -85,18 +82,18 @@ class Health:
         breaker.consecutive = 0
         breaker.probing = False
         breaker.outcomes.append(True)
-        if breaker.state is not State.CLOSED:
+        if breaker.state is not CircuitState.CLOSED:
             breaker.outcomes.clear()
-            self._set(ref, breaker, State.CLOSED)
+            self._set(ref, breaker, CircuitState.CLOSED)
 
     def failure(self, ref: str) -> None:
         breaker = self._get(ref)
         breaker.consecutive += 1
         breaker.probing = False
         breaker.outcomes.append(False)
-        if breaker.state is State.HALF_OPEN or self._tripped(breaker):
+        if breaker.state is CircuitState.HALF_OPEN or self._tripped(breaker):
             breaker.opened_at = self.clock()
-            self._set(ref, breaker, State.OPEN)
+            self._set(ref, breaker, CircuitState.OPEN)
 
     def _tripped(self, breaker: Breaker) -> bool:
         if breaker.consecutive >= self.policy.failure_threshold:
@@ -106,11 +103,11 @@ class Health:
             return False
         return outcomes.count(False) / len(outcomes) >= self.policy.failure_rate
 
-    def _set(self, ref: str, breaker: Breaker, state: State) -> None:
+    def _set(self, ref: str, breaker: Breaker, state: CircuitState) -> None:
         breaker.state = state
         self.on_change(ref, state)
 
-    def apply(self, ref: str, state: State, since: float) -> State:
+    def apply(self, ref: str, state: CircuitState, since: float) -> CircuitState:
         """Adopt `state`, reported by another process (`since`: wall-clock time it began),
         without calling `on_change`, so it is not announced again. Returns the state here.
 
@@ -118,30 +115,30 @@ class Health:
         sending the probe, so stay open here for a cool-down from `since` (unless a probe of
         this process is out too). Closed: close here, forgetting recent failures.
         """
-        if state is State.CLOSED:
+        if state is CircuitState.CLOSED:
             breaker = self._breakers.get(ref)
             if breaker is not None:
                 breaker.outcomes.clear()
                 breaker.consecutive = 0
                 breaker.probing = False
-                breaker.state = State.CLOSED
-            return State.CLOSED
+                breaker.state = CircuitState.CLOSED
+            return CircuitState.CLOSED
         breaker = self._get(ref)
-        if state is State.HALF_OPEN and breaker.probing:
+        if state is CircuitState.HALF_OPEN and breaker.probing:
             return breaker.state
         opened = self.clock() - max(0.0, self.wall() - since)
-        if breaker.state is not State.OPEN or opened > breaker.opened_at:
+        if breaker.state is not CircuitState.OPEN or opened > breaker.opened_at:
             breaker.opened_at = opened
         breaker.probing = False
-        breaker.state = State.OPEN
-        return State.OPEN
+        breaker.state = CircuitState.OPEN
+        return CircuitState.OPEN
 
     def snapshot(self) -> list[BreakerView]:
         now = self.clock()
         views = []
         for ref, b in sorted(self._breakers.items()):
             wait = None
-            if b.state is State.OPEN:
+            if b.state is CircuitState.OPEN:
                 wait = max(0.0, round(self.policy.cooldown - (now - b.opened_at), 3))
             rate = b.outcomes.count(False) / len(b.outcomes) if b.outcomes else 0.0
             views.append(BreakerView(ref, b.state.value, b.consecutive, round(rate, 3), wait))

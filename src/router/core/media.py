@@ -8,7 +8,7 @@ Nothing here does I/O or knows about HTTP.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import BinaryIO, Literal
 
@@ -116,7 +116,7 @@ class MediaReply(msgspec.Struct, kw_only=True):
 
     content_type: str
     body: bytes
-    rest: AsyncIterator[bytes] | None = None
+    rest: AsyncGenerator[bytes, None] | None = None
     usage: MediaUsage = MediaUsage()
 
 

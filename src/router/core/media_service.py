@@ -3,30 +3,32 @@ same gateway as chat, so it gets the same retries, fallbacks, circuits and attem
 
 A target whose protocol has no backend for the kind is skipped with a reason, like any
 target that cannot be tried; a model the catalog types differently (a chat model asked for
-embeddings) is refused with a 400 naming `model`.
+embeddings) is refused with a 400 naming the caller's field.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
-from router.auth import Principal
+from router.core.call import Call, Policy
 from router.core.catalog import Catalog
-from router.core.gateway import Gateway, Policy
+from router.core.gateway import Gateway
 from router.core.media import (
     KIND_OF,
     MEDIA_KINDS,
     MediaKind,
     MediaReply,
     MediaRequest,
-    MediaUsage,
     price_media,
 )
 from router.core.planner import Plan, chain, plan
-from router.core.types import Attempt, Costs, Usage
-from router.errors import RequestError
-from router.metrics import Metrics
-from router.protocols.base import Target
+from router.core.trail import Trail
+from router.core.types import Attempt, Costs, Report, Target, Usage
+from router.errors import AllTargetsFailed, RequestError, UpstreamError
+
+MediaCall = Call[MediaRequest]
 
 _NOUN = {
     "embedding": "an embedding",
@@ -37,86 +39,110 @@ _NOUN = {
 }
 
 
-class MediaCall(msgspec.Struct, frozen=True, kw_only=True):
-    """A decoded non-chat request from a surface."""
-
-    principal: Principal
-    models: tuple[str, ...]
-    fallbacks: tuple[str, ...] = ()
-    request: MediaRequest
-    received: float  # loop time the request arrived
-    surface: str
-    timeout: float | None = None  # per-request deadline, seconds (capped by the config)
-
-    @property
-    def kind(self) -> MediaKind:
-        return KIND_OF[type(self.request)]
+def kind_of(call: MediaCall) -> MediaKind:
+    return KIND_OF[type(call.request)]
 
 
 class MediaResult(msgspec.Struct, kw_only=True):
+    """The answer. For audio relayed as it is produced (`reply.rest`), the surface calls
+    `MediaService.relayed` when the relay ends, which reports the call."""
+
+    call: MediaCall
     target: Target
     reply: MediaReply
     costs: Costs | None
-    attempts: list[Attempt]
+    attempts: tuple[Attempt, ...]
+    started: float  # loop time the answering attempt began
 
 
 class MediaService:
-    def __init__(self, catalog: Catalog, gateway: Gateway, metrics: Metrics) -> None:
+    def __init__(self, catalog: Catalog, gateway: Gateway) -> None:
         self.catalog = catalog
         self.gateway = gateway
-        self.metrics = metrics
         self.protocols = {
-            kind: frozenset(
-                name
-                for name, backend in gateway.backends.items()
-                if kind in getattr(backend, "media_kinds", frozenset())
-            )
+            kind: frozenset(n for n, b in gateway.backends.items() if kind in b.media_kinds)
             for kind in MEDIA_KINDS
         }
 
     def plan(self, call: MediaCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
-        kind = call.kind
+        kind = kind_of(call)
         typed = [t for t in allowed if t.info is None or t.info.type == kind]
         if not typed:
             found = allowed[0].info.type if allowed[0].info else "chat"
             raise RequestError(
                 "wrong_model_type",
-                f"The model `{call.models[0]}` is {_NOUN[found]} model, not {_NOUN[kind]} model.",
-                "models[0]",
+                f"The model `{call.models[0].name}` is {_NOUN[found]} model,"
+                f" not {_NOUN[kind]} model.",
+                call.first_field,
             )
         return plan(typed, self.protocols[kind], self.gateway.health.allow, 0)
 
     async def run(self, call: MediaCall) -> MediaResult:
         the_plan = self.plan(call)
-        trail = list(the_plan.skipped)
+        trail = Trail(the_plan.skipped)
+        policy = Policy.of(self.gateway.settings, call)
         settings = self.gateway.settings
-        budget = settings.timeouts.request
-        if call.timeout is not None:
-            budget = min(budget, call.timeout)
-        policy = Policy(settings.retry.max_retries, call.received + budget)
         request = call.request
 
-        async def once(target: Target) -> tuple[Target, MediaReply]:
+        async def once(target: Target) -> tuple[Target, MediaReply, float]:
             backend = self.gateway.backends[target.provider.protocol]
             timeout = min(settings.timeouts.response, self.gateway.remaining(policy))
-            return target, await backend.forward(target, request, timeout)  # type: ignore[attr-defined]
+            started = _now()
+            return target, await backend.forward(target, request, timeout), started
 
         # The gateway's chain walk (retries, fallback, trail) is shared with chat.
-        target, reply = await self.gateway.run(the_plan, policy, trail, once)
+        try:
+            target, reply, started = await self.gateway.run(the_plan, policy, trail, once)
+        except AllTargetsFailed as exc:
+            self._report(call, None, None, None, tuple(exc.attempts), exc.decisive)
+            raise
         costs = price_media(reply.usage, target.info.prices if target.info else None)
-        self._count(call, target, reply.usage, costs, trail)
-        return MediaResult(target=target, reply=reply, costs=costs, attempts=trail)
+        result = MediaResult(
+            call=call,
+            target=target,
+            reply=reply,
+            costs=costs,
+            attempts=trail.entries,
+            started=started,
+        )
+        if reply.rest is None:
+            self.relayed(result, None)
+        return result
 
-    def _count(
+    def relayed(self, result: MediaResult, error: UpstreamError | None) -> None:
+        """The answer reached the caller whole, or broke off with `error`: report the call."""
+        self._report(result.call, result.target, result.reply, result.costs, result.attempts, error)
+
+    def _report(
         self,
         call: MediaCall,
-        target: Target,
-        usage: MediaUsage,
+        target: Target | None,
+        reply: MediaReply | None,
         costs: Costs | None,
-        trail: list[Attempt],
+        attempts: tuple[Attempt, ...],
+        error: UpstreamError | None,
     ) -> None:
-        tokens = Usage(usage.input_tokens or 0, usage.output_tokens or 0)
-        self.metrics.answered(target, tokens, costs.total_tokens_cost if costs else None)
-        if trail and trail[0].outcome != "ok":
-            self.metrics.fallbacks.labels(call.surface).inc()
+        used = reply.usage if reply is not None else None
+        tokens = Usage(used.input_tokens or 0, used.output_tokens or 0) if used else Usage()
+        outcome = "ok" if target is not None and error is None else "error"
+        if error is not None:
+            outcome = error.failure.value
+        self.gateway.observer.finished(
+            Report(
+                surface=call.surface,
+                caller=call.principal.name,
+                key_id=call.principal.key_id,
+                stream=reply is not None and reply.rest is not None,
+                outcome=outcome,
+                target=target,
+                usage=tokens,
+                costs=costs,
+                attempts=attempts,
+                latency_ms=int((_now() - call.received) * 1000),
+            )
+        )
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()

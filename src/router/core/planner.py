@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from router.core.catalog import Catalog
-from router.core.types import Attempt
+from router.core.types import Asked, Attempt, Target
 from router.errors import Failure
-from router.protocols.base import Target
 
 
 class Plan(msgspec.Struct):
@@ -25,21 +24,21 @@ class Plan(msgspec.Struct):
 
 def chain(
     catalog: Catalog,
-    models: Sequence[str],
-    fallbacks: Sequence[str],
+    models: Sequence[Asked],
+    fallbacks: Sequence[Asked],
     may_use: Callable[[str, str], bool] = lambda ref, asked: True,
 ) -> list[Target]:
     """Every requested target in order, without repeats. A name that is unknown, or that the
     caller may not use (`may_use(ref, name asked for)`), raises the same NotFoundError naming
-    the field, so a key cannot probe the catalog; an alias keeps the targets the caller may use."""
+    the caller's field, so a key cannot probe the catalog; an alias keeps the targets the
+    caller may use."""
     seen: set[str] = set()
     out: list[Target] = []
-    named = [(n, f"models[{i}]") for i, n in enumerate(models)]
-    named += [(n, f"fallback_models[{i}]") for i, n in enumerate(fallbacks)]
-    for name, field in named:
-        usable = [t for t in catalog.expand(name, field) if may_use(t.ref, name)]
+    for asked in (*models, *fallbacks):
+        name = asked.name
+        usable = [t for t in catalog.expand(name, asked.field) if may_use(t.ref, name)]
         if not usable:
-            raise catalog.not_found(name, field)
+            raise catalog.not_found(name, asked.field)
         for target in usable:
             if target.ref not in seen:
                 seen.add(target.ref)

@@ -10,66 +10,75 @@ candidate target (the one that failed first, then the rest of the plan):
 
 A candidate that fails, or regenerates different text, is recorded in the trail and the next
 is tried. If none works the caller gets the original failure, never a rescue's rejection.
+A stream gets at most `MAX_CANDIDATES` rescue attempts in all, however often it breaks, and a
+target that went silent (a stall or a timeout) is asked again only after the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import msgspec
 
-from router.core.gateway import Gateway, Opened, Policy
-from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, TextDelta
+from router.core.call import Policy
+from router.core.gateway import Gateway, Opened
+from router.core.trail import Trail
+from router.core.types import ChatRequest, Event, ReasoningDelta, Target, TextDelta
 from router.errors import Failure, UpstreamError
-from router.protocols.base import Target
 
 MAX_CANDIDATES = 3
 
 
-class Rescued(msgspec.Struct):
-    target: Target
-    head: list[Event]  # what follows `sent`, ready to relay
-    rest: AsyncIterator[list[Event]]
-    started: float
-    first_token: float
+_SILENT = frozenset({Failure.STALL, Failure.TIMEOUT, Failure.FIRST_TOKEN_TIMEOUT})
 
 
-def candidates(failed: Target, targets: list[Target]) -> list[Target]:
-    """The failed target first, then the plan's other targets, at most MAX_CANDIDATES."""
+def candidates(failed: Target, failure: Failure, targets: list[Target]) -> list[Target]:
+    """The failed target first (last if it went silent), then the plan's other targets."""
     others = [t for t in targets if t.ref != failed.ref]
-    return [failed, *others][:MAX_CANDIDATES]
+    return [*others, failed] if failure in _SILENT else [failed, *others]
 
 
-async def rescue(
+class Rescuer:
+    """The rescue budget of one stream: `MAX_CANDIDATES` attempts in all."""
+
+    def __init__(self, gateway: Gateway, policy: Policy, trail: Trail) -> None:
+        self.gateway = gateway
+        self.policy = policy
+        self.trail = trail
+        self.left = MAX_CANDIDATES
+
+    async def rescue(self, targets: list[Target], request: ChatRequest, sent: str) -> Opened | None:
+        """A stream that carries on after `sent`, or None if no candidate could provide one."""
+        for target in targets:
+            if self.left <= 0:
+                return None
+            gateway = self.gateway
+            if not gateway.health.allow(target.ref) or gateway.remaining(self.policy) <= 0:
+                continue
+            self.left -= 1
+            rescued = await _try(self.gateway, target, request, sent, self.policy, self.trail)
+            if rescued is not None:
+                return rescued
+        return None
+
+
+async def _try(
     gateway: Gateway,
-    targets: list[Target],
+    target: Target,
     request: ChatRequest,
     sent: str,
     policy: Policy,
-    trail: list[Attempt],
-) -> Rescued | None:
-    """A stream that carries on after `sent`, or None if no candidate could provide one."""
-    for target in targets:
-        if not gateway.health.allow(target.ref) or gateway.remaining(policy) <= 0:
-            continue
-        prefill = target.info is not None and "prefill" in target.info.capabilities
-        try:
-            if prefill:
-                asked = msgspec.structs.replace(request, prefill=sent)
-                opened = await gateway.attempt_stream(target, asked, policy, trail)
-                return Rescued(
-                    target,
-                    _continuation(opened.head, sent),
-                    opened.rest,
-                    opened.started,
-                    opened.first_token,
-                )
-            spliced = await _regenerate(gateway, target, request, sent, policy, trail)
-        except UpstreamError:
-            continue  # recorded in the trail by the gateway
-        if spliced is not None:
-            return spliced
-    return None
+    trail: Trail,
+) -> Opened | None:
+    """One rescue attempt at `target`: a prefilled continuation or a spliced regeneration."""
+    prefill = target.info is not None and "prefill" in target.info.capabilities
+    try:
+        if prefill:
+            asked = msgspec.structs.replace(request, prefill=sent)
+            opened = await gateway.attempt_stream(target, asked, policy, trail)
+            head = _continuation(opened.head, sent)
+            return Opened(target, head, opened.rest, opened.started, opened.first_token)
+        return await _regenerate(gateway, target, request, sent, policy, trail)
+    except UpstreamError:
+        return None  # recorded in the trail by the gateway
 
 
 async def _regenerate(
@@ -78,39 +87,38 @@ async def _regenerate(
     request: ChatRequest,
     sent: str,
     policy: Policy,
-    trail: list[Attempt],
-) -> Rescued | None:
+    trail: Trail,
+) -> Opened | None:
     opened: Opened = await gateway.attempt_stream(target, request, policy, trail)
-    seen: list[str] = []
-    size = 0
+    try:
+        return await _splice(opened, sent)
+    except UpstreamError as exc:
+        await opened.rest.aclose()
+        gateway.settle(opened, trail, exc)
+        return None
+
+
+async def _splice(opened: Opened, sent: str) -> Opened:
+    """Read the regenerated stream until it covers `sent`; the rest follows it. Raises a
+    RESCUE_MISMATCH error when it says something else or ends too early."""
     batch = opened.head
-    while True:
-        text = "".join(e.text for e in batch if type(e) is TextDelta)
-        seen.append(text)
-        size += len(text)
-        if size >= len(sent):
-            spliced = _splice(opened, "".join(seen), sent, batch, trail)
-            if spliced is None:
-                await opened.rest.aclose()  # type: ignore[attr-defined]
-            return spliced
+    seen = ["".join(e.text for e in batch if type(e) is TextDelta)]
+    size = len(seen[0])
+    while size < len(sent):
         try:
             batch = await anext(opened.rest)
         except StopAsyncIteration:
-            break
-    trail[-1] = _mismatch(trail[-1], "regenerated answer ended before the part already sent")
-    return None  # the regenerated stream is exhausted: nothing to close
-
-
-def _splice(
-    opened: Opened, regenerated: str, sent: str, batch: list[Event], trail: list[Attempt]
-) -> Rescued | None:
+            raise _mismatch("regenerated answer ended before the part already sent") from None
+        text = "".join(e.text for e in batch if type(e) is TextDelta)
+        seen.append(text)
+        size += len(text)
+    regenerated = "".join(seen)
     if not regenerated.startswith(sent):
-        trail[-1] = _mismatch(trail[-1], "regenerated answer differs from the part already sent")
-        return None
+        raise _mismatch("regenerated answer differs from the part already sent")
     remainder = regenerated[len(sent) :]
     head: list[Event] = [TextDelta(remainder)] if remainder else []
     head += [e for e in batch if type(e) is not TextDelta and type(e) is not ReasoningDelta]
-    return Rescued(opened.target, head, opened.rest, opened.started, opened.first_token)
+    return Opened(opened.target, head, opened.rest, opened.started, opened.first_token)
 
 
 def _continuation(events: list[Event], sent: str) -> list[Event]:
@@ -126,5 +134,5 @@ def _continuation(events: list[Event], sent: str) -> list[Event]:
     return out
 
 
-def _mismatch(attempt: Attempt, reason: str) -> Attempt:
-    return msgspec.structs.replace(attempt, outcome=Failure.RESCUE_MISMATCH.value, reason=reason)
+def _mismatch(reason: str) -> UpstreamError:
+    return UpstreamError(Failure.RESCUE_MISMATCH, reason)

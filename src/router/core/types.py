@@ -1,21 +1,35 @@
-"""Canonical types: the one internal request and the one stream of events.
+"""Canonical types: the one internal request, the one stream of events, routing targets and
+the attempt trail's entries.
 
-Both public surfaces decode into `ChatRequest` and render from `Event`s; every wire protocol
-translates to and from them. Nothing here knows about HTTP or any provider.
+Every surface decodes into `ChatRequest` and renders from `Event`s; every wire protocol
+translates to and from them. Nothing here knows about HTTP or any provider. This module is
+the bottom layer with `router.errors` and `router.config`: it imports nothing else of ours.
 """
 
 from __future__ import annotations
 
+import enum
 from decimal import Decimal
 from typing import Literal
 
 import msgspec
 
+from router.config import ModelInfo, Provider
+
 Role = Literal["system", "user", "assistant", "tool"]
+
+
+class CacheHint(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A prompt-cache breakpoint (Anthropic's `cache_control`): cache the prompt up to and
+    including the part that carries it. Protocols without explicit caching ignore it."""
+
+    type: str = "ephemeral"
+    ttl: str | None = None
 
 
 class TextPart(msgspec.Struct, frozen=True, tag="text"):
     text: str
+    cache: CacheHint | None = None
 
 
 class ImagePart(msgspec.Struct, frozen=True, tag="image"):
@@ -23,6 +37,7 @@ class ImagePart(msgspec.Struct, frozen=True, tag="image"):
 
     url: str
     detail: str | None = None
+    cache: CacheHint | None = None
 
     def inline(self) -> tuple[str, str] | None:
         """(media type, base64 data) for a `data:` URL, else None."""
@@ -32,7 +47,18 @@ class ImagePart(msgspec.Struct, frozen=True, tag="image"):
         return header.split(";", 1)[0] or "application/octet-stream", data
 
 
-Part = TextPart | ImagePart
+class ThinkingPart(msgspec.Struct, frozen=True, tag="thinking"):
+    """Reasoning an assistant turn showed, with the provider's opaque `signature` (or its
+    `redacted` form). It round-trips only to the protocol named by `origin`: every other
+    protocol drops it, since a foreign signature would be rejected."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+    origin: str = ""  # the protocol that produced it, e.g. "anthropic"
+
+
+Part = TextPart | ImagePart | ThinkingPart
 
 
 class ToolCall(msgspec.Struct, frozen=True):
@@ -45,6 +71,19 @@ class Tool(msgspec.Struct, frozen=True):
     name: str
     description: str | None = None
     parameters: dict[str, object] | None = None  # JSON Schema, passed through untouched
+    cache: CacheHint | None = None
+
+
+class Native(msgspec.Struct, frozen=True):
+    """Provider-specific passthrough: body `fields` and `headers` that only the codec of
+    `protocol` reads (merged into its request as given); every other protocol ignores them."""
+
+    protocol: str
+    fields: dict[str, object] = msgspec.field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def for_protocol(self, protocol: str) -> Native | None:
+        return self if protocol == self.protocol else None
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -76,6 +115,16 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     reasoning_effort: str | None = None
     thinking_budget: int | None = None
     prefill: str | None = None  # continue this partial assistant answer (stream rescue)
+    native: Native | None = None  # passthrough for one protocol (see `Native`)
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: used only where a provider reported no usage."""
+    return (len(text) + 3) // 4
+
+
+def estimate_prompt(request: ChatRequest) -> int:
+    return sum(estimate_tokens(m.text()) + 4 for m in request.messages)
 
 
 # ---- stream events -------------------------------------------------------------------------
@@ -86,7 +135,10 @@ class TextDelta(msgspec.Struct, frozen=True, gc=False):
 
 
 class ReasoningDelta(msgspec.Struct, frozen=True, gc=False):
+    """Reasoning text; `signature` (Anthropic's `signature_delta`) closes a thinking block."""
+
     text: str
+    signature: str | None = None
 
 
 class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
@@ -124,11 +176,48 @@ class Finish(msgspec.Struct, frozen=True, gc=False):
 Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish
 
 
+# ---- routing --------------------------------------------------------------------------------
+
+
+class Target(msgspec.Struct, frozen=True):
+    """One `provider/model` the gateway may send a request to, resolved at plan time."""
+
+    provider: Provider
+    model: str
+    info: ModelInfo | None
+    key: str | None  # the provider's API key, if configured; never rendered anywhere
+
+    @property
+    def ref(self) -> str:
+        return f"{self.provider.name}/{self.model}"
+
+    @property
+    def upstream_model(self) -> str:
+        return (self.info.upstream_name if self.info else None) or self.model
+
+    def __repr__(self) -> str:  # keep the key out of every repr
+        return f"Target({self.ref})"
+
+
+class CircuitState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class Asked(msgspec.Struct, frozen=True):
+    """One requested model name and the surface's own name for the field that asked for it
+    (`model`, `models[1]`, ...), so every error about it names the caller's field."""
+
+    name: str
+    field: str
+
+
 # ---- outcomes -------------------------------------------------------------------------------
 
 
 class Attempt(msgspec.Struct, frozen=True):
-    """One line of the attempt trail."""
+    """One line of the attempt trail, with its final outcome."""
 
     provider: str
     model: str
@@ -138,6 +227,11 @@ class Attempt(msgspec.Struct, frozen=True):
     reason: str | None = None
     tokens: int | None = None  # consumed by a stream that broke (estimated)
     cost: Decimal | None = None  # what those tokens cost, from the catalog
+    waited_ms: int = 0  # the back-off slept before this attempt (a retry)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.provider}/{self.model}"
 
 
 class Costs(msgspec.Struct, frozen=True):
@@ -157,6 +251,29 @@ class Completion(msgspec.Struct, kw_only=True):
     usage: Usage = Usage()
     finish: FinishReason = "stop"
     costs: Costs | None = None
-    attempts: list[Attempt] = []
+    attempts: tuple[Attempt, ...] = ()
     latency_ms: int = 0
     ttft_ms: int = 0
+
+
+class Report(msgspec.Struct, frozen=True, kw_only=True):
+    """What one call came to, told once to the observers (metrics, request logs, the spend
+    ledger, traces): the answer's facts when there is one, the failure otherwise."""
+
+    surface: str
+    caller: str  # the key's name ("master" for the master key)
+    key_id: str | None
+    stream: bool
+    outcome: str  # "ok", or the `Failure` value that ended the call
+    target: Target | None  # the target that answered (or broke last)
+    usage: Usage = Usage()
+    costs: Costs | None = None
+    attempts: tuple[Attempt, ...] = ()
+    latency_ms: int = 0
+    ttft_ms: int | None = None  # from the request's arrival
+    upstream_ttft: float | None = None  # seconds, from the answering attempt's own start
+    rescued: bool = False
+
+    @property
+    def fell_back(self) -> bool:
+        return bool(self.attempts) and self.attempts[0].outcome != "ok"

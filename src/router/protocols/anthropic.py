@@ -25,7 +25,9 @@ from router.core.types import (
     FinishReason,
     ImagePart,
     Message,
+    Part,
     ReasoningDelta,
+    Target,
     TextDelta,
     TextPart,
     ToolCallDelta,
@@ -33,8 +35,8 @@ from router.core.types import (
 )
 from router.errors import Failure, UpstreamError
 from router.protocols import anthropic_wire as wire
-from router.protocols.base import HttpCall, Target
 from router.protocols.errors import classify_http
+from router.upstream import HttpCall
 
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -82,10 +84,11 @@ def _arguments(text: str) -> dict[str, Any]:
         return {}
 
 
-def _part(p: TextPart | ImagePart) -> wire.Block | None:
+def _part(p: Part) -> wire.Block | None:
     if type(p) is TextPart:
         return wire.Text(p.text) if p.text else None  # the API refuses empty text blocks
-    assert isinstance(p, ImagePart)
+    if not isinstance(p, ImagePart):
+        return None  # thinking is not sent back yet: its signature is not kept
     inline = p.inline()
     if inline is None:
         return wire.Image(wire.Source("url", url=p.url))

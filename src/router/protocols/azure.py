@@ -13,7 +13,7 @@ classified as content-policy failures by the shared table.
 
 from __future__ import annotations
 
-from router.protocols.base import Target
+from router.core.types import Target
 from router.protocols.openai_chat import OpenAIChat
 
 DEFAULT_API_VERSION = "2024-10-21"

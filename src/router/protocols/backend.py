@@ -1,44 +1,18 @@
-"""How the gateway reaches a target: a `Backend` answers with canonical events.
-
-`HttpBackend` pairs a wire codec with the pooled upstream; the built-in demo provider is a
-backend of its own that needs no network. The registry in `router.protocols` maps each
-protocol name to one of these.
+"""How the gateway reaches a target over HTTP: `HttpBackend` implements the core's `Backend`
+(`router.core.ports`) by pairing a wire codec with the pooled upstream. The built-in demo
+provider is a backend of its own that needs no network. The registry in `router.protocols`
+maps each protocol name to one of these.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncGenerator
 
 from router.core.media import MediaKind, MediaReply, MediaRequest, TranscriptionRequest
-from router.core.types import ChatRequest, Event
-from router.protocols.base import Codec, Target
+from router.core.types import ChatRequest, Event, Target
+from router.protocols.base import Codec
 from router.protocols.openai_media import OpenAIMedia
 from router.upstream import Upstream
-
-
-class Backend(Protocol):
-    async def complete(
-        self, target: Target, request: ChatRequest, timeout: float | None
-    ) -> list[Event]:
-        """The whole answer as events (non-streamed)."""
-        ...
-
-    def stream(
-        self, target: Target, request: ChatRequest, first_token: float
-    ) -> AsyncIterator[list[Event]]:
-        """The answer as batches of events, as they arrive."""
-        ...
-
-
-class MediaBackend(Protocol):
-    """A backend that also serves the non-chat endpoints of `media_kinds`."""
-
-    media_kinds: frozenset[MediaKind]
-
-    async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
-        """The provider's answer; for streamed audio, its first chunk and the rest."""
-        ...
 
 
 class HttpBackend:
@@ -59,7 +33,7 @@ class HttpBackend:
 
     def stream(
         self, target: Target, request: ChatRequest, first_token: float
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncGenerator[list[Event], None]:
         call = self.codec.build(target, request, stream=True)
         return self.upstream.stream(self.codec, call, first_token)
 

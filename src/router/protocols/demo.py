@@ -7,13 +7,20 @@ answer every time; streams are paced like a real model (a first token, then word
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
-from router.core.assemble import estimate_prompt
 from router.core.media import MEDIA_KINDS, MediaKind, MediaReply, MediaRequest
-from router.core.types import ChatRequest, Event, Finish, FinishReason, TextDelta, Usage
+from router.core.types import (
+    ChatRequest,
+    Event,
+    Finish,
+    FinishReason,
+    Target,
+    TextDelta,
+    Usage,
+    estimate_prompt,
+)
 from router.protocols import demo_media
-from router.protocols.base import Target
 
 FIRST_TOKEN_DELAY = 0.05
 WORD_DELAY = 0.01
@@ -56,7 +63,7 @@ class DemoBackend:
 
     async def stream(
         self, target: Target, request: ChatRequest, first_token: float
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncGenerator[list[Event], None]:
         pieces, finish, usage = _answer(request)
         await asyncio.sleep(self.first_token_delay)
         for i, piece in enumerate(pieces):

@@ -32,15 +32,17 @@ from router.core.types import (
     ImagePart,
     Message,
     ReasoningDelta,
+    Target,
     TextDelta,
     TextPart,
+    ThinkingPart,
     ToolCallDelta,
     Usage,
 )
 from router.errors import Failure, UpstreamError
 from router.protocols import gemini_wire as wire
-from router.protocols.base import HttpCall, Target
 from router.protocols.errors import classify_http
+from router.upstream import HttpCall
 
 SIGNATURE_SEPARATOR = "__thought__"
 EFFORT_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
@@ -93,7 +95,11 @@ def _parts(m: Message, names: Mapping[str, str]) -> list[wire.Part]:
         name = m.name or names.get(m.tool_call_id or "", "")
         response = _object(text) or {"result": text}
         return [wire.Part(functionResponse=wire.FnResponse(name, response))]
-    parts = [_image(p) if isinstance(p, ImagePart) else wire.Part(text=p.text) for p in m.content]
+    parts = [
+        _image(p) if isinstance(p, ImagePart) else wire.Part(text=p.text)
+        for p in m.content
+        if type(p) is not ThinkingPart  # another protocol's: its signature means nothing here
+    ]
     parts = [p for p in parts if p.text != ""]  # the API refuses empty text parts
     for call in m.tool_calls:
         signature = split_call_id(call.id)[1]

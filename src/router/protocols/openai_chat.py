@@ -19,15 +19,18 @@ from router.core.types import (
     FinishReason,
     ImagePart,
     Message,
+    Part,
     ReasoningDelta,
+    Target,
     TextDelta,
     TextPart,
+    ThinkingPart,
     ToolCallDelta,
     Usage,
 )
 from router.errors import Failure, UpstreamError
-from router.protocols.base import HttpCall, Target
 from router.protocols.errors import classify_http
+from router.upstream import HttpCall
 
 # ---- wire types: what we send ----------------------------------------------------------------
 
@@ -156,10 +159,11 @@ def wire_messages(messages: tuple[Message, ...], prefill: str | None) -> list[_M
 
 def _wire_message(m: Message) -> _Msg:
     content: str | list[dict[str, Any]] | None
-    if all(type(p) is TextPart for p in m.content):
-        content = m.text() if m.content or not m.tool_calls else None
+    parts = [p for p in m.content if type(p) is not ThinkingPart]  # another protocol's
+    if all(type(p) is TextPart for p in parts):
+        content = m.text() if parts or not m.tool_calls else None
     else:
-        content = [_wire_part(p) for p in m.content]
+        content = [_wire_part(p) for p in parts]
     calls = [_ToolCall(_call_id(c.id), _Fn(c.name, c.arguments)) for c in m.tool_calls] or None
     result_of = _call_id(m.tool_call_id) if m.tool_call_id else None
     return _Msg(m.role, content, calls, result_of, m.name)
@@ -174,7 +178,7 @@ def _call_id(call_id: str) -> str:
     return "call_" + hashlib.blake2b(call_id.encode(), digest_size=16).hexdigest()
 
 
-def _wire_part(p: TextPart | ImagePart) -> dict[str, Any]:
+def _wire_part(p: Part) -> dict[str, Any]:
     if type(p) is TextPart:
         return {"type": "text", "text": p.text}
     assert isinstance(p, ImagePart)
@@ -189,7 +193,11 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
     info = target.info
     skip = info.unsupported_params if info else frozenset()
     tools = [
-        {"type": "function", "function": msgspec.structs.asdict(t)} for t in request.tools
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in request.tools
     ] or None
     body = _Body(
         model=target.upstream_model,

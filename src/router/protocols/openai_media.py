@@ -22,9 +22,10 @@ from router.core.media import (
     SpeechRequest,
     TranscriptionRequest,
 )
+from router.core.types import Target
 from router.errors import UpstreamError
-from router.protocols.base import HttpCall, Target
 from router.protocols.openai_chat import OpenAIChat
+from router.upstream import HttpCall
 
 _PATHS: dict[type[MediaRequest], str] = {
     EmbeddingRequest: "/embeddings",

@@ -232,15 +232,3 @@ def _settle(future: asyncio.Future[object], result: object, exc: BaseException |
         future.set_exception(exc)
     else:
         future.set_result(result)
-
-
-def title_from(messages: tuple[Message, ...], limit: int = 60) -> str:
-    """A short title from the first user message."""
-    text = next((m.text() for m in messages if m.role == "user"), "").strip()
-    text = " ".join(text.split())
-    if not text:
-        return "New conversation"
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return cut.rstrip(" ,.;:") + "…"

@@ -1,0 +1,59 @@
+"""The interfaces the core calls, implemented outside it and wired in by the composition
+root (`router.runtime`): the backend an attempt goes through, and the observer through which
+metrics, request logs, the spend ledger and traces learn about attempts and calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Protocol
+
+from router.core.media import MediaKind, MediaReply, MediaRequest
+from router.core.types import Attempt, ChatRequest, Event, Report, Target, Usage
+
+
+class Backend(Protocol):
+    """Reaches the targets of one protocol and answers with canonical events."""
+
+    media_kinds: frozenset[MediaKind]  # the non-chat endpoints it serves (`forward`)
+
+    async def complete(
+        self, target: Target, request: ChatRequest, timeout: float | None
+    ) -> list[Event]:
+        """The whole answer as events (non-streamed)."""
+        ...
+
+    def stream(
+        self, target: Target, request: ChatRequest, first_token: float
+    ) -> AsyncGenerator[list[Event], None]:
+        """The answer as batches of events, as they arrive."""
+        ...
+
+    async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
+        """A non-chat answer; for streamed audio, its first chunk and the rest."""
+        ...
+
+
+class Observer(Protocol):
+    def attempted(self, target: Target, attempt: Attempt, usage: Usage | None) -> None:
+        """One upstream attempt ended with its final outcome; `usage` is what a broken
+        attempt consumed (estimated), None for the others."""
+        ...
+
+    def finished(self, report: Report) -> None:
+        """A call ended: answered, or failed before or after its first token."""
+        ...
+
+
+class Observers:
+    """Several observers as one, called in order."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def attempted(self, target: Target, attempt: Attempt, usage: Usage | None) -> None:
+        for o in self.observers:
+            o.attempted(target, attempt, usage)
+
+    def finished(self, report: Report) -> None:
+        for o in self.observers:
+            o.finished(report)
