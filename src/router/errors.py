@@ -5,11 +5,13 @@
     ├── RequestError                 the caller's fault: 4xx with a stable code and field
     │   ├── AuthError                401: missing, wrong, revoked or expired key
     │   └── NotFoundError            404: unknown model, conversation, key ...
-    └── UpstreamError                one failed attempt at one target (classified)
-        └── AllTargetsFailed         every target of a plan failed; carries the attempt trail
+    ├── UpstreamError                one failed attempt at one target, classified (`Failure`)
+    ├── AllTargetsFailed             every target of a plan failed; carries the attempt trail
+    └── StreamFailed                 a stream broke after its first token, beyond rescue;
+                                     carries the original error and the partial completion
 
 Only `router.upstream` turns aiohttp exceptions into `UpstreamError`; only the app's
-exception handlers turn these into HTTP responses.
+exception handlers (and, mid-stream, the surfaces' stream renderers) turn these into HTTP.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from router.core.types import Attempt
+    from router.core.types import Attempt, Completion
 
 
 class RouterError(Exception):
@@ -135,3 +137,12 @@ class AllTargetsFailed(RouterError):
         super().__init__(decisive.message if decisive else "No target could serve the request.")
         self.attempts = attempts
         self.decisive = decisive
+
+
+class StreamFailed(RouterError):
+    """A stream broke after its first token and could not be rescued."""
+
+    def __init__(self, error: UpstreamError, completion: Completion) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.completion = completion

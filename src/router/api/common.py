@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.auth import Principal
-from router.core.chat import ChatStream, StreamFailed
+from router.core.chat import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
-from router.errors import RequestError
+from router.errors import RequestError, StreamFailed
 from router.runtime import Runtime
 
 T = TypeVar("T")

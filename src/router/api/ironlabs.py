@@ -28,9 +28,9 @@ from router.api.common import (
     trail_header,
 )
 from router.api.parts import InImage, InImageUrl, InText, part_of
-from router.core.chat import ChatCall, StreamFailed
+from router.core.chat import ChatCall
 from router.core.types import ChatRequest, Completion, Event, Message, TextDelta, TextPart
-from router.errors import NotFoundError, RequestError
+from router.errors import NotFoundError, RequestError, StreamFailed
 from router.runtime import Runtime
 from router.store.conversations import Turn
 

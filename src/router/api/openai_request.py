@@ -18,6 +18,7 @@ from router.core.types import (
     ChatRequest,
     ImagePart,
     Message,
+    Role,
     TextPart,
     Tool,
     ToolCall,
@@ -166,7 +167,13 @@ def validate(body: ChatBody) -> None:
         )
 
 
-_ROLE = {"developer": "system"}
+_ROLE: dict[str, Role] = {
+    "developer": "system",
+    "system": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+}
 
 
 def _message(m: InMessage) -> Message:
@@ -180,8 +187,7 @@ def _message(m: InMessage) -> Message:
     if m.refusal and not parts:
         parts = (TextPart(m.refusal),)
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ())
-    role = _ROLE.get(m.role, m.role)
-    return Message(role, parts, calls, m.tool_call_id, m.name)  # type: ignore[arg-type]
+    return Message(_ROLE[m.role], parts, calls, m.tool_call_id, m.name)
 
 
 def chat_request(body: ChatBody) -> ChatRequest:

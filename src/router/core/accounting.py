@@ -12,7 +12,6 @@ from router.config import Prices
 from router.core.types import Costs, Usage
 
 _MILLION = Decimal(1_000_000)
-_ZERO = Decimal(0)
 
 
 def price(usage: Usage, prices: Prices | None) -> Costs | None:
@@ -37,16 +36,3 @@ def price(usage: Usage, prices: Prices | None) -> Costs | None:
 
 def _or(value: Decimal | None, default: Decimal) -> Decimal:
     return default if value is None else value
-
-
-def add(a: Costs | None, b: Costs | None) -> Costs | None:
-    if a is None or b is None:
-        return a or b
-    return Costs(
-        a.input_tokens_cost + b.input_tokens_cost,
-        a.output_tokens_cost + b.output_tokens_cost,
-        a.total_tokens_cost + b.total_tokens_cost,
-    )
-
-
-ZERO_COSTS = Costs(_ZERO, _ZERO, _ZERO)

@@ -7,7 +7,8 @@ renders the `Completion` (or the stream of event batches) in its own shape.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
 from router.core import accounting
 from router.core.assemble import Assembler
@@ -29,18 +30,10 @@ from router.core.types import (
     estimate_prompt,
     estimate_tokens,
 )
-from router.errors import AllTargetsFailed, Failure, RouterError, UpstreamError
+from router.errors import AllTargetsFailed, Failure, StreamFailed, UpstreamError
 
 ChatCall = Call[ChatRequest]
-
-
-class StreamFailed(RouterError):
-    """A stream broke after its first token and could not be rescued."""
-
-    def __init__(self, error: UpstreamError, completion: Completion) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.completion = completion
+T = TypeVar("T")
 
 
 class ChatService:
@@ -55,14 +48,10 @@ class ChatService:
         return plan(allowed, self.protocols, health.allow, estimate_prompt(call.request))
 
     async def complete(self, call: ChatCall) -> Completion:
-        the_plan = self.plan(call)
-        trail = Trail(the_plan.skipped)
-        policy = Policy.of(self.gateway.settings, call)
-        try:
-            outcome = await self.gateway.complete(the_plan, call.request, policy, trail)
-        except AllTargetsFailed as exc:
-            self.report_failure(call, exc)
-            raise
+        the_plan, trail, policy = self._begin(call)
+        outcome = await self._run(
+            call, self.gateway.complete(the_plan, call.request, policy, trail)
+        )
         assembler = Assembler()
         assembler.add(outcome.events)
         completion = self.completion(call, outcome.target, assembler, trail, outcome.first_token)
@@ -70,15 +59,22 @@ class ChatService:
         return completion
 
     async def open_stream(self, call: ChatCall) -> ChatStream:
+        the_plan, trail, policy = self._begin(call)
+        opening = self.gateway.open_stream(the_plan, call.request, policy, trail)
+        opened = await self._run(call, opening)
+        return ChatStream(self, call, opened, trail, the_plan.targets, policy)
+
+    def _begin(self, call: ChatCall) -> tuple[Plan, Trail, Policy]:
         the_plan = self.plan(call)
-        trail = Trail(the_plan.skipped)
-        policy = Policy.of(self.gateway.settings, call)
+        return the_plan, Trail(the_plan.skipped), Policy.of(self.gateway.settings, call)
+
+    async def _run(self, call: ChatCall, running: Awaitable[T]) -> T:
+        """Await the chain walk; a chain that failed is reported before it is raised."""
         try:
-            opened = await self.gateway.open_stream(the_plan, call.request, policy, trail)
+            return await running
         except AllTargetsFailed as exc:
             self.report_failure(call, exc)
             raise
-        return ChatStream(self, call, opened, trail, the_plan.targets, policy)
 
     def completion(
         self,

@@ -99,7 +99,7 @@ class Health:
         if breaker.consecutive >= self.policy.failure_threshold:
             return True
         outcomes = breaker.outcomes
-        if len(outcomes) < outcomes.maxlen:  # type: ignore[operator]
+        if len(outcomes) < (outcomes.maxlen or 0):
             return False
         return outcomes.count(False) / len(outcomes) >= self.policy.failure_rate
 

@@ -20,11 +20,9 @@ from typing import Any, Protocol
 import msgspec
 
 from router.core.types import Message
+from router.store.stored import decode_messages, encode_messages
 
 log = logging.getLogger("router.store")
-
-_MESSAGES = msgspec.json.Decoder(list[Message])
-_ENCODE = msgspec.json.Encoder().encode
 
 
 class Conversation(msgspec.Struct, frozen=True):
@@ -139,7 +137,7 @@ class SqliteStore:
         for (blob,) in self._db.execute(
             "SELECT messages FROM turns WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
         ):
-            messages.extend(_MESSAGES.decode(blob))
+            messages.extend(decode_messages(blob))
         return Conversation(conversation_id, row[0], tuple(messages))
 
     def save(self, turn: Turn) -> None:
@@ -166,7 +164,8 @@ class SqliteStore:
                 turns = []
                 if job is _STOP:
                     return
-                self._answer(job)  # type: ignore[arg-type]
+                assert isinstance(job, _Call)
+                self._answer(job)
             self._write(turns)
 
     def _answer(self, call: _Call) -> None:
@@ -203,7 +202,7 @@ class SqliteStore:
                         t.conversation_id,
                         t.conversation_id,
                         t.response_message_id,
-                        _ENCODE([*t.messages, t.answer]),
+                        encode_messages([*t.messages, t.answer]),
                         t.provider,
                         t.model,
                         now,

@@ -12,15 +12,13 @@ import logging
 import time
 
 import asyncpg
-import msgspec
 
 from router.core.types import Message
 from router.store.conversations import Conversation, Turn
+from router.store.stored import decode_messages, encode_messages
 
 log = logging.getLogger("router.store")
 
-_MESSAGES = msgspec.json.Decoder(list[Message])
-_ENCODE = msgspec.json.Encoder().encode
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_conversations (
@@ -95,7 +93,7 @@ class PostgresStore:
             )
         messages: list[Message] = []
         for row in rows:
-            messages.extend(_MESSAGES.decode(row["messages"]))
+            messages.extend(decode_messages(row["messages"]))
         return Conversation(conversation_id, title, tuple(messages))
 
     def save(self, turn: Turn) -> None:
@@ -127,7 +125,7 @@ class PostgresStore:
                 " provider, model, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 turn.conversation_id,
                 turn.response_message_id,
-                _ENCODE([*turn.messages, turn.answer]),
+                encode_messages([*turn.messages, turn.answer]),
                 turn.provider,
                 turn.model,
                 now,
