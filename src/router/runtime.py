@@ -16,6 +16,7 @@ from router.core.gateway import Gateway
 from router.core.health import Health, State
 from router.core.media_service import MediaService
 from router.errors import ConfigError
+from router.lifecycle import Lifecycle
 from router.metrics import Metrics
 from router.protocols import backends
 from router.store import is_postgres, open_conversations
@@ -72,6 +73,7 @@ class Runtime:
         self.health = Health(settings.circuit)
         self.health.on_change = self._circuit_changed
         self.auth = Authenticator(master_key(settings, env, host))
+        self.lifecycle = Lifecycle()  # drain state, driven by router.serving
         self._upstream: Upstream | None = None
         self._store: ConversationStore | None = None
         self._chat: ChatService | None = None

@@ -38,6 +38,7 @@ from router.core.types import (
     TextPart,
 )
 from router.errors import NotFoundError, RequestError
+from router.lifecycle import DRAIN_MESSAGE, DrainDeadline, Lifecycle
 from router.runtime import Runtime
 from router.store.conversations import Turn, title_from
 
@@ -229,7 +230,7 @@ def routes(rt: Runtime) -> list[Route]:
             stream = await rt.chat.open_stream(call)
             headers = {"x-router-attempts": trail_header(stream.trail)}
             return EventSourceResponse(
-                _sse(stream, keep), headers=headers, ping=15, send_timeout=None
+                _sse(stream, keep, rt.lifecycle), headers=headers, ping=15, send_timeout=None
             )
         completion = await rt.chat.complete(call)
         keep(completion)
@@ -283,9 +284,9 @@ def _frames(batch: list[Event]) -> bytes:
     )
 
 
-async def _sse(stream: ChatStream, keep: _Keeper) -> AsyncIterator[bytes]:
+async def _sse(stream: ChatStream, keep: _Keeper, lifecycle: Lifecycle) -> AsyncIterator[bytes]:
     try:
-        async for batch in stream:
+        async for batch in lifecycle.guarded(stream):
             frames = _frames(batch)
             if frames:
                 yield frames
@@ -302,8 +303,25 @@ async def _sse(stream: ChatStream, keep: _Keeper) -> AsyncIterator[bytes]:
         }
         yield b"data: " + ENCODER.encode(error) + b"\n\n" + _DONE
         return
+    except DrainDeadline:
+        yield _drain_error(stream)
+        return
     completion = stream.completion
     assert completion is not None
     keep(completion)
     final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent)
     yield b"data: " + ENCODER.encode(final) + b"\n\n" + _DONE
+
+
+def _drain_error(stream: ChatStream) -> bytes:
+    error = {
+        "type": "error",
+        "error": {
+            "code": "shutting_down",
+            "message": DRAIN_MESSAGE,
+            "provider": stream.target.provider.name,
+            "model": stream.target.model,
+            "attempts": stream.trail,
+        },
+    }
+    return b"data: " + ENCODER.encode(error) + b"\n\n" + _DONE

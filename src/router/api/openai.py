@@ -46,6 +46,7 @@ from router.core.types import (
     TextDelta,
     ToolCallDelta,
 )
+from router.lifecycle import DRAIN_MESSAGE, DrainDeadline, Lifecycle
 from router.runtime import Runtime
 
 T = TypeVar("T")
@@ -265,12 +266,13 @@ class StreamErrorEvent(msgspec.Struct):
 _DONE = b"data: [DONE]\n\n"
 
 
-async def sse(stream: ChatStream, chunks: Chunks) -> AsyncIterator[bytes]:
+async def sse(stream: ChatStream, chunks: Chunks, lifecycle: Lifecycle) -> AsyncIterator[bytes]:
     """The stream as SSE frames, one send per upstream read; an in-band `error` if it breaks
-    beyond rescue (the OpenAI SDKs raise it as an APIError), then `[DONE]`."""
+    beyond rescue or is still open at the drain deadline (the OpenAI SDKs raise it as an
+    APIError), then `[DONE]`."""
     first = True
     try:
-        async for batch in stream:
+        async for batch in lifecycle.guarded(stream):
             frames = chunks.frames(batch)
             if first:
                 frames, first = chunks.role() + frames, False
@@ -287,12 +289,27 @@ async def sse(stream: ChatStream, chunks: Chunks) -> AsyncIterator[bytes]:
         )
         yield b"data: " + ENCODER.encode(StreamErrorEvent(error)) + b"\n\n" + _DONE
         return
+    except DrainDeadline:
+        yield _drain_error(stream)
+        return
     completion = stream.completion
     assert completion is not None
     tail = chunks.finish(finish_reason(completion))
     if chunks.include_usage:
         tail += chunks.usage(completion)
     yield tail + _DONE
+
+
+def _drain_error(stream: ChatStream) -> bytes:
+    error = StreamError(
+        message=DRAIN_MESSAGE,
+        type="server_error",
+        code="shutting_down",
+        provider=stream.target.provider.name,
+        model=stream.target.model,
+        attempts=list(stream.trail),
+    )
+    return b"data: " + ENCODER.encode(StreamErrorEvent(error)) + b"\n\n" + _DONE
 
 
 # ---- errors -------------------------------------------------------------------------------
@@ -366,7 +383,7 @@ def routes(rt: Runtime) -> list[Route]:
             chunks = Chunks(ident, created, stream.target.ref, include)
             headers = {"x-router-attempts": trail_header(stream.trail)}
             return EventSourceResponse(
-                sse(stream, chunks), headers=headers, ping=15, send_timeout=None
+                sse(stream, chunks, rt.lifecycle), headers=headers, ping=15, send_timeout=None
             )
         completion = await with_params(body, rt.chat.complete(call))
         return json_response(render(completion, ident, created), headers=headers_for(completion))
