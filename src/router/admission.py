@@ -56,19 +56,21 @@ def too_large(limit: int) -> RequestError:
 class Admission:
     """Counts this worker's requests in flight and bounds what each one may send."""
 
-    def __init__(self, app: ASGIApp, max_inflight: int, render: Render) -> None:
+    def __init__(
+        self, app: ASGIApp, max_inflight: int, render: Render, on_reject: Callable[[], None]
+    ) -> None:
         self.app = app
         self.max_inflight = max_inflight
         self.render = render
+        self.on_reject = on_reject
         self.inflight = 0
-        self.rejected = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT:
             await self.app(scope, receive, send)
             return
         if self.inflight >= self.max_inflight:
-            self.rejected += 1
+            self.on_reject()
             await self._overloaded(scope, receive, send)
             return
         self.inflight += 1

@@ -165,7 +165,10 @@ def create_app(runtime: Runtime) -> Starlette:
         middleware=[
             Middleware(MetricsMiddleware, metrics=runtime.metrics),
             Middleware(
-                Admission, max_inflight=runtime.settings.server.max_inflight, render=_error
+                Admission,
+                max_inflight=runtime.settings.server.max_inflight,
+                render=_error,
+                on_reject=runtime.metrics.overloaded.inc,
             ),
         ],
         lifespan=lifespan,

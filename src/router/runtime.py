@@ -110,7 +110,9 @@ class Runtime:
         )
         self._chat = ChatService(self.catalog, gateway, self.metrics)
         self._media = MediaService(self.catalog, gateway, self.metrics)
-        self._store = await open_conversations(self.database_path())
+        self._store = await open_conversations(
+            self.database_path(), self.metrics.store_waits.inc
+        )
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup
