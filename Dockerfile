@@ -10,6 +10,9 @@
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
+# Behind a TLS-inspecting proxy: mount its CA bundle and name it, e.g.
+#   -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro --build-arg PIP_CERT=/etc/ssl/host-ca.crt
+ARG PIP_CERT
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-pip \
  && rm -rf /var/lib/apt/lists/*
