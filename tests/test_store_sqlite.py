@@ -6,7 +6,7 @@ import uuid
 
 from router.core.types import Message, TextPart
 from router.store import open_conversations
-from router.store.conversations import Turn
+from router.store.conversations import SqliteStore, Turn
 
 
 def _msg(role, text):
@@ -44,3 +44,18 @@ async def test_a_burst_of_saves_is_read_back_in_order_and_persists(tmp_path):
     assert await reopened.load(str(uuid.uuid4())) is None
     assert reopened.failed_writes == 0
     await reopened.close()
+
+
+async def test_a_full_write_queue_holds_the_saver_back_and_loses_nothing(tmp_path):
+    waits: list[int] = []
+    store = await SqliteStore(
+        str(tmp_path / "conv.db"), limit=4, on_full=lambda: waits.append(1)
+    ).open()
+    conv = str(uuid.uuid4())
+    for i in range(50):
+        store.save(_turn(conv, i))
+    found = await store.load(conv)
+    await store.close()
+    assert found is not None and len(found.messages) == 100
+    assert store.full_waits == len(waits) > 0  # saves waited for room instead of queueing
+    assert store.failed_writes == 0

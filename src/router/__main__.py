@@ -12,8 +12,6 @@ from router.runtime import master_key
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     env = dict(os.environ)
     settings = load_settings(args.config, env)
     host = args.host or settings.server.host
@@ -29,19 +27,9 @@ def _serve(args: argparse.Namespace) -> int:
         f"router: serving on http://{host}:{port} ({len(settings.providers)} providers)",
         file=sys.stderr,
     )
-    uvicorn.run(
-        "router.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=5,
-    )
-    return 0
+    from router.supervisor import serve  # drains on SIGTERM: see router.serving
+
+    return serve(host, port, args.workers, args.log_level)
 
 
 def _check(args: argparse.Namespace) -> int:

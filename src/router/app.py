@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from router.admission import Admission
 from router.api import admin, ironlabs, openai, openai_media, openai_models, pages
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
@@ -42,7 +43,9 @@ def _error(
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return _error(request, exc.status, exc.code, exc.message, exc.field)
+    # a body refused part-way (too large, too slow) is never read further: close after
+    headers = {"connection": "close"} if exc.status in (408, 413) else None
+    return _error(request, exc.status, exc.code, exc.message, exc.field, headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -71,6 +74,11 @@ def create_app(runtime: Runtime) -> Starlette:
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
+    async def readyz(request: Request) -> Response:
+        if runtime.lifecycle.ready:
+            return json_response({"status": "ready"})
+        return json_response({"status": "draining"}, 503)
+
     async def metrics(request: Request) -> Response:
         return Response(runtime.metrics.exposition(), media_type=runtime.metrics.content_type)
 
@@ -89,6 +97,7 @@ def create_app(runtime: Runtime) -> Starlette:
 
     routes = [
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/admin/health", admin_health),
         *ironlabs.routes(runtime),
@@ -100,7 +109,15 @@ def create_app(runtime: Runtime) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=runtime.metrics, surface_of=surface_of)],
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=runtime.metrics, surface_of=surface_of),
+            Middleware(
+                Admission,
+                max_inflight=runtime.settings.server.max_inflight,
+                render=_error,
+                on_reject=runtime.metrics.overloaded.inc,
+            ),
+        ],
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,

@@ -9,7 +9,7 @@ import os
 from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -69,6 +69,15 @@ class Server(_Frozen, frozen=True):
     master_key_env: str = "ROUTER_MASTER_KEY"
     dev_master_key: str | None = None  # accepted only when bound to loopback
     public_models_page: bool = True
+    max_inflight: Annotated[int, msgspec.Meta(ge=1)] = 1024  # per worker; beyond: 503 overloaded
+
+
+class Shutdown(_Frozen, frozen=True):
+    """SIGTERM: serve on for `grace_period`, then refuse connections; cut streams at
+    `drain_timeout` (both in seconds, counted from the signal)."""
+
+    grace_period: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    drain_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
 
 
 class Retry(_Frozen, frozen=True):
@@ -115,6 +124,7 @@ class Settings(_Frozen, frozen=True):
     circuit: Circuit = Circuit()
     storage: Storage = Storage()
     routing: Routing = Routing()
+    shutdown: Shutdown = Shutdown()
     aliases: dict[str, tuple[str, ...]] = {}
     providers_dir: str = "providers"
     providers: dict[str, Provider] = {}

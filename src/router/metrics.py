@@ -103,6 +103,16 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.store_waits = Counter(
+            "router_store_queue_full",
+            "Conversation saves that waited because SQLite's write queue was full.",
+            registry=r,
+        )
+        self.overloaded = Counter(
+            "router_overloaded",
+            "Requests refused with 503 because server.max_inflight were in flight.",
+            registry=r,
+        )
         self.cluster_events = Counter(
             "router_cluster_events",
             "Circuit and key events sent to or received from other processes over Redis.",

@@ -17,6 +17,7 @@ from router.core.health import Health
 from router.core.media_service import MediaService
 from router.core.types import CircuitState
 from router.errors import ConfigError
+from router.lifecycle import Lifecycle
 from router.metrics import Metrics
 from router.protocols import REGISTRY, backends
 from router.store import is_postgres, open_conversations
@@ -74,6 +75,7 @@ class Runtime:
         self.health = Health(settings.circuit)
         self.health.on_change = self._circuit_changed
         self.auth = Authenticator(master_key(settings, env, host))
+        self.lifecycle = Lifecycle()  # drain state, driven by router.serving
         self._upstream: Upstream | None = None
         self._store: ConversationStore | None = None
         self._chat: ChatService | None = None
@@ -108,7 +110,7 @@ class Runtime:
         gateway = Gateway(self.settings, backends(self._upstream), self.health, self.metrics)
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
-        self._store = await open_conversations(self.database_path())
+        self._store = await open_conversations(self.database_path(), self.metrics.store_waits.inc)
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup

@@ -23,6 +23,7 @@ from router.auth import Principal
 from router.core.chat import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError, StreamFailed
+from router.lifecycle import DrainDeadline, Lifecycle
 from router.runtime import Runtime
 
 T = TypeVar("T")
@@ -156,26 +157,35 @@ class StreamRenderer(Protocol):
 
     def failed(self, failed: StreamFailed) -> bytes: ...
 
+    def drained(self, stream: ChatStream) -> bytes:
+        """The stream was still open at the drain deadline (see `router.lifecycle`)."""
+        ...
+
     def finished(self, completion: Completion) -> bytes: ...
 
 
-def sse(stream: ChatStream, renderer: StreamRenderer) -> Response:
+def sse(stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle) -> Response:
     """The stream as an SSE response: one send per upstream read, a ping every 15 s of
     silence, and `x-router-attempts` as it stood at the commit point."""
     headers = {"x-router-attempts": trail_header(stream.trail)}
     return EventSourceResponse(
-        _relay(stream, renderer), headers=headers, ping=15, send_timeout=None
+        _relay(stream, renderer, lifecycle), headers=headers, ping=15, send_timeout=None
     )
 
 
-async def _relay(stream: ChatStream, renderer: StreamRenderer) -> AsyncIterator[bytes]:
+async def _relay(
+    stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle
+) -> AsyncIterator[bytes]:
     try:
-        async for batch in stream:
+        async for batch in lifecycle.guarded(stream):
             frames = renderer.frames(batch)
             if frames:
                 yield frames
     except StreamFailed as failed:
         yield renderer.failed(failed)
+        return
+    except DrainDeadline:
+        yield renderer.drained(stream)
         return
     completion = stream.completion
     assert completion is not None

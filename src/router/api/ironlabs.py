@@ -28,9 +28,10 @@ from router.api.common import (
     trail_header,
 )
 from router.api.parts import InImage, InImageUrl, InText, part_of
-from router.core.chat import ChatCall
+from router.core.chat import ChatCall, ChatStream
 from router.core.types import ChatRequest, Completion, Event, Message, TextDelta, TextPart
 from router.errors import NotFoundError, RequestError, StreamFailed
+from router.lifecycle import DRAIN_MESSAGE
 from router.runtime import Runtime
 from router.store.conversations import Turn
 
@@ -201,7 +202,7 @@ def routes(rt: Runtime) -> list[Route]:
         )
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
-            return sse(await rt.chat.open_stream(call), _Renderer(keep))
+            return sse(await rt.chat.open_stream(call), _Renderer(keep), rt.lifecycle)
         completion = await rt.chat.complete(call)
         keep(completion)
         payload = render(completion, keep.mid, conv_id, title)
@@ -269,6 +270,19 @@ class _Renderer:
                 "provider": failed.completion.provider,
                 "model": failed.completion.model,
                 "attempts": failed.completion.attempts,
+            },
+        }
+        return b"data: " + ENCODER.encode(error) + b"\n\n" + DONE
+
+    def drained(self, stream: ChatStream) -> bytes:
+        error = {
+            "type": "error",
+            "error": {
+                "code": "shutting_down",
+                "message": DRAIN_MESSAGE,
+                "provider": stream.target.provider.name,
+                "model": stream.target.model,
+                "attempts": stream.trail.entries,
             },
         }
         return b"data: " + ENCODER.encode(error) + b"\n\n" + DONE

@@ -31,7 +31,7 @@ from router.api.common import (
     trail_header,
 )
 from router.api.openai_request import CHAT_BODY, ChatBody, chat_request, validate
-from router.core.chat import ChatCall
+from router.core.chat import ChatCall, ChatStream
 from router.core.types import (
     Attempt,
     Completion,
@@ -41,6 +41,7 @@ from router.core.types import (
     ToolCallDelta,
 )
 from router.errors import StreamFailed
+from router.lifecycle import DRAIN_MESSAGE
 from router.runtime import Runtime
 
 # ---- response -----------------------------------------------------------------------------
@@ -283,6 +284,17 @@ class _Renderer:
         )
         return b"data: " + ENCODER.encode(StreamErrorEvent(error)) + b"\n\n" + DONE
 
+    def drained(self, stream: ChatStream) -> bytes:
+        error = StreamError(
+            message=DRAIN_MESSAGE,
+            type="server_error",
+            code="shutting_down",
+            provider=stream.target.provider.name,
+            model=stream.target.model,
+            attempts=list(stream.trail),
+        )
+        return b"data: " + ENCODER.encode(StreamErrorEvent(error)) + b"\n\n" + DONE
+
     def finished(self, completion: Completion) -> bytes:
         chunks = self.chunks
         tail = chunks.finish(finish_reason(completion))
@@ -311,7 +323,8 @@ def routes(rt: Runtime) -> list[Route]:
         if body.stream:
             stream = await rt.chat.open_stream(call)
             include = body.stream_options is not None and body.stream_options.include_usage
-            return sse(stream, _Renderer(Chunks(ident, created, stream.target.ref, include)))
+            renderer = _Renderer(Chunks(ident, created, stream.target.ref, include))
+            return sse(stream, renderer, rt.lifecycle)
         completion = await rt.chat.complete(call)
         return json_response(render(completion, ident, created), headers=headers_for(completion))
 

@@ -86,6 +86,10 @@ class _Call(msgspec.Struct):
 
 _STOP = object()
 _BATCH = 512
+QUEUE_LIMIT = 10_000
+"""Turns queued at most; a save beyond it waits (holding up this worker's event loop, which
+is the back-pressure) up to FULL_WAIT seconds for the writer, then the turn is dropped."""
+FULL_WAIT = 5.0
 LINGER = 0.005
 """Group commit: after a save the thread waits this long (without the GIL) so that a burst of
 turns shares one transaction: ~12 us a turn in batches of 20 against ~40 us alone."""
@@ -96,9 +100,14 @@ class SqliteStore:
     executor hand-off) and the thread writes whatever has queued up in one transaction.
     Reads go through the same queue, so a read always sees every earlier save."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self, path: str, limit: int = QUEUE_LIMIT, on_full: Callable[[], None] | None = None
+    ) -> None:
         self.path = path
         self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(limit)  # one per queued turn, given back when written
+        self._on_full = on_full
+        self.full_waits = 0
         self._thread = threading.Thread(target=self._run, name="router-sqlite", daemon=True)
         self._db: sqlite3.Connection | None = None
         self.failed_writes = 0
@@ -141,6 +150,14 @@ class SqliteStore:
         return Conversation(conversation_id, row[0], tuple(messages))
 
     def save(self, turn: Turn) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.full_waits += 1
+            if self._on_full is not None:
+                self._on_full()
+            if not self._slots.acquire(timeout=FULL_WAIT):
+                self.failed_writes += 1
+                log.error("conversation write dropped: the write queue stayed full")
+                return
         self._jobs.put(turn)
 
     # ---- the store's thread ---------------------------------------------------------------
@@ -184,6 +201,8 @@ class SqliteStore:
         except sqlite3.Error as exc:
             self.failed_writes += len(turns)
             log.error("conversation write failed (%d turns): %s", len(turns), type(exc).__name__)
+        finally:
+            self._slots.release(len(turns))
 
     def _save_all(self, turns: list[Turn]) -> None:
         assert self._db is not None

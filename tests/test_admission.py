@@ -1,0 +1,149 @@
+"""Overload and body limits: beyond server.max_inflight an immediate 503 `overloaded` in the
+surface's shape (never a queue), and bodies refused while they are read, chunked or not."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from fakes import FakeUpstream, Fault
+from gateway_harness import MASTER_KEY, running_gateway, write_config
+from served import ACME, HEADERS, serving
+
+MAX_INFLIGHT = 8
+MB = 1024 * 1024
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def _one(client: httpx.AsyncClient, url: str, path: str) -> tuple[float, httpx.Response]:
+    messages = [{"role": "user", "content": "hi"}]
+    body: dict[str, object] = {"model": "acme/slow", "messages": messages}
+    if path.startswith("/api/"):
+        body = {"models": ["acme/slow"], "messages": messages}
+    started = time.monotonic()
+    response = await client.post(url + path, json=body, headers=HEADERS)
+    return time.monotonic() - started, response
+
+
+async def _round(url: str) -> list[tuple[str, float, httpx.Response]]:
+    paths = ["/v1/chat/completions", "/api/v1/completions"] * (3 * MAX_INFLIGHT // 2)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        done = await asyncio.gather(*(_one(client, url, p) for p in paths))
+        health = await client.get(url + "/readyz")  # exempt, answered while full
+    assert health.status_code == 200
+    return [(p, took, r) for p, (took, r) in zip(paths, done, strict=True)]
+
+
+def _check_round(results: list[tuple[str, float, httpx.Response]]) -> None:
+    ok = [r for _, _, r in results if r.status_code == 200]
+    refused = [(p, took, r) for p, took, r in results if r.status_code == 503]
+    assert (len(ok), len(refused)) == (MAX_INFLIGHT, 2 * MAX_INFLIGHT)
+    for path, took, r in refused:
+        assert took < 1.0  # at once: the upstream takes 1.5 s
+        assert r.headers["retry-after"] == "1"
+        error = msgspec.json.decode(r.content)["error"]
+        if path.startswith("/v1/"):
+            assert (error["code"], error["type"]) == ("overloaded", "upstream_error")
+            assert set(error) == {"code", "type", "message", "param"}
+        else:
+            assert (error["code"], error["field"]) == ("overloaded", None)
+            assert set(error) == {"code", "message", "field"}
+
+
+async def test_three_times_max_inflight_the_excess_gets_503_at_once_and_rss_stays_flat(tmp_path):
+    config = write_config(
+        tmp_path, extra=f"\n[server]\nmax_inflight = {MAX_INFLIGHT}\n", providers={"acme": ACME}
+    )
+    with FakeUpstream("openai", models=["slow"]) as fake:
+        fake.always("slow", Fault.ok(text="hello there", delay=1.5))
+        env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
+        with serving(config, env, workers=1) as gw:
+            _check_round(await _round(gw.url))
+            first = _rss_kb(gw.proc.pid)
+            for _ in range(4):
+                _check_round(await _round(gw.url))
+            last = _rss_kb(gw.proc.pid)
+            metrics = httpx.get(gw.url + "/metrics").text
+    assert last - first < 4096, (first, last)  # KiB: flat across four more rounds
+    assert f"router_overloaded_total {5 * 2 * MAX_INFLIGHT}.0" in metrics
+
+
+def _chunked_upload(port: int, path: str, total: int) -> tuple[int, bytes]:
+    """POST `total` bytes as chunked transfer; (bytes the server let us send, its answer)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    piece = 64 * 1024
+    chunk = f"{piece:x}\r\n".encode() + b"x" * piece + b"\r\n"
+    sock.sendall(head)
+    sock.setblocking(False)
+    pending, sent, answer = b"", 0, b""
+    try:
+        while sent < total or pending:
+            readable, writable, _ = select.select([sock], [sock], [], 10)
+            if readable:
+                data = sock.recv(65536)
+                answer += data
+                if not data or (b"\r\n\r\n" in answer and answer.rstrip().endswith(b"}")):
+                    break
+            if writable and (pending or sent < total):
+                pending = pending or chunk
+                n = sock.send(pending)
+                pending, sent = pending[n:], sent + n
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        sock.close()
+    return sent, answer
+
+
+def test_a_chunked_oversize_body_gets_413_in_each_surfaces_shape_without_being_read(tmp_path):
+    with running_gateway(write_config(tmp_path), {}) as gw:
+        port = int(gw.url.rsplit(":", 1)[1])
+        for path in ("/v1/chat/completions", "/api/v1/completions"):
+            sent, answer = _chunked_upload(port, path, 200 * MB)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413"), head
+            assert b"connection: close" in head.lower()
+            assert sent < 48 * MB  # the 32 MB limit plus what socket buffers absorb
+            error = msgspec.json.decode(body)["error"]
+            assert error["code"] == "body_too_large"
+            if path.startswith("/v1/"):
+                assert error["type"] == "invalid_request_error"
+            else:
+                assert set(error) == {"code", "message", "field"}
+        assert httpx.get(gw.url + "/healthz").status_code == 200
+
+
+def test_a_small_chunked_body_is_still_accepted(tmp_path):
+    body = msgspec.json.encode(
+        {"model": "demo/echo", "messages": [{"role": "user", "content": "a"}]}
+    )
+
+    def pieces():
+        yield body[:10]
+        yield body[10:]
+
+    with running_gateway(write_config(tmp_path), {}) as gw:
+        r = httpx.post(
+            gw.url + "/v1/chat/completions",
+            content=pieces(),
+            headers={**gw.headers, "content-type": "application/json"},
+        )
+    assert r.status_code == 200
+    assert r.json()["model"] == "demo/echo"
