@@ -60,6 +60,10 @@ class Provider(_Frozen, frozen=True, kw_only=True):
     headers: dict[str, str] = {}
     only_listed_models: bool = False
     models: dict[str, ModelInfo] = {}
+    # A parameter the protocol cannot honour (n, logprobs, penalties ...): "drop" sends the
+    # request without it (named in `x-router-dropped`), "skip" passes this provider by.
+    on_unsupported: Literal["drop", "skip"] = "drop"
+    extra_params: frozenset[str] = frozenset()  # `extra_body` keys passed to this provider
     source: str = msgspec.field(default="", name="_source")  # the file it came from
 
 

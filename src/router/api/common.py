@@ -69,26 +69,33 @@ async def read_body(request: Request) -> bytes:
     return await request.body()
 
 
+def _seconds(request: Request, name: str, strict: bool) -> float | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if 0 < value < float("inf"):
+        return value
+    if strict:
+        raise RequestError("invalid_value", f"{name} must be a positive number of seconds.", name)
+    return None  # an SDK's header we did not ask for: ignored when it makes no sense
+
+
 def request_timeout(request: Request) -> float | None:
-    """A per-request deadline in seconds: `x-router-timeout`, lowered to the OpenAI SDK's own
+    """A per-request deadline in seconds: `x-router-timeout`, lowered to the Anthropic SDK's
     `x-stainless-timeout` (no point working after the client has given up)."""
-    found: float | None = None
-    for name in ("x-router-timeout", "x-stainless-timeout"):
-        raw = request.headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            value = -1.0
-        if not 0 < value < float("inf"):
-            if name == "x-stainless-timeout":
-                continue
-            raise RequestError(
-                "invalid_value", f"{name} must be a positive number of seconds.", name
-            )
-        found = value if found is None else min(found, value)
-    return found
+    found = [
+        v
+        for v in (
+            _seconds(request, "x-router-timeout", True),
+            _seconds(request, "x-stainless-timeout", False),
+        )
+        if v is not None
+    ]
+    return min(found) if found else None
 
 
 def json_response(
@@ -98,9 +105,12 @@ def json_response(
 
 
 def trail_header(attempts: Iterable[Attempt]) -> str:
-    """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated."""
+    """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated; a
+    retry also says how long it waited before it started (`after Nms`)."""
     return ", ".join(
-        f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms" for a in attempts
+        f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms"
+        + (f" after {a.waited_ms}ms" if a.waited_ms else "")
+        for a in attempts
     )
 
 
@@ -113,35 +123,79 @@ class Begun(msgspec.Struct, frozen=True):
     received: float  # loop time
     principal: Principal
     timeout: float | None
+    read_timeout: float | None = None  # the OpenAI/Anthropic SDKs' `x-stainless-read-timeout`
+
+    def deadline(self, stream: bool) -> float | None:
+        """The call's deadline: the SDK's read timeout bounds a whole non-streamed answer
+        (nothing is read until it is complete); a stream's reads are each short."""
+        if stream or self.read_timeout is None:
+            return self.timeout
+        return min(self.timeout or self.read_timeout, self.read_timeout)
 
 
 async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
     received = rt.now()
     principal = await rt.auth.authenticate(request.headers.get("authorization"))
-    return Begun(received, principal, request_timeout(request))
+    read = _seconds(request, "x-stainless-read-timeout", False)
+    return Begun(received, principal, request_timeout(request), read)
 
 
 def endpoint(
     rt: Runtime,
-    decoder: msgspec.json.Decoder[T],
+    decoder: msgspec.json.Decoder[T] | Callable[[bytes], T],
     handle: Callable[[Begun, T, Request], Awaitable[Response]],
 ) -> Handler:
-    """A JSON endpoint: `handle(begun, body, request)` after the skeleton's steps."""
+    """A JSON endpoint: `handle(begun, body, request)` after the skeleton's steps. `decoder`
+    is a msgspec decoder (errors name the field) or a function doing the same."""
 
     async def run(request: Request) -> Response:
         begun = await begin(rt, request)
-        body = decode(decoder, await read_body(request))
+        raw = await read_body(request)
+        body = decode(decoder, raw) if isinstance(decoder, msgspec.json.Decoder) else decoder(raw)
         return await handle(begun, body, request)
 
     return run
 
 
+def answer_headers(completion: Completion) -> dict[str, str]:
+    """What every non-streamed answer says about itself: the attempt trail, the cost (USD,
+    when the catalog prices the model) and the parameters the target could not honour."""
+    headers = {"x-router-attempts": trail_header(completion.attempts)}
+    if completion.costs is not None:
+        headers["x-router-cost"] = format(completion.costs.total_tokens_cost, "f")
+    if completion.dropped:
+        headers["x-router-dropped"] = ", ".join(completion.dropped)
+    return headers
+
+
+MAX_OUTPUT = 10_000_000
+"""Above any model's output limit: a larger `max_tokens` is refused, a smaller one is clamped
+to each target's own `max_output_tokens` (`ChatRequest.output_limit`)."""
+
+Range = tuple[str, float, float]
+
+
+def check_ranges(body: object, ranges: Iterable[Range]) -> None:
+    """Each named number of `body`, when set, within its bounds; else a 400 naming it."""
+    for name, low, high in ranges:
+        value = getattr(body, name)
+        if value is not None and not low <= value <= high:
+            raise RequestError("invalid_value", f"{name} must be between {low} and {high}.", name)
+
+
 def asked(field: str, names: Sequence[str], first: str | None = None) -> tuple[Asked, ...]:
     """`names` as asked for in the list field `field` (`field[i]`); `first`, when given, is
-    a single-model field (`model`) that comes before them."""
+    a single-model field (`model`) that comes before them. A name with a control character
+    (it could never be a model, and would break a header) is a 400 naming its field."""
     head = (Asked(first, "model"),) if first is not None else ()
-    return head + tuple(Asked(n, f"{field}[{i}]") for i, n in enumerate(names))
+    out = head + tuple(Asked(n, f"{field}[{i}]") for i, n in enumerate(names))
+    for a in out:
+        if not a.name.isprintable():
+            raise RequestError(
+                "invalid_value", "A model name may not contain control characters.", a.field
+            )
+    return out
 
 
 # ---- the SSE relay --------------------------------------------------------------------------
@@ -168,6 +222,8 @@ def sse(stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle) -> R
     """The stream as an SSE response: one send per upstream read, a ping every 15 s of
     silence, and `x-router-attempts` as it stood at the commit point."""
     headers = {"x-router-attempts": trail_header(stream.trail)}
+    if stream.dropped:
+        headers["x-router-dropped"] = ", ".join(stream.dropped)
     return EventSourceResponse(
         _relay(stream, renderer, lifecycle), headers=headers, ping=15, send_timeout=None
     )

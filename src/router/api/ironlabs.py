@@ -20,14 +20,16 @@ from starlette.routing import Route
 from router.api.common import (
     DONE,
     ENCODER,
+    MAX_OUTPUT,
     Begun,
+    answer_headers,
     asked,
+    check_ranges,
     endpoint,
     json_response,
     sse,
-    trail_header,
 )
-from router.api.parts import InImage, InImageUrl, InText, part_of
+from router.api.parts import InImage, InImageUrl, InText, check_images, part_of
 from router.core.chat import ChatCall, ChatStream
 from router.core.types import ChatRequest, Completion, Event, Message, TextDelta, TextPart
 from router.errors import NotFoundError, RequestError, StreamFailed
@@ -128,24 +130,25 @@ def title_from(messages: tuple[Message, ...], limit: int = 60) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
+_RANGES = (("temperature", 0, 1), ("maxTokens", 1, MAX_OUTPUT), ("maxRetries", 0, 10))
+
+
 def validate(body: CompletionsRequest) -> None:
     """Checks beyond the types, each naming its field."""
     if not body.messages:
         raise RequestError("invalid_value", "At least one message is required.", "messages")
     if not body.models:
         raise RequestError("invalid_value", "At least one model is required.", "models")
-    if body.temperature is not None and not 0 <= body.temperature <= 1:
-        raise RequestError("invalid_value", "temperature must be between 0 and 1.", "temperature")
-    if body.maxTokens is not None and body.maxTokens < 1:
-        raise RequestError("invalid_value", "maxTokens must be at least 1.", "maxTokens")
-    if body.maxRetries is not None and not 0 <= body.maxRetries <= 10:
-        raise RequestError("invalid_value", "maxRetries must be between 0 and 10.", "maxRetries")
+    check_ranges(body, _RANGES)
     if body.search:
         raise RequestError(
             "search_unavailable",
             "Web search grounding is not available on this gateway; send search: false.",
             "search",
         )
+    for i, m in enumerate(body.messages):
+        if isinstance(m.content, list):
+            check_images(m.content, f"messages[{i}].content")
     if body.conversationId is not None:
         try:
             uuid.UUID(body.conversationId)
@@ -195,7 +198,7 @@ def routes(rt: Runtime) -> list[Route]:
                 messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
             ),
             max_retries=body.maxRetries,
-            timeout=begun.timeout,
+            timeout=begun.deadline(body.stream),
             received=begun.received,
             surface="ironlabs",
             stream=body.stream,
@@ -206,9 +209,7 @@ def routes(rt: Runtime) -> list[Route]:
         completion = await rt.chat.complete(call)
         keep(completion)
         payload = render(completion, keep.mid, conv_id, title)
-        return json_response(
-            payload, headers={"x-router-attempts": trail_header(completion.attempts)}
-        )
+        return json_response(payload, headers=answer_headers(completion))
 
     return [Route("/api/v1/completions", endpoint(rt, _REQUEST, completions), methods=["POST"])]
 

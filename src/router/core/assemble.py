@@ -1,47 +1,51 @@
-"""Events -> one answer: text, reasoning, tool calls, usage (estimated when not reported)."""
+"""Events -> one answer: text, reasoning, tool calls, usage (estimated when not reported).
+
+Events of choices beyond the first (`n > 1`) are kept apart, one assembler each."""
 
 from __future__ import annotations
 
+import msgspec
+
 from router.core.types import (
     ChatRequest,
+    Choice,
     Event,
     Finish,
     FinishReason,
+    Logprobs,
     ReasoningDelta,
     TextDelta,
     ToolCall,
     ToolCallDelta,
     Usage,
+    estimate_prompt,
+    estimate_tokens,
 )
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token: used only where a provider reported no usage."""
-    return (len(text) + 3) // 4
-
-
-def estimate_prompt(request: ChatRequest) -> int:
-    return sum(estimate_tokens(m.text()) + 4 for m in request.messages)
 
 
 class Assembler:
     """Accumulates a stream of events into the parts of a completion."""
 
-    __slots__ = ("calls", "finish", "reasoning", "text", "usage")
+    __slots__ = ("calls", "choice", "finish", "logprobs", "others", "reasoning", "text", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, choice: int = 0) -> None:
+        self.choice = choice  # the choice whose events this one keeps
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
         self.usage: Usage | None = None
         self.finish: FinishReason | None = None
+        self.logprobs: msgspec.Raw | None = None
+        self.others: dict[int, Assembler] | None = None  # choice index -> its events
 
     def add(self, events: list[Event]) -> None:
         # Dispatch on the exact type: cheaper per event than isinstance on this hot path,
         # but mypy does not narrow on it, hence the ignores below.
         for e in events:
             kind = type(e)
-            if kind is TextDelta:
+            if kind is not Usage and e.choice != self.choice:  # type: ignore[union-attr]
+                self._other(e.choice).add([e])  # type: ignore[union-attr]
+            elif kind is TextDelta:
                 self.text.append(e.text)  # type: ignore[union-attr]
             elif kind is Usage:
                 self.usage = e  # type: ignore[assignment]
@@ -51,6 +55,16 @@ class Assembler:
                 self.reasoning.append(e.text)  # type: ignore[union-attr]
             elif kind is ToolCallDelta:
                 self._add_call(e)  # type: ignore[arg-type]
+            elif kind is Logprobs:
+                self.logprobs = e.raw  # type: ignore[union-attr]
+
+    def _other(self, choice: int) -> Assembler:
+        if self.others is None:
+            self.others = {}
+        found = self.others.get(choice)
+        if found is None:
+            found = self.others[choice] = Assembler(choice)
+        return found
 
     def _add_call(self, delta: ToolCallDelta) -> None:
         call = self.calls.setdefault(delta.index, ["", ""])
@@ -65,6 +79,15 @@ class Assembler:
 
     def tool_calls(self) -> list[ToolCall]:
         return [ToolCall(c[0], c[1], "".join(c[2:])) for _, c in sorted(self.calls.items())]
+
+    def choices(self) -> tuple[Choice, ...]:
+        """The choices beyond the first, in order."""
+        if not self.others:
+            return ()
+        return tuple(
+            Choice(i, a.full_text(), tuple(a.tool_calls()), a.finish or "stop", a.logprobs)
+            for i, a in sorted(self.others.items())
+        )
 
     def final_usage(self, request: ChatRequest) -> Usage:
         """The reported usage, or an estimate marked as such."""

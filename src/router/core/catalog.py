@@ -6,8 +6,8 @@ Built at start-up from the settings; no request resolves the same name twice.
 from __future__ import annotations
 
 from router.config import ModelType, Provider, Settings
-from router.core.types import Target
-from router.errors import NotFoundError
+from router.core.types import Asked, Target
+from router.errors import NotFoundError, RequestError
 
 _CACHE_LIMIT = 4096  # unlisted names cached; bounded so arbitrary names cannot grow memory
 
@@ -91,3 +91,27 @@ class Catalog:
             for ref, t in sorted(self._targets.items())
             if t.info is not None and (kind is None or t.info.type == kind)
         ]
+
+
+_NOUN = {
+    "embedding": "an embedding",
+    "image": "an image",
+    "speech": "a speech",
+    "transcription": "a transcription",
+    "chat": "a chat",
+}
+
+
+def of_kind(targets: list[Target], kind: ModelType, first: Asked | None) -> list[Target]:
+    """The targets whose catalog type is `kind` (unlisted models are taken at their word);
+    a 400 naming the caller's field when none is."""
+    typed = [t for t in targets if t.info is None or t.info.type == kind]
+    if typed or not targets:
+        return typed
+    found = targets[0].info.type if targets[0].info else "chat"
+    name, field = (first.name, first.field) if first else (targets[0].ref, None)
+    raise RequestError(
+        "wrong_model_type",
+        f"The model `{name}` is {_NOUN[found]} model, not {_NOUN[kind]} model.",
+        field,
+    )

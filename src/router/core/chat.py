@@ -13,12 +13,13 @@ from typing import TypeVar
 from router.core import accounting
 from router.core.assemble import Assembler
 from router.core.call import Call, Policy
-from router.core.catalog import Catalog
+from router.core.catalog import Catalog, of_kind
 from router.core.gateway import Gateway, Opened
 from router.core.planner import Plan, chain, plan
 from router.core.rescue import Rescuer, candidates
 from router.core.trail import Trail
 from router.core.types import (
+    Attempt,
     ChatRequest,
     Completion,
     Event,
@@ -30,7 +31,7 @@ from router.core.types import (
     estimate_prompt,
     estimate_tokens,
 )
-from router.errors import AllTargetsFailed, Failure, StreamFailed, UpstreamError
+from router.errors import AllTargetsFailed, Failure, RequestError, StreamFailed, UpstreamError
 
 ChatCall = Call[ChatRequest]
 T = TypeVar("T")
@@ -44,8 +45,47 @@ class ChatService:
 
     def plan(self, call: ChatCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
+        allowed = of_kind(allowed, "chat", call.models[0] if call.models else None)
+        fit = self.fitting(allowed, call.request)
         health = self.gateway.health
-        return plan(allowed, self.protocols, health.allow, estimate_prompt(call.request))
+        the_plan = plan(fit, self.protocols, health.allow, estimate_prompt(call.request))
+        if len(fit) < len(allowed):  # providers set to "skip" what they cannot honour
+            skips = [_unfit(t, self.cannot(t, call.request)) for t in allowed if t not in fit]
+            the_plan = Plan(the_plan.targets, skips + the_plan.skipped)
+        return the_plan
+
+    def fitting(self, targets: list[Target], request: ChatRequest) -> list[Target]:
+        """The targets that can take the request's parameters, or drop the ones they cannot
+        (their provider's `on_unsupported`); a 400 names the parameter if none can."""
+        fit = [t for t in targets if not self.cannot(t, request)]
+        if targets and not fit:
+            first = self.cannot(targets[0], request)[0]
+            raise RequestError(
+                "unsupported_parameter",
+                f"`{first}` cannot be honoured by any model of the chain.",
+                first,
+            )
+        return fit
+
+    def cannot(self, target: Target, request: ChatRequest) -> tuple[str, ...]:
+        """Why `target` must be passed by: extras its provider does not take, and what it
+        cannot honour when its provider says "skip" rather than "drop"."""
+        out = set(request.extra or ()) - target.provider.extra_params
+        if target.provider.on_unsupported == "skip":
+            out |= set(self.dropped(target, request))
+        return tuple(sorted(out))
+
+    def dropped(self, target: Target, request: ChatRequest) -> tuple[str, ...]:
+        """What `target` will not honour of `request`: parameters its protocol lacks or its
+        model refuses, and passthrough fields of another protocol."""
+        backend = self.gateway.backends[target.provider.protocol]
+        params = request.params()
+        refused = target.info.unsupported_params if target.info else frozenset()
+        out = (params - backend.accepts) | (params & refused - {"max_tokens"})
+        native = request.native
+        if native is not None and native.protocol != backend.dialect:
+            out |= frozenset(native.fields) - _CANONICAL  # passthrough of another dialect
+        return tuple(sorted(out))
 
     async def complete(self, call: ChatCall) -> Completion:
         the_plan, trail, policy = self._begin(call)
@@ -98,6 +138,9 @@ class ChatService:
             attempts=trail.entries,
             latency_ms=int((now - call.received) * 1000),
             ttft_ms=int((first_token - call.received) * 1000),
+            logprobs=assembler.logprobs,
+            choices=assembler.choices(),
+            dropped=self.dropped(target, call.request),
         )
 
     def report(
@@ -172,6 +215,7 @@ class ChatStream:
         self.assembler = Assembler()
         self.completion: Completion | None = None
         self.rescuer = Rescuer(service.gateway, policy, trail)
+        self.dropped = service.dropped(opened.target, call.request)
         self.rescued = False
         self._opened = opened
 
@@ -204,8 +248,8 @@ class ChatStream:
         self._report(self.completion, source, "ok")
 
     async def _rescue(self, failed: Target, exc: UpstreamError) -> Opened | None:
-        if exc.failure is Failure.DEADLINE or self.assembler.calls:
-            return None
+        if exc.failure is Failure.DEADLINE or self.assembler.calls or self.call.request.n > 1:
+            return None  # a tool call or several choices cannot be spliced
         targets = candidates(failed, exc.failure, self.targets)
         sent = self.assembler.full_text()
         return await self.rescuer.rescue(targets, self.call.request, sent)
@@ -247,6 +291,14 @@ class ChatStream:
     def _report(self, completion: Completion, source: Opened, outcome: str) -> None:
         ttft = source.first_token - source.started
         self.service.report(self.call, completion, self.target, ttft, outcome, self.rescued)
+
+
+_CANONICAL = frozenset({"max_completion_tokens"})  # passthrough that is canonical too
+
+
+def _unfit(target: Target, params: tuple[str, ...]) -> Attempt:
+    reason = "cannot honour " + ", ".join(f"`{p}`" for p in params)
+    return Attempt(target.provider.name, target.model, Failure.UNSUPPORTED.value, reason=reason)
 
 
 _CLIENT_CLOSED = UpstreamError(Failure.CLIENT_CLOSED, "the client closed the stream")

@@ -13,7 +13,7 @@ import asyncio
 import msgspec
 
 from router.core.call import Call, Policy
-from router.core.catalog import Catalog
+from router.core.catalog import Catalog, of_kind
 from router.core.gateway import Gateway
 from router.core.media import (
     KIND_OF,
@@ -26,17 +26,9 @@ from router.core.media import (
 from router.core.planner import Plan, chain, plan
 from router.core.trail import Trail
 from router.core.types import Attempt, Costs, Report, Target, Usage
-from router.errors import AllTargetsFailed, RequestError, UpstreamError
+from router.errors import AllTargetsFailed, UpstreamError
 
 MediaCall = Call[MediaRequest]
-
-_NOUN = {
-    "embedding": "an embedding",
-    "image": "an image",
-    "speech": "a speech",
-    "transcription": "a transcription",
-    "chat": "a chat",
-}
 
 
 def kind_of(call: MediaCall) -> MediaKind:
@@ -67,15 +59,7 @@ class MediaService:
     def plan(self, call: MediaCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         kind = kind_of(call)
-        typed = [t for t in allowed if t.info is None or t.info.type == kind]
-        if not typed:
-            found = allowed[0].info.type if allowed[0].info else "chat"
-            raise RequestError(
-                "wrong_model_type",
-                f"The model `{call.models[0].name}` is {_NOUN[found]} model,"
-                f" not {_NOUN[kind]} model.",
-                call.first_field,
-            )
+        typed = of_kind(allowed, kind, call.models[0] if call.models else None)
         return plan(typed, self.protocols[kind], self.gateway.health.allow, 0)
 
     async def run(self, call: MediaCall) -> MediaResult:

@@ -15,6 +15,8 @@ class Backend(Protocol):
     """Reaches the targets of one protocol and answers with canonical events."""
 
     media_kinds: frozenset[MediaKind]  # the non-chat endpoints it serves (`forward`)
+    accepts: frozenset[str]  # the canonical `ChatRequest.params()` it honours
+    dialect: str  # whose `Native` passthrough it sends (`Native.protocol`)
 
     async def complete(
         self, target: Target, request: ChatRequest, timeout: float | None

@@ -116,6 +116,48 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     thinking_budget: int | None = None
     prefill: str | None = None  # continue this partial assistant answer (stream rescue)
     native: Native | None = None  # passthrough for one protocol (see `Native`)
+    # Controls not every protocol has (see `params` and the backends' `accepts`):
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    top_k: int | None = None
+    n: int = 1  # choices to generate
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    logit_bias: dict[str, float] | None = None
+    extra: dict[str, object] | None = None  # provider extras (`extra_body`), by provider file
+
+    def params(self) -> frozenset[str]:
+        """The canonical parameters this request sets: what a target may not honour."""
+        return frozenset(name for name, unset in _PARAMS if getattr(self, name) != unset)
+
+    def output_limit(self, info: ModelInfo | None) -> int | None:
+        """`max_tokens`, clamped to the model's own maximum output when the catalog knows it."""
+        limit = info.max_output_tokens if info is not None else None
+        if self.max_tokens is None or limit is None:
+            return self.max_tokens
+        return min(self.max_tokens, limit)
+
+
+_PARAMS: tuple[tuple[str, object], ...] = (
+    ("temperature", None),
+    ("top_p", None),
+    ("max_tokens", None),
+    ("stop", ()),
+    ("tools", ()),
+    ("tool_choice", None),
+    ("user", None),
+    ("thinking_budget", None),
+    ("presence_penalty", None),
+    ("frequency_penalty", None),
+    ("top_k", None),
+    ("n", 1),
+    ("logprobs", False),
+    ("top_logprobs", None),
+    ("logit_bias", None),
+    ("seed", None),
+    ("response_format", None),
+    ("reasoning_effort", None),
+)
 
 
 def estimate_tokens(text: str) -> int:
@@ -132,6 +174,7 @@ def estimate_prompt(request: ChatRequest) -> int:
 
 class TextDelta(msgspec.Struct, frozen=True, gc=False):
     text: str
+    choice: int = 0  # which of `n` choices (OpenAI's `index`)
 
 
 class ReasoningDelta(msgspec.Struct, frozen=True, gc=False):
@@ -139,6 +182,7 @@ class ReasoningDelta(msgspec.Struct, frozen=True, gc=False):
 
     text: str
     signature: str | None = None
+    choice: int = 0
 
 
 class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
@@ -148,6 +192,7 @@ class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    choice: int = 0
 
 
 class Usage(msgspec.Struct, frozen=True, gc=False):
@@ -171,9 +216,18 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 
 class Finish(msgspec.Struct, frozen=True, gc=False):
     reason: FinishReason = "stop"
+    choice: int = 0
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish
+class Logprobs(msgspec.Struct, frozen=True, gc=False):
+    """Token log probabilities as the provider sent them (OpenAI's `logprobs` object),
+    relayed untouched to a surface that shows them."""
+
+    raw: msgspec.Raw
+    choice: int = 0
+
+
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | Logprobs
 
 
 # ---- routing --------------------------------------------------------------------------------
@@ -234,6 +288,16 @@ class Attempt(msgspec.Struct, frozen=True):
         return f"{self.provider}/{self.model}"
 
 
+class Choice(msgspec.Struct, frozen=True):
+    """One more of `n` choices, beyond the first (which is the `Completion` itself)."""
+
+    index: int
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish: FinishReason = "stop"
+    logprobs: msgspec.Raw | None = None
+
+
 class Costs(msgspec.Struct, frozen=True):
     input_tokens_cost: Decimal
     output_tokens_cost: Decimal
@@ -254,6 +318,9 @@ class Completion(msgspec.Struct, kw_only=True):
     attempts: tuple[Attempt, ...] = ()
     latency_ms: int = 0
     ttft_ms: int = 0
+    logprobs: msgspec.Raw | None = None  # the first choice's, as the provider sent them
+    choices: tuple[Choice, ...] = ()  # choices beyond the first (n > 1)
+    dropped: tuple[str, ...] = ()  # parameters the answering target could not honour
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):

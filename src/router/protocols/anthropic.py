@@ -156,7 +156,7 @@ def _limits(target: Target, request: ChatRequest) -> tuple[int, int | None]:
     room for the answer; without a catalog limit the default grows to fit the budget."""
     budget = _budget(target, request)
     limit = target.info.max_output_tokens if target.info else None
-    max_tokens = request.max_tokens or limit or DEFAULT_MAX_TOKENS + (budget or 0)
+    max_tokens = request.output_limit(target.info) or limit or DEFAULT_MAX_TOKENS + (budget or 0)
     if budget is not None:
         budget = min(budget, max_tokens - 1)
     return max_tokens, budget if budget and budget >= MIN_THINKING else None
@@ -168,6 +168,22 @@ def _in_tool_loop(messages: tuple[Message, ...]) -> bool:
     messages do not carry: such a continuation is asked for without thinking."""
     last = next((m for m in reversed(messages) if m.role != "tool"), None)
     return last is not None and last.role == "assistant" and bool(last.tool_calls)
+
+
+ACCEPTS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "stop",
+        "tools",
+        "tool_choice",
+        "user",
+        "reasoning_effort",
+        "thinking_budget",
+    }
+)
 
 
 def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
@@ -188,6 +204,8 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
         body.temperature = request.temperature
     if sampling and "top_p" not in skip:
         body.top_p = request.top_p
+    if sampling and "top_k" not in skip:
+        body.top_k = request.top_k
     if "stop" not in skip:
         body.stop_sequences = list(request.stop) or None
     if request.tools and "tools" not in skip:
@@ -322,6 +340,8 @@ class AnthropicMessages:
     """The codec for `POST {base_url}/v1/messages`."""
 
     path = "/v1/messages"
+    accepts = ACCEPTS
+    dialect = "anthropic"
 
     def __init__(self) -> None:
         self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)

@@ -70,6 +70,7 @@ class Body(msgspec.Struct, omit_defaults=True):
     stream: bool | None = None
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
     stop_sequences: list[str] | None = None
     tools: list[ToolSpec] | None = None
     tool_choice: ToolChoice | None = None

@@ -152,13 +152,35 @@ def _thinking(target: Target, request: ChatRequest) -> wire.ThinkingConfig | Non
     return wire.ThinkingConfig(budget, True if budget else None)
 
 
+ACCEPTS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "stop",
+        "seed",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "reasoning_effort",
+        "thinking_budget",
+        "presence_penalty",
+        "frequency_penalty",
+    }
+)
+
+
 def _generation(target: Target, request: ChatRequest) -> wire.GenerationConfig | None:
     skip = target.info.unsupported_params if target.info else frozenset()
     config = wire.GenerationConfig(thinkingConfig=_thinking(target, request))
     wanted = {
-        "max_tokens": ("maxOutputTokens", request.max_tokens),
+        "max_tokens": ("maxOutputTokens", request.output_limit(target.info)),
         "temperature": ("temperature", request.temperature),
         "top_p": ("topP", request.top_p),
+        "top_k": ("topK", request.top_k),
+        "presence_penalty": ("presencePenalty", request.presence_penalty),
+        "frequency_penalty": ("frequencyPenalty", request.frequency_penalty),
         "stop": ("stopSequences", list(request.stop) or None),
         "seed": ("seed", request.seed),
     }
@@ -314,6 +336,9 @@ def _classify(status: int, headers: Mapping[str, str], error: wire.Error) -> Ups
 
 class Gemini:
     """The codec for `POST {base_url}/models/{model}:generateContent`."""
+
+    accepts = ACCEPTS
+    dialect = "gemini"
 
     def __init__(self) -> None:
         self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)

@@ -18,6 +18,7 @@ from router.core.types import (
     Finish,
     FinishReason,
     ImagePart,
+    Logprobs,
     Message,
     Part,
     ReasoningDelta,
@@ -71,7 +72,34 @@ class _Body(msgspec.Struct, omit_defaults=True):
     response_format: dict[str, Any] | None = None
     user: str | None = None
     reasoning_effort: str | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict[str, float] | None = None
 
+
+ACCEPTS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "seed",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "user",
+        "reasoning_effort",
+        "presence_penalty",
+        "frequency_penalty",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+    }
+)
 
 # ---- wire types: what comes back ---------------------------------------------------------------
 
@@ -118,6 +146,7 @@ class _Choice(msgspec.Struct):
     message: _Delta | None = None
     delta: _Delta | None = None
     finish_reason: str | None = None
+    logprobs: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class _ErrorBody(msgspec.Struct):
@@ -213,11 +242,18 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
         response_format=request.response_format,
         user=request.user,
         reasoning_effort=request.reasoning_effort,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        n=request.n if request.n != 1 else None,
+        logprobs=request.logprobs or None,
+        top_logprobs=request.top_logprobs,
+        logit_bias=request.logit_bias,
     )
+    limit = request.output_limit(info)
     if "max_tokens" in skip:
-        body.max_completion_tokens = request.max_tokens
+        body.max_completion_tokens = limit
     else:
-        body.max_tokens = request.max_tokens
+        body.max_tokens = limit
     for name in skip:
         if hasattr(body, name) and name not in ("max_tokens", "model", "messages"):
             setattr(body, name, None)
@@ -243,15 +279,23 @@ def usage_from(u: _Usage) -> Usage:
     return Usage(u.prompt_tokens, completion, reasoning, cached or 0, written)
 
 
-def _delta_events(delta: _Delta, out: list[Event]) -> None:
+def _delta_events(delta: _Delta, out: list[Event], choice: int = 0) -> None:
     if delta.reasoning_content or delta.reasoning:
-        out.append(ReasoningDelta(delta.reasoning_content or delta.reasoning or ""))
+        out.append(ReasoningDelta(delta.reasoning_content or delta.reasoning or "", None, choice))
     if delta.content:
-        out.append(TextDelta(delta.content))
+        out.append(TextDelta(delta.content, choice))
     if delta.tool_calls:
         for c in delta.tool_calls:
             fn = c.function or _InFn()
-            out.append(ToolCallDelta(c.index, c.id, fn.name, fn.arguments or ""))
+            out.append(ToolCallDelta(c.index, c.id, fn.name, fn.arguments or "", choice))
+
+
+def _choice_events(choice: _Choice, delta: _Delta | None, out: list[Event]) -> None:
+    index = choice.index
+    if delta is not None:
+        _delta_events(delta, out, index)
+    if len(choice.logprobs) > 4 or bytes(choice.logprobs) != b"null":
+        out.append(Logprobs(choice.logprobs, index))
 
 
 def _error_from_body(body: _ErrorBody | str | None) -> tuple[str, str]:
@@ -281,10 +325,9 @@ class StreamDecoder:
             raise classify_http(500, {}, message or "error in stream", code)
         out: list[Event] = []
         for choice in chunk.choices:
-            if choice.delta is not None:
-                _delta_events(choice.delta, out)
+            _choice_events(choice, choice.delta, out)
             if choice.finish_reason:
-                out.append(Finish(_FINISH.get(choice.finish_reason, "stop")))
+                out.append(Finish(_FINISH.get(choice.finish_reason, "stop"), choice.index))
         if chunk.usage is not None:
             out.append(usage_from(chunk.usage))
         return out
@@ -294,6 +337,8 @@ class OpenAIChat:
     """The codec for `POST {base_url}/chat/completions`."""
 
     path = "/chat/completions"
+    accepts = ACCEPTS
+    dialect = "openai"
 
     def __init__(self) -> None:
         self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)
@@ -313,7 +358,18 @@ class OpenAIChat:
 
     def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall:
         url, headers = self.endpoint(target)
-        return HttpCall(url, headers, _ENCODER.encode(body_for(target, request, stream)))
+        body = body_for(target, request, stream)
+        native = request.native
+        if request.extra is None and (native is None or native.protocol != self.dialect):
+            return HttpCall(url, headers, _ENCODER.encode(body))
+        # Passthrough fields and provider extras, as the caller sent them (rare: a dict).
+        merged = msgspec.to_builtins(body)
+        if native is not None and native.protocol == self.dialect:
+            merged |= native.fields
+            if "max_completion_tokens" in native.fields:
+                merged.pop("max_tokens", None)  # the caller's name for it, not both
+        merged |= request.extra or {}
+        return HttpCall(url, headers, _ENCODER.encode(merged))
 
     def parse_response(self, body: bytes) -> list[Event]:
         try:
@@ -324,10 +380,9 @@ class OpenAIChat:
             message, code = _error_from_body(response.error)
             raise classify_http(500, {}, message, code)
         out: list[Event] = []
-        for choice in response.choices[:1]:
-            if choice.message is not None:
-                _delta_events(choice.message, out)
-            out.append(Finish(_FINISH.get(choice.finish_reason, "stop")))
+        for choice in response.choices:
+            _choice_events(choice, choice.message, out)
+            out.append(Finish(_FINISH.get(choice.finish_reason, "stop"), choice.index))
         if response.usage is not None:
             out.append(usage_from(response.usage))
         return out
