@@ -166,7 +166,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     add_config(common)
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION", help="one of:")
     create = _sub(
         sub,
         "create",

@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"router {__version__}")
     commands = p.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser, help="one of:"
     )
     serve.add_parsers(commands)
     keys.add_parser(commands)

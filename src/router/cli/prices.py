@@ -342,7 +342,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = prices.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub = prices.add_subparsers(dest="action", required=True, metavar="ACTION", help="one of:")
     refresh = sub.add_parser(
         "refresh",
         help="rewrite providers/*.toml prices in place, keeping comments",
