@@ -17,7 +17,7 @@ import msgspec
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`")
 _UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
 _SEGMENT = re.compile(
-    r'\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|\'(?P<literal>[^\']*)\'|(?P<bare>[A-Za-z0-9_-]+))\s*'
+    r'\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|\'(?P<literal>[^\']*)\'|(?P<bare>[A-Za-z0-9_*-]+))\s*'
 )
 _ASSIGN = re.compile(r'^\s*(?P<keys>(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_.\s-])+?)\s*=')
 
@@ -40,11 +40,13 @@ def split_keys(text: str) -> tuple[str, ...] | None:
 
 
 def path_of(message: str) -> tuple[str, ...]:
-    """The keys of msgspec's `- at `$...`` path, array indexes dropped."""
+    """The keys of msgspec's `- at `$...`` path, array indexes dropped, `*` for a dict key
+    msgspec does not name."""
     m = _AT.search(message)
     if m is None:
         return ()
-    return split_keys(re.sub(r"\[\d+\]", "", m["path"]).lstrip(".")) or ()
+    path = re.sub(r"\[\d+\]", "", m["path"]).replace("[...]", ".*")  # [...]: some dict key
+    return split_keys(path.lstrip(".")) or ()
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -69,9 +71,16 @@ def line_of(text: str, path: tuple[str, ...]) -> int | None:
     """The line of `path`, or of its nearest ancestor written in the file."""
     lines = key_lines(text)
     for end in range(len(path), 0, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
+        found = [n for keys, n in lines.items() if _matches(keys, path[:end])]
+        if found:
+            return min(found)
     return None
+
+
+def _matches(keys: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    return len(keys) == len(pattern) and all(
+        p in ("*", k) for k, p in zip(keys, pattern, strict=True)
+    )
 
 
 def _struct_at(kind: Any, path: tuple[str, ...]) -> msgspec.inspect.StructType | None:
