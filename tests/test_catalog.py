@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from router.config import Prices, Provider, load_provider
-from router.errors import ConfigError
-from router.prices import (
+from router.cli.main import main as router_main
+from router.cli.prices import (
     ModelResult,
     RefreshReport,
     TableEntry,
     format_price,
-    main,
     refresh_prices,
     table_prices,
 )
+from router.config import Prices, Provider, load_provider
+from router.errors import ConfigError
 from router.protocols import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -504,7 +504,7 @@ def test_render_is_a_concise_summary():
 
 def test_main_refreshes_and_prints_the_report(providers_copy, capsys):
     argv = ["refresh", "--table", str(DISAGREEING_TABLE), "--providers", str(providers_copy)]
-    assert main([*argv, "--dry-run"]) == 0
+    assert router_main(["prices", *argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(
         "changed: 2\n"
@@ -521,5 +521,5 @@ def test_main_refreshes_and_prints_the_report(providers_copy, capsys):
 
 
 def test_main_fails_cleanly_without_a_table(tmp_path, capsys):
-    assert main(["refresh", "--table", str(tmp_path / "nope.json")]) == 1
+    assert router_main(["prices", "refresh", "--table", str(tmp_path / "nope.json")]) == 1
     assert capsys.readouterr().err == f"router prices: {tmp_path / 'nope.json'}: file not found\n"

@@ -499,7 +499,11 @@ def test_the_pages_model_list_paths_list_the_pages_models(pages):
     for use, model in RECOMMENDED:
         ref = "/".join((pages.gw.runtime.catalog.bare[model][0], model))
         assert listed[ref] == TYPES[use]
-        assert f'<tr data-type="{TYPES[use]}"><td><code>{ref}</code></td>' in page.text
+        provider = ref.split("/")[0]
+        assert (
+            f'<tr data-type="{TYPES[use]}" data-provider="{provider}" data-configured="yes">'
+            f'<td data-label="Model"><code>{ref}</code></td>' in page.text
+        )
     assert "sk-upstream" not in public.text + page.text  # names and types, not API keys
 
 

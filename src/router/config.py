@@ -13,6 +13,7 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
+from router.config_lines import locate
 from router.errors import ConfigError
 
 ModelType = Literal["chat", "embedding", "image", "speech", "transcription"]
@@ -142,9 +143,29 @@ def _decode(data: bytes, kind: type[T], source: str) -> T:
     try:
         return msgspec.toml.decode(data, type=kind)
     except msgspec.ValidationError as exc:
-        raise ConfigError(source, str(exc)) from None
+        raise _located(kind, data, source, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise ConfigError(source, f"not valid TOML: {exc}") from None
+
+
+def _located(kind: type, data: bytes, source: str, message: str) -> ConfigError:
+    """A ConfigError naming `file:line` and, for an unknown key, the one probably meant."""
+    return ConfigError(*locate(kind, data.decode("utf-8", "replace"), source, message))
+
+
+def packaged_providers() -> Path:
+    """The provider files shipped with router (`router/providers`, a link to the repository's
+    providers/ in a source checkout)."""
+    return (Path(__file__).parent / "providers").resolve()
+
+
+def providers_dir(settings: Settings, config_path: Path) -> Path:
+    """`providers_dir` relative to routing.toml; when left at its default and that folder has
+    no provider files (a routing.toml copied elsewhere), the providers shipped with router."""
+    beside = (config_path.parent / settings.providers_dir).resolve()
+    if settings.providers_dir == "providers" and not any(beside.glob("*.toml")):
+        return packaged_providers()
+    return beside
 
 
 def _env_base_url(name: str, default: str, env: dict[str, str]) -> str:
@@ -154,7 +175,8 @@ def _env_base_url(name: str, default: str, env: dict[str, str]) -> str:
 
 def load_provider(path: Path, env: dict[str, str], restricted: frozenset[str]) -> Provider:
     """Decode one providers/<name>.toml, applying the `<NAME>_BASE_URL` override."""
-    provider = _decode(path.read_bytes(), Provider, str(path))
+    data = path.read_bytes()
+    provider = _decode(data, Provider, str(path))
     name = path.stem
     return msgspec.structs.replace(
         provider,
@@ -194,15 +216,22 @@ def load_settings(path: str | os.PathLike[str], env: dict[str, str] | None = Non
     config_path = Path(path)
     if not config_path.is_file():
         raise ConfigError(str(config_path), "file not found")
-    settings = _decode(config_path.read_bytes(), Settings, str(config_path))
-    providers_dir = (config_path.parent / settings.providers_dir).resolve()
-    if not providers_dir.is_dir():
-        raise ConfigError(str(config_path), f"providers_dir {providers_dir} is not a directory")
+    data = config_path.read_bytes()
+    settings = _decode(data, Settings, str(config_path))
+    folder = providers_dir(settings, config_path)
+    if not folder.is_dir():
+        raise _located(
+            Settings,
+            data,
+            str(config_path),
+            f"providers_dir {folder} is not a directory - at `$.providers_dir`",
+        )
     restricted = frozenset(settings.routing.only_listed_models)
-    providers = {
-        p.stem: load_provider(p, env, restricted) for p in sorted(providers_dir.glob("*.toml"))
-    }
-    _check_references(settings, providers, str(config_path))
+    providers = {p.stem: load_provider(p, env, restricted) for p in sorted(folder.glob("*.toml"))}
+    try:
+        _check_references(settings, providers, str(config_path))
+    except ConfigError as exc:
+        raise _located(Settings, data, exc.source, exc.message) from None
     return msgspec.structs.replace(settings, providers=providers, source=str(config_path))
 
 

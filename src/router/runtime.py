@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from router.auth import Authenticator
+from router.auth import Authenticator, KeyAuth
 from router.config import Settings, check_protocols, resolve_keys
 from router.core.catalog import Catalog
 from router.core.chat import ChatService
@@ -20,9 +19,9 @@ from router.errors import ConfigError
 from router.lifecycle import Lifecycle
 from router.metrics import Metrics
 from router.protocols import REGISTRY, backends
-from router.store import is_postgres, open_conversations
+from router.store import database_path, open_conversations
 from router.store.conversations import ConversationStore
-from router.store.keys import KeyAuth, KeyStore, open_keys
+from router.store.keys import KeyStore, open_keys
 from router.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -53,14 +52,6 @@ def master_key(settings: Settings, env: dict[str, str], host: str) -> str:
             f" set {settings.server.master_key_env}",
         )
     raise ConfigError(settings.source, f"no master key: set {settings.server.master_key_env}")
-
-
-def database_path(settings: Settings) -> str:
-    """The SQLite path; a relative one is relative to routing.toml's folder."""
-    path = settings.storage.database
-    if path == ":memory:" or is_postgres(path) or Path(path).is_absolute() or not settings.source:
-        return path
-    return str(Path(settings.source).parent / path)
 
 
 class Runtime:
@@ -136,6 +127,8 @@ class Runtime:
     async def stop(self) -> None:
         if self._cluster is not None:
             await self._cluster.stop()
+        if self._key_auth is not None:
+            await self._key_auth.close()
         if self._api_keys is not None:
             await self._api_keys.close()
         if self._store is not None:

@@ -8,7 +8,9 @@
     DELETE /admin/keys/{id}            revoke (the row is kept, marked revoked)
     POST   /admin/keys/{id}/revoke     the same
 
-Times are RFC 3339 (`2030-01-01T00:00:00Z`); a time without an offset is UTC.
+Times are RFC 3339 (`2030-01-01T00:00:00Z`); a time without an offset is UTC. A valid
+virtual key gets 403 `forbidden` here (401 is for a missing or wrong key). `last_used_at` is
+recorded at most once a minute per key.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from starlette.routing import Route
 
 from router.api.common import decode, json_response, read_body
 from router.runtime import Runtime
-from router.store.keys import KeyChanges, KeyRecord, NewKey
+from router.store.key_records import KeyChanges, KeyView, NewKey, view
 
 
 class CreateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -39,22 +41,8 @@ class UpdateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metadata: dict[str, object] | msgspec.UnsetType = msgspec.UNSET
 
 
-class KeyOut(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    prefix: str
-    models: tuple[str, ...]
-    expires_at: datetime | None
-    metadata: dict[str, object]
-    created_at: datetime
-    revoked: bool
-    revoked_at: datetime | None
-    object: str = "api_key"
-    key: str | msgspec.UnsetType = msgspec.UNSET  # only in the answer that creates the key
-
-
 class KeyList(msgspec.Struct):
-    data: list[KeyOut]
+    data: list[KeyView]
     object: str = "list"
 
 
@@ -66,27 +54,6 @@ def _seconds(when: datetime | None) -> float | None:
     if when is None:
         return None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
-def as_time(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-def out(record: KeyRecord, key: str | msgspec.UnsetType = msgspec.UNSET) -> KeyOut:
-    created = as_time(record.created_at)
-    assert created is not None
-    return KeyOut(
-        id=record.id,
-        name=record.name,
-        prefix=record.prefix,
-        models=record.models,
-        expires_at=as_time(record.expires_at),
-        metadata=record.metadata,
-        created_at=created,
-        revoked=record.revoked,
-        revoked_at=as_time(record.revoked_at),
-        key=key,
-    )
 
 
 def _changes(body: UpdateKey) -> KeyChanges:
@@ -107,7 +74,7 @@ def routes(rt: Runtime) -> list[Route]:
     async def collection(request: Request) -> Response:
         await master(request)
         if request.method == "GET":
-            return json_response(KeyList([out(r) for r in await rt.api_keys.list()]))
+            return json_response(KeyList([view(r) for r in await rt.api_keys.list()]))
         body = decode(_CREATE, await read_body(request))
         new = NewKey(
             name=body.name,
@@ -116,19 +83,19 @@ def routes(rt: Runtime) -> list[Route]:
             metadata=body.metadata,
         )
         secret, record = await rt.api_keys.create(new)
-        return json_response(out(record, secret), 201)
+        return json_response(view(record, secret), 201)
 
     async def one(request: Request) -> Response:
         await master(request)
         key_id = request.path_params["key_id"]
         if request.method == "GET":
-            return json_response(out(await rt.api_keys.get(key_id)))
+            return json_response(view(await rt.api_keys.get(key_id)))
         if request.method == "DELETE":
             return await _revoke(key_id)
         changes = _changes(decode(_UPDATE, await read_body(request)))
         record = await rt.api_keys.update(key_id, changes)
         rt.keys_changed(key_id)
-        return json_response(out(record))
+        return json_response(view(record))
 
     async def revoke(request: Request) -> Response:
         await master(request)
@@ -137,7 +104,7 @@ def routes(rt: Runtime) -> list[Route]:
     async def _revoke(key_id: str) -> Response:
         record = await rt.api_keys.revoke(key_id)
         rt.keys_changed(key_id)
-        return json_response(out(record))
+        return json_response(view(record))
 
     return [
         Route("/admin/keys", collection, methods=["GET", "POST"]),

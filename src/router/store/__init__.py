@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+from router.config import Settings
 from router.store.conversations import ConversationStore, SqliteStore
 
 
 def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
+
+
+def database_path(settings: Settings) -> str:
+    """The SQLite path; a relative one is relative to routing.toml's folder."""
+    path = settings.storage.database
+    if path == ":memory:" or is_postgres(path) or Path(path).is_absolute() or not settings.source:
+        return path
+    return str(Path(settings.source).parent / path)
 
 
 async def open_conversations(
