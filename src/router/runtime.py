@@ -22,6 +22,7 @@ from router.protocols import REGISTRY, backends
 from router.store import is_postgres, open_conversations
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyAuth, KeyStore, open_keys
+from router.store.responses import ResponseStore, open_responses
 from router.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class Runtime:
         self.auth = Authenticator(master_key(settings, env, host))
         self._upstream: Upstream | None = None
         self._store: ConversationStore | None = None
+        self._responses: ResponseStore | None = None
         self._chat: ChatService | None = None
         self._media: MediaService | None = None
         self._api_keys: KeyStore | None = None
@@ -109,6 +111,7 @@ class Runtime:
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path())
+        self._responses = await open_responses(self.database_path())
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup
@@ -138,6 +141,8 @@ class Runtime:
             await self._api_keys.close()
         if self._store is not None:
             await self._store.close()
+        if self._responses is not None:
+            await self._responses.close()
         if self._upstream is not None:
             await self._upstream.close()
 
@@ -165,6 +170,11 @@ class Runtime:
     def store(self) -> ConversationStore:
         assert self._store is not None, "runtime not started"
         return self._store
+
+    @property
+    def responses(self) -> ResponseStore:
+        assert self._responses is not None, "runtime not started"
+        return self._responses
 
     @property
     def upstream(self) -> Upstream:
