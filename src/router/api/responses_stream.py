@@ -85,7 +85,7 @@ class Lifecycle:
         self.started = False
 
     def emit(self, kind: str, **fields: object) -> None:
-        event = msgspec.convert({"type": kind, "sequence_number": self.seq}, StreamEvent)
+        event = StreamEvent(type=kind, sequence_number=self.seq)
         for name, value in fields.items():
             setattr(event, name, value)
         self.seq += 1
