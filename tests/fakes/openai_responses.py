@@ -19,6 +19,7 @@ import secrets
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -87,6 +88,9 @@ class RReply:
     usage: tuple[int, int, int, int] = (12, 6, 0, 0)
     status: int | None = None
     incomplete: bool = False
+
+
+Scripted = RReply | Callable[[dict[str, Any]], RReply]  # a reply, or one made from the body
 
 
 def _error(status: int, message: str, code: str | None, param: str | None = None) -> web.Response:
@@ -304,7 +308,7 @@ class FakeResponses:
     def __init__(self, api_key: str | None = None) -> None:
         self.api_key = api_key
         self.seen: list[dict[str, Any]] = []
-        self._script: deque[RReply] = deque()
+        self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -313,13 +317,14 @@ class FakeResponses:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
 
-    def script(self, *replies: RReply) -> None:
+    def script(self, *replies: Scripted) -> None:
         with self._lock:
             self._script.extend(replies)
 
-    def _next(self) -> RReply:
+    def _next(self, body: dict[str, Any]) -> RReply:
         with self._lock:
-            return self._script.popleft() if self._script else RReply()
+            reply = self._script.popleft() if self._script else RReply()
+        return reply(body) if callable(reply) else reply
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -333,7 +338,7 @@ class FakeResponses:
         refused = check(body)
         if refused is not None:
             return refused
-        reply = self._next()
+        reply = self._next(body)
         if reply.status is not None:
             return _error(reply.status, "Rate limit reached for requests", "rate_limit_exceeded")
         if not body.get("stream"):

@@ -44,6 +44,8 @@ from router.runtime import Runtime
 from router.store.responses import StoredResponse
 
 _ITEMS = msgspec.json.Decoder(list[dict[str, object]])
+NOT_OPENAI = ("client_metadata",)
+"""Sent by Codex, absent from OpenAI's published `CreateResponse`: dropped on the native path."""
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -85,6 +87,8 @@ async def prepare(rt: Runtime, decoded: Decoded, begun: Begun) -> Prepared:
     translated = translate(body, items)
     fields = dict(decoded.raw)
     fields.pop("previous_response_id", None)
+    for name in NOT_OPENAI:
+        fields.pop(name, None)
     if prior:
         fields["input"] = [*prior, *new]
     native = Native("openai", fields, capability="responses")
@@ -119,7 +123,9 @@ def _check_blocked(rt: Runtime, prepared: Prepared) -> None:
 def _headers(prepared: Prepared, target: Target | None, trail: str) -> dict[str, str]:
     headers = {"x-router-attempts": trail}
     dropped = prepared.translated.dropped
-    if dropped and (target is None or prepared.native.for_target(target) is None):
+    if target is not None and prepared.native.for_target(target) is not None:
+        dropped = tuple(name for name in dropped if name in NOT_OPENAI)
+    if dropped:
         headers["x-router-dropped"] = ", ".join(dropped)
     return headers
 
