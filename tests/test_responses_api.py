@@ -220,3 +220,10 @@ def test_stream_broken_beyond_rescue_ends_with_response_failed(tmp_path: Path) -
     check_lifecycle(events)
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["error"]["code"] == "stream_cut"
+
+
+def test_wrong_method_on_responses_is_an_openai_error(tmp_path: Path) -> None:
+    with responses_gateway(tmp_path) as (_ups, gw):
+        r = httpx.get(f"{gw.url}/v1/responses", headers=gw.headers, timeout=5)
+    assert r.status_code == 405
+    assert r.json()["error"]["code"] == "method_not_allowed"
