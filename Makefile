@@ -37,6 +37,7 @@ check: $(RUN_STAMP)  ## validate routing.toml (or ROUTER_CONFIG) and its provide
 test: $(STAMP)  ## install the test tools (.[dev]) and run the whole suite
 	./scripts/ensure-chromium
 	./scripts/ensure-deploy-tools
+	./scripts/ensure-codex
 	$(BIN)/python -m pytest -q
 
 BENCH_STAMP := $(VENV)/.bench-installed

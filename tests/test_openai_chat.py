@@ -455,6 +455,6 @@ def test_stream_failing_beyond_rescue_ends_with_an_error_chunk(env):
 
 
 def test_unknown_v1_path_is_an_openai_error(env):
-    r = httpx.get(f"{env.gw.url}/v1/responses", timeout=5)
+    r = httpx.get(f"{env.gw.url}/v1/assistants", timeout=5)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "unknown_url"

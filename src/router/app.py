@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from router.admission import Admission
-from router.api import admin, ironlabs, openai, openai_media, openai_models, pages
+from router.api import admin, ironlabs, openai, openai_media, openai_models, pages, responses
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
@@ -51,7 +51,7 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Unknown paths and methods: OpenAI's shape under /v1/, Starlette's plain text elsewhere."""
     assert isinstance(exc, HTTPException)
-    if surface_of(request.scope["path"]) != "openai":
+    if surface_of(request.scope["path"]) not in ("openai", "responses"):
         return PlainTextResponse(exc.detail, exc.status_code, exc.headers)
     code = "unknown_url" if exc.status_code == 404 else "method_not_allowed"
     message = f"{request.method} {request.scope['path']}: {exc.detail}"
@@ -104,6 +104,7 @@ def create_app(runtime: Runtime) -> Starlette:
         *openai.routes(runtime),
         *openai_media.routes(runtime),
         *openai_models.routes(runtime),
+        *responses.routes(runtime),
         *admin.routes(runtime),
         *pages.routes(runtime),
     ]

@@ -19,9 +19,10 @@ from router.errors import ConfigError
 from router.lifecycle import Lifecycle
 from router.metrics import Metrics
 from router.protocols import REGISTRY, backends
-from router.store import database_path, open_conversations
+from router.store import database_path, open_conversations, open_responses
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyStore, open_keys
+from router.store.response_records import ResponseStore
 from router.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class Runtime:
         self.lifecycle = Lifecycle()  # drain state, driven by router.serving
         self._upstream: Upstream | None = None
         self._store: ConversationStore | None = None
+        self._responses: ResponseStore | None = None
         self._chat: ChatService | None = None
         self._media: MediaService | None = None
         self._api_keys: KeyStore | None = None
@@ -102,6 +104,7 @@ class Runtime:
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path(), self.metrics.store_waits.inc)
+        self._responses = await open_responses(self.database_path())
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup
@@ -133,6 +136,8 @@ class Runtime:
             await self._api_keys.close()
         if self._store is not None:
             await self._store.close()
+        if self._responses is not None:
+            await self._responses.close()
         if self._upstream is not None:
             await self._upstream.close()
 
@@ -160,6 +165,11 @@ class Runtime:
     def store(self) -> ConversationStore:
         assert self._store is not None, "runtime not started"
         return self._store
+
+    @property
+    def responses(self) -> ResponseStore:
+        assert self._responses is not None, "runtime not started"
+        return self._responses
 
     @property
     def upstream(self) -> Upstream:

@@ -14,7 +14,11 @@ import msgspec
 from router.core.types import Attempt
 from router.errors import AllTargetsFailed, Failure
 
-SURFACES: tuple[tuple[str, str], ...] = (("/api/v1/", "ironlabs"), ("/v1/", "openai"))
+SURFACES: tuple[tuple[str, str], ...] = (
+    ("/api/v1/", "ironlabs"),
+    ("/v1/responses", "responses"),
+    ("/v1/", "openai"),
+)
 
 
 def surface_of(path: str) -> str | None:
@@ -149,4 +153,9 @@ def own_error(
 
 
 Shape = Callable[[int, str, str, str | None, list[Attempt] | None], object]
-SHAPES: dict[str | None, Shape] = {"openai": openai_error, "ironlabs": own_error, None: own_error}
+SHAPES: dict[str | None, Shape] = {
+    "openai": openai_error,
+    "responses": openai_error,
+    "ironlabs": own_error,
+    None: own_error,
+}

@@ -83,8 +83,10 @@ class ChatService:
         refused = target.info.unsupported_params if target.info else frozenset()
         out = (params - backend.accepts) | (params & refused - {"max_tokens"})
         native = request.native
-        if native is not None and native.protocol != backend.dialect:
-            out |= frozenset(native.fields) - _CANONICAL  # passthrough of another dialect
+        # Passthrough fields of another dialect (a whole native body, `capability` set, is
+        # its surface's to account for: it is translated when it cannot go natively).
+        if native is not None and native.capability is None and native.protocol != backend.dialect:
+            out |= frozenset(native.fields) - _CANONICAL
         return tuple(sorted(out))
 
     async def complete(self, call: ChatCall) -> Completion:

@@ -81,9 +81,20 @@ class Native(msgspec.Struct, frozen=True):
     protocol: str
     fields: dict[str, object] = msgspec.field(default_factory=dict)
     headers: tuple[tuple[str, str], ...] = ()
+    capability: str | None = None  # and only for models that list it (e.g. "responses")
 
     def for_protocol(self, protocol: str) -> Native | None:
         return self if protocol == self.protocol else None
+
+    def for_target(self, target: Target) -> Native | None:
+        """Itself when `target` speaks `protocol` and, if one is named, its model lists
+        `capability` in the catalog; else None (the canonical request is sent instead)."""
+        if target.provider.protocol != self.protocol:
+            return None
+        if self.capability is None:
+            return self
+        info = target.info
+        return self if info is not None and self.capability in info.capabilities else None
 
 
 class Message(msgspec.Struct, frozen=True):

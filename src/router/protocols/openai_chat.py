@@ -360,11 +360,13 @@ class OpenAIChat:
         url, headers = self.endpoint(target)
         body = body_for(target, request, stream)
         native = request.native
-        if request.extra is None and (native is None or native.protocol != self.dialect):
+        if native is not None and (native.protocol != self.dialect or native.capability):
+            native = None  # another dialect's, or a whole body for another endpoint
+        if request.extra is None and native is None:
             return HttpCall(url, headers, _ENCODER.encode(body))
         # Passthrough fields and provider extras, as the caller sent them (rare: a dict).
         merged = msgspec.to_builtins(body)
-        if native is not None and native.protocol == self.dialect:
+        if native is not None:
             merged |= native.fields
             if "max_completion_tokens" in native.fields:
                 merged.pop("max_tokens", None)  # the caller's name for it, not both

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from router.config import Settings
 from router.store.conversations import ConversationStore, SqliteStore
+from router.store.response_records import ResponseStore
 
 
 def is_postgres(url: str) -> bool:
@@ -31,3 +32,14 @@ async def open_conversations(
 
         return await PostgresStore(database).open()
     return await SqliteStore(database, on_full=on_full).open()
+
+
+async def open_responses(database: str) -> ResponseStore:
+    """The response store for `storage.database`: a SQLite path or a PostgreSQL URL."""
+    if database.startswith(("postgresql://", "postgres://")):
+        from router.store.responses_postgres import PostgresResponses  # asyncpg when asked
+
+        return await PostgresResponses(database).open()
+    from router.store.responses import SqliteResponses
+
+    return await SqliteResponses(database).open()
