@@ -21,6 +21,7 @@ check: $(STAMP)  ## validate routing.toml and providers/ without serving
 
 test: $(STAMP)  ## install and run the whole suite
 	./scripts/ensure-chromium
+	./scripts/ensure-claude-code
 	$(BIN)/python -m pytest -q
 
 BENCH_STAMP := $(VENV)/.bench-installed
