@@ -87,7 +87,7 @@ def _arguments(text: str) -> dict[str, Any]:
 
 
 def _part(p: Part) -> wire.Block | None:
-    if type(p) is TextPart:
+    if isinstance(p, TextPart):
         return wire.Text(p.text) if p.text else None  # the API refuses empty text blocks
     if isinstance(p, ThinkingPart):
         return _thinking(p)
