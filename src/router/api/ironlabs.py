@@ -23,6 +23,7 @@ from router.api.common import (
     Begun,
     asked,
     endpoint,
+    header_fallbacks,
     json_response,
     sse,
     trail_header,
@@ -189,7 +190,7 @@ def routes(rt: Runtime) -> list[Route]:
         call = ChatCall(
             principal=begun.principal,
             models=asked("models", body.models),
-            fallbacks=asked("fallback_models", body.fallback_models),
+            fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=ChatRequest(
                 messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
             ),

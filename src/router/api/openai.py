@@ -26,6 +26,7 @@ from router.api.common import (
     Begun,
     asked,
     endpoint,
+    header_fallbacks,
     json_response,
     sse,
     trail_header,
@@ -298,7 +299,7 @@ def routes(rt: Runtime) -> list[Route]:
         call = ChatCall(
             principal=begun.principal,
             models=asked("models", body.models, body.model),
-            fallbacks=asked("fallback_models", body.fallback_models),
+            fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=chat_request(body),
             timeout=begun.timeout,
             received=begun.received,

@@ -23,7 +23,6 @@ from router.core.types import (
     Event,
     Finish,
     FinishReason,
-    ImagePart,
     Message,
     Part,
     ReasoningDelta,
