@@ -53,7 +53,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 _STREAM_STATUS = {Failure.RATE_LIMITED: 429, Failure.OVERLOADED: 529}
 
 
-def _authorization(request: Request) -> str | None:
+def authorization(request: Request) -> str | None:
     found = request.headers.get("authorization")
     if found:
         return found
@@ -63,7 +63,7 @@ def _authorization(request: Request) -> str | None:
 
 async def _begin(rt: Runtime, request: Request) -> Begun:
     received = rt.now()
-    principal = await rt.auth.authenticate(_authorization(request))
+    principal = await rt.auth.authenticate(authorization(request))
     return Begun(received, principal, request_timeout(request))
 
 
@@ -73,7 +73,7 @@ def _error(status: int, message: str, field: str | None, headers: dict[str, str]
 
 def _chain_failed(exc: AllTargetsFailed) -> Response:
     f = failed(exc, trail_header(exc.attempts))
-    tried = [a for a in exc.attempts if not a.reason]
+    tried = [a for a in exc.attempts if a.status is not None]  # reached an upstream
     status = 529 if tried and all(a.outcome == Failure.OVERLOADED for a in tried) else f.status
     return _error(status, f.message, None, f.headers)
 
@@ -262,3 +262,44 @@ async def _count(rt: Runtime, call: ChatCall) -> Response:
     )
     headers = {"x-router-attempts": "", "x-router-estimated": "true"}
     return json_response(_Count(tokens), headers=headers)
+
+
+# ---- GET /v1/models in Anthropic's shape ----------------------------------------------------
+
+
+class _Model(msgspec.Struct, kw_only=True):
+    type: str = "model"
+    id: str
+    display_name: str
+    created_at: str = "1970-01-01T00:00:00Z"  # the catalog keeps no release dates
+
+
+class _ModelPage(msgspec.Struct, kw_only=True):
+    data: list[_Model]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
+
+
+def wants_model_page(request: Request) -> bool:
+    """Anthropic's SDKs and Claude Code send `anthropic-version`; OpenAI's never do."""
+    return "anthropic-version" in request.headers
+
+
+def model_page(ids: list[str], request: Request) -> Response:
+    """One page of `ids` (chat models, in catalog order): `limit` (1-1000, default 20),
+    `after_id` / `before_id` as Anthropic pages them."""
+    raw = request.query_params.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise RequestError("invalid_value", "limit: must be between 1 and 1000", "limit")
+    limit = int(raw)
+    after, before = request.query_params.get("after_id"), request.query_params.get("before_id")
+    start = ids.index(after) + 1 if after in ids else 0
+    end = ids.index(before) if before in ids else len(ids)
+    if before in ids and after is None:
+        start = max(0, end - limit)
+    page = ids[start : min(end, start + limit)]
+    more = start + limit < end if before is None else start > 0
+    data = [_Model(id=i, display_name=i) for i in page]
+    first, last = (page[0], page[-1]) if page else (None, None)
+    return json_response(_ModelPage(data=data, has_more=more, first_id=first, last_id=last))
