@@ -333,7 +333,7 @@ def test_forcing_a_server_tool_on_a_translated_target_is_refused(e: Env) -> None
     assert e.oai.seen == []
 
 
-# ---- count_tokens, models, the fallback header elsewhere ------------------------------------------
+# ---- count_tokens, models, the fallback header elsewhere ---------------------------------
 
 
 def test_count_tokens_native_and_estimated(e: Env) -> None:

@@ -79,7 +79,7 @@ class InBlock(msgspec.Struct, frozen=True):
 
 
 class InMessage(msgspec.Struct, frozen=True):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[InBlock]
 
 
