@@ -70,6 +70,14 @@ def events(raw: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def spent(e: Env, model: str, provider: str = "anthropic") -> Decimal:
+    """`router_cost_usd` of one target, from the gateway's /metrics."""
+    text = httpx.get(e.gw.url + "/metrics").text
+    line = f'router_cost_usd_total{{model="{model}",provider="{provider}"}} '
+    found = [row[len(line) :] for row in text.splitlines() if row.startswith(line)]
+    return Decimal(found[0]) if found else Decimal(0)
+
+
 def post(
     e: Env, body: dict[str, Any], path: str = "/v1/messages", **headers: str
 ) -> httpx.Response:
@@ -84,6 +92,7 @@ def test_create_goes_natively_and_costs_every_token_kind(e: Env) -> None:
     usage = Usage(prompt=100, completion=5, cached=60, cache_write=20)
     e.ant.script(MODEL, Fault.ok(text="Olá!", usage=usage))
     system = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    before = spent(e, MODEL)
     raw = e.client.messages.with_raw_response.create(
         model=MODEL,
         max_tokens=100,
@@ -103,6 +112,7 @@ def test_create_goes_natively_and_costs_every_token_kind(e: Env) -> None:
     assert message.usage.cache_creation_input_tokens == 20
     # 20 x 3 + 60 x 0.30 + 20 x 3.75 + 5 x 15 = 228 per million
     assert Decimal(raw.headers["x-router-cost"]) == Decimal("0.000228")
+    assert spent(e, MODEL) - before == Decimal("0.000228")
     assert raw.headers["x-router-attempts"].startswith(f"anthropic/{MODEL} ok 200 ")
     assert "x-router-dropped" not in raw.headers
     (seen,) = e.ant.seen
@@ -141,6 +151,7 @@ def test_stream_with_thinking_and_tools_round_trips_the_signature(e: Env) -> Non
     )
     ask = [{"role": "user", "content": "Weather in Lisbon?"}]
     thinking = {"type": "enabled", "budget_tokens": 2000}
+    before = spent(e, MODEL)
     with e.client.messages.stream(
         model=MODEL,
         max_tokens=4000,
@@ -156,6 +167,7 @@ def test_stream_with_thinking_and_tools_round_trips_the_signature(e: Env) -> Non
     assert (use.name, use.input) == ("weather", {"city": "Lisbon"})  # type: ignore[union-attr]
     assert final.stop_reason == "tool_use"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (50, 30)
+    assert spent(e, MODEL) - before == Decimal("0.0006")  # 50 x 3 + 30 x 15 per million
 
     history = [
         *ask,
@@ -202,6 +214,24 @@ def test_event_sequence_is_anthropics(e: Env) -> None:
     assert deltas == ["thinking_delta", "signature_delta"] + ["text_delta"] * 3
     assert got[-2][1]["usage"]["output_tokens"] == 4
     assert response.headers["x-router-attempts"].startswith(f"anthropic/{MODEL} ok")
+
+
+def test_a_stream_broken_beyond_rescue_ends_with_an_error_event(e: Env) -> None:
+    model = "claude-opus-4-5-20251101"  # its own circuit
+    e.ant.script(model, Fault.stream_error(2, Fault.ok(text="one two three four", chunk_delay=0.2)))
+    e.ant.always(model, Fault.overloaded())
+    body = {
+        "model": model,
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    got = events(post(e, body).text)
+    assert stream_problem(got) is None
+    assert [n for n, _ in got][-1] == "error"
+    assert got[-1][1]["error"]["type"] == "overloaded_error"
+    text = "".join(d["delta"]["text"] for n, d in got if n == "content_block_delta")
+    assert text in ("one", "one two")  # " two" may arrive in the same read as the error
 
 
 # ---- translated -------------------------------------------------------------------------------

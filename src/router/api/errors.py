@@ -176,9 +176,9 @@ class AnthropicErrorBody(msgspec.Struct):
     message: str
 
 
-class AnthropicError(msgspec.Struct):
-    error: AnthropicErrorBody
+class AnthropicError(msgspec.Struct, kw_only=True):
     type: str = "error"
+    error: AnthropicErrorBody
 
 
 def anthropic_error(
@@ -187,7 +187,7 @@ def anthropic_error(
     """Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`; the field a 400
     is about is named in the message, the trail is in `x-router-attempts`."""
     where = f" ({field})" if field and field not in message else ""
-    return AnthropicError(AnthropicErrorBody(anthropic_type(status), message + where))
+    return AnthropicError(error=AnthropicErrorBody(anthropic_type(status), message + where))
 
 
 Shape = Callable[[int, str, str, str | None, list[Attempt] | None], object]
