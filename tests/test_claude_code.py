@@ -86,6 +86,7 @@ def test_tool_turn_runs_locally_and_the_result_reaches_the_upstream(env: Env) ->
     result = env.claude("What does notes.txt say?")
     assert result["result"] == "It says xylophone-42."
     first, second = env.ant.seen
+    assert "Read" in {t["name"] for t in first.body["tools"]}
     last = second.body["messages"][-1]
     results = [b for b in last["content"] if b.get("type") == "tool_result"]
     assert [r["tool_use_id"] for r in results] == ["toolu_fake_1"]
