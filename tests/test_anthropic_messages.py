@@ -405,3 +405,23 @@ def test_fallback_header_on_the_openai_surface(e: Env) -> None:
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "fallback"
     assert response.json()["model"] == "openai/gpt-4o-mini"
+
+
+def test_an_alias_of_claude_codes_model_falls_back_to_openai(tmp_path: Path) -> None:
+    alias = '\n[aliases]\n"claude-opus-4-8" = ["anthropic/claude-opus-4-8", "openai/gpt-4o-mini"]\n'
+    with FakeUpstream("anthropic") as ant, FakeUpstream("openai") as oai:
+        ant.always("claude-opus-4-8", Fault.status(500))
+        oai.script("gpt-4o-mini", Fault.ok(text="from the chain"))
+        keys = {
+            "ANTHROPIC_BASE_URL": ant.url,
+            "ANTHROPIC_API_KEY": PROVIDER_KEY,
+            "OPENAI_BASE_URL": oai.url,
+            "OPENAI_API_KEY": "sk-openai-provider",
+        }
+        with running_gateway(write_config(tmp_path, alias), keys) as gw:
+            client = anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0)
+            message = client.messages.create(
+                model="claude-opus-4-8", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
+    assert message.content[0].text == "from the chain"  # type: ignore[union-attr]
+    assert [s.outcome for s in ant.seen] == ["status"] * 3
