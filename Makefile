@@ -38,6 +38,7 @@ test: $(STAMP)  ## install the test tools (.[dev]) and run the whole suite
 	./scripts/ensure-chromium
 	./scripts/ensure-deploy-tools
 	./scripts/ensure-codex
+	./scripts/ensure-claude-code
 	$(BIN)/python -m pytest -q
 
 BENCH_STAMP := $(VENV)/.bench-installed

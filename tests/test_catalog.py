@@ -309,7 +309,7 @@ def test_refresh_is_idempotent_on_the_committed_catalog(table, providers_copy):
     assert report.by_status("changed") == ()
     assert report.by_status("missing") == ()
     assert refs(report.by_status("pinned")) == PINNED
-    assert len(report.by_status("unchanged")) == 76
+    assert len(report.by_status("unchanged")) == 80
     assert report.written == ()
     assert snapshot(providers_copy) == before
 

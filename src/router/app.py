@@ -15,7 +15,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from router.admission import Admission
-from router.api import admin, ironlabs, openai, openai_media, openai_models, pages, responses
+from router.api import (
+    admin,
+    anthropic,
+    ironlabs,
+    openai,
+    openai_media,
+    openai_models,
+    pages,
+    responses,
+)
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
@@ -101,6 +110,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/metrics", metrics),
         Route("/admin/health", admin_health),
         *ironlabs.routes(runtime),
+        *anthropic.routes(runtime),
         *openai.routes(runtime),
         *openai_media.routes(runtime),
         *openai_models.routes(runtime),

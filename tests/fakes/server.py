@@ -31,7 +31,9 @@ import msgspec
 from aiohttp import web
 
 from fakes import inbound, media, transport
-from fakes.anthropic_wire import AnthropicMessages
+from fakes.anthropic_strict import request_problem
+from fakes.anthropic_wire import AnthropicMessages, invalid
+from fakes.anthropic_wire import count_tokens as anthropic_count
 from fakes.cassettes import RECORDED
 from fakes.faults import Fault
 from fakes.frames import Answer, Ctx, Dialect, Stream, seal
@@ -69,12 +71,18 @@ class FakeUpstream:
     """A scriptable fake of one LLM provider, served over real loopback HTTP."""
 
     def __init__(
-        self, protocol: str, *, api_key: str | None = None, models: Iterable[str] = DEFAULT_MODELS
+        self,
+        protocol: str,
+        *,
+        api_key: str | None = None,
+        models: Iterable[str] = DEFAULT_MODELS,
+        strict: bool = True,
     ) -> None:
         if protocol not in DIALECTS:
             raise ValueError(f"unknown protocol {protocol!r}; one of {sorted(DIALECTS)}")
         self.protocol = protocol
         self.api_key = api_key
+        self.strict = strict  # anthropic: refuse bodies the real API refuses (anthropic_strict)
         self.models = list(models)
         self._dialect = DIALECTS[protocol]
         self._lock = threading.Lock()
@@ -257,11 +265,17 @@ class FakeUpstream:
             return self._dialect.error(fault, ctx)
         if self.protocol == "gemini" and ctx.stream and request.query.get("alt") != "sse":
             return self._dialect.error(Fault.status(400), ctx)  # the fake streams only SSE
+        if route.endpoint == "chat" and self.strict and self.protocol == "anthropic":
+            problem = request_problem(ctx.body)
+            if problem is not None:
+                return invalid(ctx, problem)
         if route.endpoint == "chat":
             reply = fault.reply
             if not reply.recorded and reply.text is None and reply.tool_call is None:
                 reply = msgspec.structs.replace(reply, text=RECORDED[self.protocol].text)
             answer = self._dialect.chat(reply, ctx)
+        elif route.endpoint == "count_tokens":
+            answer = anthropic_count(ctx)
         else:
             answer = _MEDIA[route.endpoint](fault.reply, ctx)
         if isinstance(answer, Stream):

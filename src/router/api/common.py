@@ -198,6 +198,20 @@ def asked(field: str, names: Sequence[str], first: str | None = None) -> tuple[A
     return out
 
 
+FALLBACK_HEADER = "x-router-fallback-models"
+
+
+def header_fallbacks(request: Request) -> tuple[Asked, ...]:
+    """The per-request chain of the `x-router-fallback-models` header (comma-separated model
+    names, tried after the body's), on every surface: clients that cannot add body fields
+    (Claude Code through `ANTHROPIC_CUSTOM_HEADERS`) can still ask for fallbacks."""
+    raw = request.headers.get(FALLBACK_HEADER)
+    if not raw:
+        return ()
+    names = [n.strip() for n in raw.split(",")]
+    return tuple(Asked(n, FALLBACK_HEADER) for n in names if n)
+
+
 # ---- the SSE relay --------------------------------------------------------------------------
 
 DONE = b"data: [DONE]\n\n"

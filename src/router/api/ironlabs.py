@@ -26,6 +26,7 @@ from router.api.common import (
     asked,
     check_ranges,
     endpoint,
+    header_fallbacks,
     json_response,
     sse,
 )
@@ -193,7 +194,7 @@ def routes(rt: Runtime) -> list[Route]:
         call = ChatCall(
             principal=begun.principal,
             models=asked("models", body.models),
-            fallbacks=asked("fallback_models", body.fallback_models),
+            fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=ChatRequest(
                 messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
             ),

@@ -28,6 +28,7 @@ from router.api.common import (
     answer_headers,
     asked,
     endpoint,
+    header_fallbacks,
     json_response,
     sse,
 )
@@ -380,7 +381,7 @@ def routes(rt: Runtime) -> list[Route]:
         call = ChatCall(
             principal=begun.principal,
             models=asked("models", body.models, body.model),
-            fallbacks=asked("fallback_models", body.fallback_models),
+            fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=chat_request(body, decoded.extra),
             timeout=begun.deadline(body.stream),
             received=begun.received,

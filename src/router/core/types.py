@@ -76,12 +76,15 @@ class Tool(msgspec.Struct, frozen=True):
 
 class Native(msgspec.Struct, frozen=True):
     """Provider-specific passthrough: body `fields` and `headers` that only the codec of
-    `protocol` reads (merged into its request as given); every other protocol ignores them."""
+    `protocol` reads (merged into its request as given); every other protocol ignores them.
+    `endpoint` names another endpoint of that protocol than its chat one (Anthropic's
+    "count_tokens")."""
 
     protocol: str
     fields: dict[str, object] = msgspec.field(default_factory=dict)
     headers: tuple[tuple[str, str], ...] = ()
     capability: str | None = None  # and only for models that list it (e.g. "responses")
+    endpoint: str = ""
 
     def for_protocol(self, protocol: str) -> Native | None:
         return self if protocol == self.protocol else None
@@ -189,11 +192,13 @@ class TextDelta(msgspec.Struct, frozen=True, gc=False):
 
 
 class ReasoningDelta(msgspec.Struct, frozen=True, gc=False):
-    """Reasoning text; `signature` (Anthropic's `signature_delta`) closes a thinking block."""
+    """Reasoning text; `signature` (Anthropic's `signature_delta`) closes a thinking block;
+    `redacted` is a whole redacted thinking block (its opaque data)."""
 
     text: str
     signature: str | None = None
     choice: int = 0
+    redacted: str | None = None
 
 
 class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):

@@ -23,18 +23,19 @@ from router.core.types import (
     Event,
     Finish,
     FinishReason,
-    ImagePart,
     Message,
     Part,
     ReasoningDelta,
     Target,
     TextDelta,
     TextPart,
+    ThinkingPart,
     ToolCallDelta,
     Usage,
 )
 from router.errors import Failure, UpstreamError
 from router.protocols import anthropic_wire as wire
+from router.protocols.anthropic_native import counted, native_call
 from router.protocols.errors import classify_http
 from router.upstream import HttpCall
 
@@ -85,14 +86,23 @@ def _arguments(text: str) -> dict[str, Any]:
 
 
 def _part(p: Part) -> wire.Block | None:
-    if type(p) is TextPart:
+    if isinstance(p, TextPart):
         return wire.Text(p.text) if p.text else None  # the API refuses empty text blocks
-    if not isinstance(p, ImagePart):
-        return None  # thinking is not sent back yet: its signature is not kept
+    if isinstance(p, ThinkingPart):
+        return _thinking(p)
     inline = p.inline()
     if inline is None:
         return wire.Image(wire.Source("url", url=p.url))
     return wire.Image(wire.Source("base64", media_type=inline[0], data=inline[1]))
+
+
+def _thinking(p: ThinkingPart) -> wire.Block | None:
+    """Thinking goes back only to the protocol that produced it (its signature is Anthropic's)."""
+    if p.origin != "anthropic":
+        return None
+    if p.redacted is not None:
+        return wire.RedactedThinking(p.redacted)
+    return wire.ThinkingBlock(p.text, p.signature) if p.signature else None
 
 
 def _blocks(m: Message) -> list[wire.Block]:
@@ -255,8 +265,10 @@ def _refused(reason: str | None, produced: bool) -> None:
 def _block_events(block: wire.OutBlock, ordinal: int, out: list[Event]) -> None:
     if block.type == "text" and block.text:
         out.append(TextDelta(block.text))
-    elif block.type == "thinking" and block.thinking:
-        out.append(ReasoningDelta(block.thinking))
+    elif block.type == "thinking" and (block.thinking or block.signature):
+        out.append(ReasoningDelta(block.thinking or "", block.signature or None))
+    elif block.type == "redacted_thinking":
+        out.append(ReasoningDelta("", redacted=block.data or ""))
     elif block.type == "tool_use":
         args = bytes(block.input).decode()
         out.append(ToolCallDelta(ordinal, block.id, block.name, args))
@@ -309,7 +321,9 @@ class StreamDecoder:
             return [ReasoningDelta(delta.thinking)]
         if delta.type == "input_json_delta" and delta.partial_json:
             return [ToolCallDelta(self.tools.get(event.index, 0), arguments=delta.partial_json)]
-        return []  # signature_delta, citations_delta, empty pieces
+        if delta.type == "signature_delta" and delta.signature:
+            return [ReasoningDelta("", delta.signature)]
+        return []  # citations_delta, empty pieces
 
     def _message_delta(self, event: wire.StreamEvent) -> list[Event]:
         reason = event.delta.stop_reason if event.delta else None
@@ -363,6 +377,9 @@ class AnthropicMessages:
 
     def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall:
         url, headers = self.endpoint(target)
+        native = request.native.for_protocol("anthropic") if request.native else None
+        if native is not None and not request.prefill:  # a rescue's prefill goes canonical
+            return native_call(url, headers, target, native, stream)
         return HttpCall(url, headers, wire.ENCODER.encode(body_for(target, request, stream)))
 
     def parse_response(self, body: bytes) -> list[Event]:
@@ -370,6 +387,8 @@ class AnthropicMessages:
             message = wire.MESSAGE.decode(body)
         except msgspec.DecodeError:
             raise UpstreamError(Failure.MALFORMED, "malformed JSON answer from upstream") from None
+        if message.input_tokens is not None and not message.content:
+            return counted(message.input_tokens)
         out: list[Event] = []
         tools = 0
         for block in message.content:

@@ -41,6 +41,15 @@ class ToolResult(Block, tag="tool_result"):
     content: list[Text]
 
 
+class ThinkingBlock(Block, tag="thinking"):
+    thinking: str
+    signature: str
+
+
+class RedactedThinking(Block, tag="redacted_thinking"):
+    data: str
+
+
 class Turn(msgspec.Struct):
     role: str
     content: list[Block]
@@ -94,6 +103,8 @@ class OutBlock(msgspec.Struct):
     type: str
     text: str | None = None
     thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None  # of a `redacted_thinking` block
     id: str | None = None
     name: str | None = None
     input: msgspec.Raw = msgspec.Raw()
@@ -103,6 +114,7 @@ class Answer(msgspec.Struct):
     content: list[OutBlock] = []
     stop_reason: str | None = None
     usage: Usage | None = None
+    input_tokens: int | None = None  # a `count_tokens` answer
 
 
 class Delta(msgspec.Struct):
@@ -110,6 +122,7 @@ class Delta(msgspec.Struct):
     text: str | None = None
     thinking: str | None = None
     partial_json: str | None = None
+    signature: str | None = None
     stop_reason: str | None = None  # of a `message_delta`
 
 
