@@ -10,7 +10,7 @@ PORT   ?= 8080
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,otel]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## serve on http://127.0.0.1:$(PORT) with routing.toml (dev key: sk-router-dev)
@@ -21,6 +21,7 @@ check: $(STAMP)  ## validate routing.toml and providers/ without serving
 
 test: $(STAMP)  ## install and run the whole suite
 	./scripts/ensure-chromium
+	./scripts/ensure-prometheus
 	$(BIN)/python -m pytest -q
 
 BENCH_STAMP := $(VENV)/.bench-installed

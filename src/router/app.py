@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from router.api import admin, ironlabs, openai, openai_media, openai_models, pages
+from router.api import admin, ironlabs, openai, openai_media, openai_models, pages, status
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
 from router.core.types import Attempt
 from router.errors import AllTargetsFailed, RequestError, UpstreamError
-from router.metrics import MetricsMiddleware
+from router.observe.middleware import ObserveMiddleware
 from router.runtime import Runtime
 
 log = logging.getLogger("router")
@@ -37,7 +37,8 @@ def _error(
 ) -> Response:
     """The one place an error becomes a response, in the shape of the request's surface."""
     shape = SHAPES[surface_of(request.scope["path"])]
-    return json_response(shape(status, code, message, field, attempts), status, headers)
+    body = shape(status, code, message, field, attempts, request.scope.get("request_id"))
+    return json_response(body, status, headers)
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
@@ -97,10 +98,18 @@ def create_app(runtime: Runtime) -> Starlette:
         *openai_models.routes(runtime),
         *admin.routes(runtime),
         *pages.routes(runtime),
+        *status.routes(runtime, runtime.status_board),
     ]
+    observe = Middleware(
+        ObserveMiddleware,
+        metrics=runtime.metrics,
+        surface_of=surface_of,
+        log=runtime.request_log,
+        tracing=runtime.tracing,
+    )
     return Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=runtime.metrics, surface_of=surface_of)],
+        middleware=[observe],
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,

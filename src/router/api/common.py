@@ -23,6 +23,7 @@ from router.auth import Principal
 from router.core.chat import ChatStream, StreamFailed
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError
+from router.observe.record import new_request_id
 from router.runtime import Runtime
 
 T = TypeVar("T")
@@ -112,13 +113,15 @@ class Begun(msgspec.Struct, frozen=True):
     received: float  # loop time
     principal: Principal
     timeout: float | None
+    request_id: str = ""
 
 
 async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
     received = rt.now()
     principal = await rt.auth.authenticate(request.headers.get("authorization"))
-    return Begun(received, principal, request_timeout(request))
+    request_id = request.scope.get("request_id") or new_request_id()
+    return Begun(received, principal, request_timeout(request), request_id)
 
 
 def endpoint(

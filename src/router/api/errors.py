@@ -103,6 +103,7 @@ class OwnErrorBody(msgspec.Struct, kw_only=True):
     message: str
     field: str | None
     attempts: list[Attempt] | msgspec.UnsetType = msgspec.UNSET
+    request_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class OwnError(msgspec.Struct):
@@ -125,10 +126,16 @@ def openai_type(status: int) -> str:
 
 
 def openai_error(
-    status: int, code: str, message: str, field: str | None, attempts: list[Attempt] | None
+    status: int,
+    code: str,
+    message: str,
+    field: str | None,
+    attempts: list[Attempt] | None,
+    request_id: str | None = None,
 ) -> object:
     """OpenAI's error shape, `{"error": {"message", "type", "param", "code"}}`, plus the
-    attempt trail when upstreams were tried."""
+    attempt trail when upstreams were tried. The request id is in `x-request-id` only, as
+    OpenAI's own API answers (its SDKs read it there)."""
     return OpenAIError(
         OpenAIErrorBody(
             message=message,
@@ -141,12 +148,20 @@ def openai_error(
 
 
 def own_error(
-    status: int, code: str, message: str, field: str | None, attempts: list[Attempt] | None
+    status: int,
+    code: str,
+    message: str,
+    field: str | None,
+    attempts: list[Attempt] | None,
+    request_id: str | None = None,
 ) -> object:
     """The gateway's own shape (Iron Labs, admin): `{"error": {"code", "message", "field"}}`."""
     trail = msgspec.UNSET if attempts is None else attempts
-    return OwnError(OwnErrorBody(code=code, message=message, field=field, attempts=trail))
+    rid = request_id or msgspec.UNSET
+    return OwnError(
+        OwnErrorBody(code=code, message=message, field=field, attempts=trail, request_id=rid)
+    )
 
 
-Shape = Callable[[int, str, str, str | None, list[Attempt] | None], object]
+Shape = Callable[[int, str, str, str | None, list[Attempt] | None, str | None], object]
 SHAPES: dict[str | None, Shape] = {"openai": openai_error, "ironlabs": own_error, None: own_error}

@@ -302,6 +302,7 @@ def routes(rt: Runtime) -> list[Route]:
             request=chat_request(body),
             timeout=begun.timeout,
             received=begun.received,
+            request_id=begun.request_id,
             surface="openai",
             stream=body.stream,
         )

@@ -120,6 +120,8 @@ class ChatService:
             Report(
                 surface=call.surface,
                 caller=call.principal.name,
+                request_id=call.request_id,
+                request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=call.stream,
                 outcome=outcome,
@@ -141,6 +143,8 @@ class ChatService:
             Report(
                 surface=call.surface,
                 caller=call.principal.name,
+                request_id=call.request_id,
+                request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=call.stream,
                 outcome=decisive.failure.value if decisive else "no_target",
