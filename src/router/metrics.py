@@ -176,7 +176,7 @@ class Metrics:
         self._used(target, report.usage, cost)
         if report.upstream_ttft is not None:
             self.ttft.labels(target.provider.name).observe(report.upstream_ttft)
-        if report.outcome == "ok" and report.fell_back:
+        if report.outcome == "ok" and report.fell_back and not report.rescued:
             self.fallbacks.labels(report.surface, report.attempts[0].outcome).inc()
         if report.rescued:
             self.stream_failures.labels("rescued").inc()
