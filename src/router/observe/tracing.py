@@ -32,8 +32,12 @@ class Tracing:
     def __init__(self, service: str = "router") -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES over this default
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; without them
+        # the SDK names the service "unknown_service", where ours is a better default
+        resource = Resource.create()
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": service}))
+        self.provider = TracerProvider(resource=resource)
         self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         self.tracer = self.provider.get_tracer("router")
         self.propagator = TraceContextTextMapPropagator()
