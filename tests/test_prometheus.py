@@ -18,10 +18,10 @@ import httpx
 import pytest
 import yaml
 
-from chaos import ACME, DEAD, POLICY
+from chaos import ACME, DEAD
 from conftest import need
 from fakes import FakeUpstream, Fault
-from gateway_harness import MASTER_KEY, free_port, write_config
+from gateway_harness import FAST_POLICY, MASTER_KEY, free_port, write_config
 from prometheus_harness import REPO, Prometheus, prometheus, served
 
 DASHBOARD = REPO / "deploy" / "grafana" / "router.json"
@@ -75,12 +75,19 @@ def _load(fake: FakeUpstream, url: str) -> tuple[list[int], dict[str, int]]:
     fake.script("primary", *(reported(50, 9) for _ in range(6)))
     fake.script("backup", *(reported(20, 9) for _ in range(4)))
     fake.script("big", Fault.cut(3, Fault.ok(text=ANSWER, chunks=9)), reported(30, 9))
-    calls: list[tuple[list[str], bool, dict[str, Any]]] = [(["acme/primary"], False, {})] * 12
-    calls += [(["acme/primary"], True, {})] * 6
-    calls += [(["dead/m"], False, {"fallback_models": ["acme/backup"]})] * 4
+    plain: list[tuple[list[str], bool, dict[str, Any]]] = [(["acme/primary"], False, {})] * 12
+    streams: list[tuple[list[str], bool, dict[str, Any]]] = [(["acme/primary"], True, {})] * 6
+    fallbacks = [(["dead/m"], False, {"fallback_models": ["acme/backup"]})] * 4
+    calls: list[tuple[list[str], bool, dict[str, Any]]] = []
+    for i in range(6):  # mixed in every wave
+        calls += [plain[i], streams[i], *fallbacks[i : i + 1]]
+    calls += plain[6:]
     calls += [(["acme/big"], True, {}), (["dead/m"], False, {})]
+    statuses: list[int] = []
     with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda c: _ask(url, c[0], c[1], **c[2]), calls[:-2]))
+        for wave in (calls[0:8], calls[8:15], calls[15:22]):  # over a few scrapes: rates show
+            statuses += pool.map(lambda c: _ask(url, c[0], c[1], **c[2]), wave)
+            time.sleep(1.5)
     statuses += [_ask(url, m, s, **e) for m, s, e in calls[-2:]]  # after the fallbacks
     return statuses, tokens
 
@@ -113,7 +120,7 @@ def test_prometheus_scrapes_two_workers_and_the_dashboard_and_alerts_hold(tmp_pa
     assert check.returncode == 0, check.stdout + check.stderr
     with FakeUpstream("openai") as fake:
         providers = {"acme": ACME, "dead": DEAD.format(port=free_port())}
-        config = write_config(tmp_path, "", providers=providers, policy=POLICY)
+        config = write_config(tmp_path, "", providers=providers, policy=FAST_POLICY)
         env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
         with served(config, env, 2, tmp_path / "gateway.out") as url:
             assert len(_workers(url)) == 2  # both workers answer
