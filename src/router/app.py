@@ -37,8 +37,7 @@ def _error(
 ) -> Response:
     """The one place an error becomes a response, in the shape of the request's surface."""
     shape = SHAPES[surface_of(request.scope["path"])]
-    body = shape(status, code, message, field, attempts, request.scope.get("request_id"))
-    return json_response(body, status, headers)
+    return json_response(shape(status, code, message, field, attempts), status, headers)
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:

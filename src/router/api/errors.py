@@ -103,7 +103,6 @@ class OwnErrorBody(msgspec.Struct, kw_only=True):
     message: str
     field: str | None
     attempts: list[Attempt] | msgspec.UnsetType = msgspec.UNSET
-    request_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class OwnError(msgspec.Struct):
@@ -126,16 +125,10 @@ def openai_type(status: int) -> str:
 
 
 def openai_error(
-    status: int,
-    code: str,
-    message: str,
-    field: str | None,
-    attempts: list[Attempt] | None,
-    request_id: str | None = None,
+    status: int, code: str, message: str, field: str | None, attempts: list[Attempt] | None
 ) -> object:
     """OpenAI's error shape, `{"error": {"message", "type", "param", "code"}}`, plus the
-    attempt trail when upstreams were tried. The request id is in `x-request-id` only, as
-    OpenAI's own API answers (its SDKs read it there)."""
+    attempt trail when upstreams were tried."""
     return OpenAIError(
         OpenAIErrorBody(
             message=message,
@@ -148,20 +141,12 @@ def openai_error(
 
 
 def own_error(
-    status: int,
-    code: str,
-    message: str,
-    field: str | None,
-    attempts: list[Attempt] | None,
-    request_id: str | None = None,
+    status: int, code: str, message: str, field: str | None, attempts: list[Attempt] | None
 ) -> object:
     """The gateway's own shape (Iron Labs, admin): `{"error": {"code", "message", "field"}}`."""
     trail = msgspec.UNSET if attempts is None else attempts
-    rid = request_id or msgspec.UNSET
-    return OwnError(
-        OwnErrorBody(code=code, message=message, field=field, attempts=trail, request_id=rid)
-    )
+    return OwnError(OwnErrorBody(code=code, message=message, field=field, attempts=trail))
 
 
-Shape = Callable[[int, str, str, str | None, list[Attempt] | None, str | None], object]
+Shape = Callable[[int, str, str, str | None, list[Attempt] | None], object]
 SHAPES: dict[str | None, Shape] = {"openai": openai_error, "ironlabs": own_error, None: own_error}
