@@ -79,6 +79,13 @@ class Metrics:
             "router_key_cost_usd", "Cost in USD by key name (capped; the rest are 'other').",
             ["key"], registry=r,
         )
+        self._outcome_series(r)
+        self._state_series(r)
+        self._keys: set[str] = set()
+        for kind in LIMIT_KINDS:  # known label values start at 0, so rates exist from the start
+            self.limit_rejections.labels(kind)
+
+    def _outcome_series(self, r: CollectorRegistry) -> None:
         self.fallbacks = Counter(
             "router_fallbacks", "Requests answered by a target other than the first planned,"
             " by the first target's failure.", ["surface", "reason"], registry=r,
@@ -107,6 +114,8 @@ class Metrics:
             "router_ledger_lag_seconds", "Age of the oldest spend record not yet written.",
             registry=r, multiprocess_mode="livemax",
         )
+
+    def _state_series(self, r: CollectorRegistry) -> None:
         self.circuit = Gauge(
             "router_circuit_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
             ["provider", "model"], registry=r, multiprocess_mode="livemax",
@@ -134,9 +143,6 @@ class Metrics:
             "1 while subscribed to the cluster channel on Redis, else 0 (least over workers).",
             registry=r, multiprocess_mode="livemin",
         )
-        self._keys: set[str] = set()
-        for kind in LIMIT_KINDS:  # known label values start at 0, so rates exist from the start
-            self.limit_rejections.labels(kind)
 
     def start(self, targets: Iterable[tuple[str, str]]) -> None:
         """Every catalog target's circuit starts closed: export it so, for dashboards."""
