@@ -25,7 +25,7 @@ $(RUN_STAMP): pyproject.toml
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,otel]'
 	touch $(STAMP)
 
 run: $(RUN_STAMP)  ## install the gateway alone and serve it (dev key sk-router-dev on loopback)
@@ -39,6 +39,7 @@ test: $(STAMP)  ## install the test tools (.[dev]) and run the whole suite
 	./scripts/ensure-deploy-tools
 	./scripts/ensure-codex
 	./scripts/ensure-claude-code
+	./scripts/ensure-prometheus
 	$(BIN)/python -m pytest -q
 
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -4,6 +4,7 @@
     upstream                                     bytes on the wire (aiohttp)
     protocols/                                   codecs: canonical <-> one provider dialect
     store/, cluster, metrics                     persistence, the Redis link, Prometheus
+    observe/                                     request ids, logs, traces, the status view
     auth                                         who is calling
     lifecycle                                    the process's drain state (imports nothing)
     core/                                        planning, the gateway, rescue, accounting
@@ -43,6 +44,8 @@ def group(module: str) -> str:
         ("router.store", "store"),
         ("router.cluster", "cluster"),
         ("router.metrics", "metrics"),
+        ("router.metrics_genai", "metrics"),
+        ("router.observe", "observe"),
         ("router.auth", "auth"),
         ("router.lifecycle", "lifecycle"),
         ("router.admission", "root"),
@@ -62,11 +65,12 @@ ALLOWED = {
     "protocols": {"bottom", "upstream", "protocols"},
     "store": {"bottom", "store"},
     "cluster": {"bottom"},
-    "metrics": {"bottom"},
+    "metrics": {"bottom", "metrics"},
+    "observe": {"bottom", "metrics", "observe"},
     "auth": {"bottom", "store"},
     "lifecycle": set(),
     "core": {"bottom", "core", "auth"},
-    "api": {"bottom", "core", "auth", "store", "api", "lifecycle", "root"},
+    "api": {"bottom", "core", "auth", "store", "api", "lifecycle", "observe", "root"},
     "root": {
         "bottom",
         "upstream",
@@ -74,6 +78,7 @@ ALLOWED = {
         "store",
         "cluster",
         "metrics",
+        "observe",
         "auth",
         "core",
         "api",

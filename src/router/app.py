@@ -24,13 +24,14 @@ from router.api import (
     openai_models,
     pages,
     responses,
+    status,
 )
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
 from router.core.types import Attempt
 from router.errors import AllTargetsFailed, RequestError, UpstreamError
-from router.metrics import MetricsMiddleware
+from router.observe.middleware import ObserveMiddleware
 from router.runtime import Runtime
 
 log = logging.getLogger("router")
@@ -117,11 +118,19 @@ def create_app(runtime: Runtime) -> Starlette:
         *responses.routes(runtime),
         *admin.routes(runtime),
         *pages.routes(runtime),
+        *status.routes(runtime, runtime.status_board),
     ]
+    observe = Middleware(
+        ObserveMiddleware,
+        metrics=runtime.metrics,
+        surface_of=surface_of,
+        log=runtime.request_log,
+        tracing=runtime.tracing,
+    )
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(MetricsMiddleware, metrics=runtime.metrics, surface_of=surface_of),
+            observe,
             Middleware(
                 Admission,
                 max_inflight=runtime.settings.server.max_inflight,

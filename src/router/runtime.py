@@ -14,10 +14,15 @@ from router.core.chat import ChatService
 from router.core.gateway import Gateway
 from router.core.health import Health
 from router.core.media_service import MediaService
+from router.core.ports import Observers
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.lifecycle import Lifecycle
 from router.metrics import Metrics
+from router.observe.logs import RequestLog
+from router.observe.record import Recorder
+from router.observe.status import StatusBoard
+from router.observe.switches import request_log_on, tracing_on
 from router.protocols import REGISTRY, backends
 from router.store import database_path, open_conversations, open_responses
 from router.store.conversations import ConversationStore
@@ -27,6 +32,7 @@ from router.upstream import Upstream
 
 if TYPE_CHECKING:
     from router.cluster import Cluster
+    from router.observe.tracing import Tracing
 
 
 def is_loopback(host: str) -> bool:
@@ -55,6 +61,15 @@ def master_key(settings: Settings, env: dict[str, str], host: str) -> str:
     raise ConfigError(settings.source, f"no master key: set {settings.server.master_key_env}")
 
 
+def _model_names(catalog: Catalog) -> set[str]:
+    """Every name a caller may ask for that is labelled as asked: catalog models (bare and
+    `provider/model`) and aliases."""
+    names = set(catalog.aliases)
+    for t in catalog.listed():
+        names.update((t.ref, t.model))
+    return names
+
+
 class Runtime:
     """Settings-derived objects are built here; connections are opened by `start`."""
 
@@ -63,7 +78,17 @@ class Runtime:
         self.settings = settings
         self.keys = resolve_keys(settings.providers, env)
         self.catalog = Catalog(settings, self.keys)
-        self.metrics = Metrics()
+        self.metrics = Metrics(models=_model_names(self.catalog))
+        self.request_log = RequestLog() if request_log_on(env) else None
+        self.tracing: Tracing | None = None
+        if tracing_on(env):
+            from router.observe.tracing import Tracing  # OpenTelemetry only when asked for
+
+            self.tracing = Tracing()
+        self.status_board = StatusBoard()
+        self.observer = Observers(
+            self.metrics, Recorder(keep_attempts=self.tracing is not None), self.status_board
+        )
         self.health = Health(settings.circuit)
         self.health.on_change = self._circuit_changed
         self.auth = Authenticator(master_key(settings, env, host))
@@ -100,7 +125,8 @@ class Runtime:
 
     async def start(self) -> None:
         self._upstream = Upstream.create(self.settings.timeouts)
-        gateway = Gateway(self.settings, backends(self._upstream), self.health, self.metrics)
+        self.metrics.start((t.provider.name, t.model) for t in self.catalog.listed())
+        gateway = Gateway(self.settings, backends(self._upstream), self.health, self.observer)
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path(), self.metrics.store_waits.inc)
@@ -140,6 +166,8 @@ class Runtime:
             await self._responses.close()
         if self._upstream is not None:
             await self._upstream.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)
 
     @property
     def chat(self) -> ChatService:

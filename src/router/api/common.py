@@ -24,6 +24,7 @@ from router.core.chat import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError, StreamFailed
 from router.lifecycle import DrainDeadline, Lifecycle
+from router.observe.record import new_request_id
 from router.runtime import Runtime
 
 T = TypeVar("T")
@@ -124,6 +125,7 @@ class Begun(msgspec.Struct, frozen=True):
     principal: Principal
     timeout: float | None
     read_timeout: float | None = None  # the OpenAI/Anthropic SDKs' `x-stainless-read-timeout`
+    request_id: str = ""
 
     def deadline(self, stream: bool) -> float | None:
         """The call's deadline: the SDK's read timeout bounds a whole non-streamed answer
@@ -138,7 +140,8 @@ async def begin(rt: Runtime, request: Request) -> Begun:
     received = rt.now()
     principal = await rt.auth.authenticate(request.headers.get("authorization"))
     read = _seconds(request, "x-stainless-read-timeout", False)
-    return Begun(received, principal, request_timeout(request), read)
+    request_id = request.scope.get("request_id") or new_request_id()
+    return Begun(received, principal, request_timeout(request), read, request_id)
 
 
 def endpoint(

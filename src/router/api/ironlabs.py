@@ -201,6 +201,7 @@ def routes(rt: Runtime) -> list[Route]:
             max_retries=body.maxRetries,
             timeout=begun.deadline(body.stream),
             received=begun.received,
+            request_id=begun.request_id,
             surface="ironlabs",
             stream=body.stream,
         )

@@ -385,6 +385,7 @@ def routes(rt: Runtime) -> list[Route]:
             request=chat_request(body, decoded.extra),
             timeout=begun.deadline(body.stream),
             received=begun.received,
+            request_id=begun.request_id,
             surface="openai",
             stream=body.stream,
         )

@@ -351,6 +351,7 @@ def routes(rt: Runtime) -> list[Route]:
             fallbacks=asked("fallback_models", fallbacks),
             request=media,
             received=begun.received,
+            request_id=begun.request_id,
             surface="openai",
             timeout=begun.deadline(False),
         )

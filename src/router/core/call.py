@@ -27,6 +27,11 @@ class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
     stream: bool = False
     max_retries: int | None = None
     timeout: float | None = None  # the caller's deadline, seconds (capped by the config)
+    request_id: str = ""
+
+    @property
+    def request_model(self) -> str:
+        return self.models[0].name if self.models else ""
 
     @property
     def first_field(self) -> str:

@@ -161,6 +161,8 @@ class ChatService:
             Report(
                 surface=call.surface,
                 caller=call.principal.name,
+                request_id=call.request_id,
+                request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=call.stream,
                 outcome=outcome,
@@ -182,6 +184,8 @@ class ChatService:
             Report(
                 surface=call.surface,
                 caller=call.principal.name,
+                request_id=call.request_id,
+                request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=call.stream,
                 outcome=decisive.failure.value if decisive else "no_target",

@@ -116,6 +116,9 @@ class MediaService:
             Report(
                 surface=call.surface,
                 caller=call.principal.name,
+                request_id=call.request_id,
+                operation="embeddings" if kind_of(call) == "embedding" else "generate_content",
+                request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=reply is not None and reply.rest is not None,
                 outcome=outcome,

@@ -345,6 +345,9 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
 
     surface: str
     caller: str  # the key's name ("master" for the master key)
+    request_id: str = ""
+    operation: str = "chat"  # the GenAI operation: "chat", "embeddings", "generate_content"
+    request_model: str = ""  # the first model name the caller asked for, as asked
     key_id: str | None
     stream: bool
     outcome: str  # "ok", or the `Failure` value that ended the call
