@@ -34,7 +34,7 @@ run: $(RUN_STAMP)  ## install the gateway alone and serve it (dev key sk-router-
 check: $(RUN_STAMP)  ## validate routing.toml (or ROUTER_CONFIG) and its providers, serving nothing
 	$(BIN)/router check --config $(ROUTER_CONFIG)
 
-test: $(STAMP)  ## install the test tools (.[dev]) and run the whole suite
+test: $(STAMP)  ## install the test tools (.[dev,otel]) and run the whole suite
 	./scripts/ensure-chromium
 	./scripts/ensure-deploy-tools
 	./scripts/ensure-codex

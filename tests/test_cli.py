@@ -149,7 +149,7 @@ def test_make_run_installs_the_package_alone_and_test_adds_the_dev_extras():
     ).stdout
     installs = re.findall(r"pip install --quiet (.+)$", dry, re.M)
     assert installs == ["--upgrade pip", "-e .", "-e '.[dev,otel]'"]
-    assert dry.index("-e .\n") < dry.index("router serve") < dry.index("-e '.[dev]'")
+    assert dry.index("-e .\n") < dry.index("router serve") < dry.index("-e '.[dev,otel]'")
 
 
 def test_make_honours_router_config_host_port_and_workers(tmp_path):
