@@ -15,6 +15,7 @@ from router.core.chat import ChatService
 from router.core.gateway import Gateway
 from router.core.health import Health
 from router.core.media_service import MediaService
+from router.core.ports import Observers
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.metrics import Metrics
@@ -22,6 +23,8 @@ from router.protocols import REGISTRY, backends
 from router.store import is_postgres, open_conversations
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyAuth, KeyStore, open_keys
+from router.store.ledger import Ledger
+from router.store.ledger_sqlite import open_ledger_db
 from router.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -81,6 +84,7 @@ class Runtime:
         self._api_keys: KeyStore | None = None
         self._key_auth: KeyAuth | None = None
         self._cluster: Cluster | None = None
+        self._ledger: Ledger | None = None
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -105,7 +109,10 @@ class Runtime:
 
     async def start(self) -> None:
         self._upstream = Upstream.create(self.settings.timeouts)
-        gateway = Gateway(self.settings, backends(self._upstream), self.health, self.metrics)
+        self._ledger = Ledger(await open_ledger_db(self.database_path()), self.metrics)
+        self._ledger.start()
+        observer = Observers(self.metrics, self._ledger)
+        gateway = Gateway(self.settings, backends(self._upstream), self.health, observer)
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path())
@@ -132,6 +139,8 @@ class Runtime:
         return database_path(self.settings)
 
     async def stop(self) -> None:
+        if self._ledger is not None:  # first: every call has ended, write all it billed
+            await self._ledger.close()
         if self._cluster is not None:
             await self._cluster.stop()
         if self._api_keys is not None:
@@ -150,6 +159,11 @@ class Runtime:
     def media(self) -> MediaService:
         assert self._media is not None, "runtime not started"
         return self._media
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None, "runtime not started"
+        return self._ledger
 
     @property
     def api_keys(self) -> KeyStore:

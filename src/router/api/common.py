@@ -11,6 +11,7 @@ request/response Structs and rendering.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
@@ -106,19 +107,26 @@ def trail_header(attempts: Iterable[Attempt]) -> str:
 # ---- the endpoint skeleton ----------------------------------------------------------------
 
 
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
 class Begun(msgspec.Struct, frozen=True):
     """What every endpoint knows before its body: when, who, and the caller's deadline."""
 
     received: float  # loop time
     principal: Principal
     timeout: float | None
+    request_id: str = ""  # `req_<hex>`: the ledger's and the logs' name for this request
 
 
 async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
     received = rt.now()
     principal = await rt.auth.authenticate(request.headers.get("authorization"))
-    return Begun(received, principal, request_timeout(request))
+    if rt.ledger.full:  # back-pressure: the ledger's writer is behind, wait for room
+        await rt.ledger.admit()
+    return Begun(received, principal, request_timeout(request), new_request_id())
 
 
 def endpoint(

@@ -188,6 +188,7 @@ def routes(rt: Runtime) -> list[Route]:
         conv_id, title, history = await _conversation(rt, body.conversationId, new)
         call = ChatCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=asked("models", body.models),
             fallbacks=asked("fallback_models", body.fallback_models),
             request=ChatRequest(

@@ -297,6 +297,7 @@ def routes(rt: Runtime) -> list[Route]:
         validate(body)
         call = ChatCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=asked("models", body.models, body.model),
             fallbacks=asked("fallback_models", body.fallback_models),
             request=chat_request(body),

@@ -343,6 +343,7 @@ def routes(rt: Runtime) -> list[Route]:
     ) -> Response:
         call = MediaCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=models,
             fallbacks=asked("fallback_models", fallbacks),
             request=media,

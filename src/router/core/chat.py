@@ -119,6 +119,7 @@ class ChatService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
+                request_id=call.request_id,
                 caller=call.principal.name,
                 key_id=call.principal.key_id,
                 stream=call.stream,
@@ -140,6 +141,7 @@ class ChatService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
+                request_id=call.request_id,
                 caller=call.principal.name,
                 key_id=call.principal.key_id,
                 stream=call.stream,

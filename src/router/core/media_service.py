@@ -131,6 +131,7 @@ class MediaService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
+                request_id=call.request_id,
                 caller=call.principal.name,
                 key_id=call.principal.key_id,
                 stream=reply is not None and reply.rest is not None,

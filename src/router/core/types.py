@@ -261,6 +261,7 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     ledger, traces): the answer's facts when there is one, the failure otherwise."""
 
     surface: str
+    request_id: str = ""  # the surface's id for this request (api/common `begin`)
     caller: str  # the key's name ("master" for the master key)
     key_id: str | None
     stream: bool
