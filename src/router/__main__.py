@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "keys", help="virtual keys: router keys create|list|update|revoke", add_help=False
     )
+    sub.add_parser("spend", help="spend totals: router spend --help", add_help=False)
     return p
 
 
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["prices"]:
         return _prices(argparse.Namespace(), argv[1:])
+    if argv[:1] == ["spend"]:
+        from router import spend_cli
+
+        return spend_cli.main(argv[1:])
     if argv[:1] == ["keys"]:
         from router import keyadmin
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from router.api import admin, ironlabs, openai, openai_media, openai_models, pages
+from router.api import admin, admin_spend, ironlabs, openai, openai_media, openai_models, pages
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
@@ -96,6 +96,7 @@ def create_app(runtime: Runtime) -> Starlette:
         *openai_media.routes(runtime),
         *openai_models.routes(runtime),
         *admin.routes(runtime),
+        *admin_spend.routes(runtime),
         *pages.routes(runtime),
     ]
     return Starlette(
