@@ -21,6 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
     master_key(settings, env, host)  # refuse a dev key on a public address before binding
     os.environ["ROUTER_CONFIG"] = os.path.abspath(args.config)
     os.environ["ROUTER_HOST"] = host
+    os.environ["ROUTER_WORKERS"] = str(args.workers)  # limits refuse to count per worker alone
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         import tempfile
 

@@ -20,6 +20,7 @@ from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
 from router.core.types import Attempt
 from router.errors import AllTargetsFailed, RequestError, UpstreamError
+from router.limits_answers import Refused
 from router.metrics import MetricsMiddleware
 from router.runtime import Runtime
 
@@ -43,6 +44,12 @@ def _error(
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
     return _error(request, exc.status, exc.code, exc.message, exc.field)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    """A budget or rate limit refused the request (`router.limits`): with its headers."""
+    assert isinstance(exc, Refused)
+    return _error(request, exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -106,6 +113,7 @@ def create_app(runtime: Runtime) -> Starlette:
         exception_handlers={
             HTTPException: _http_error,
             RequestError: _request_error,
+            Refused: _refused,
             AllTargetsFailed: _all_failed,
             UpstreamError: _unexpected,
             Exception: _unexpected,

@@ -18,6 +18,9 @@ from router.core.media_service import MediaService
 from router.core.ports import Observers
 from router.core.types import CircuitState
 from router.errors import ConfigError
+from router.limits import LimitsService
+from router.limits_meters import Counters, LocalCounters
+from router.limits_policy import PolicyBook, open_policies
 from router.metrics import Metrics
 from router.protocols import REGISTRY, backends
 from router.store import is_postgres, open_conversations
@@ -85,6 +88,9 @@ class Runtime:
         self._key_auth: KeyAuth | None = None
         self._cluster: Cluster | None = None
         self._ledger: Ledger | None = None
+        self._limits: LimitsService | None = None
+        self._reloads: set[asyncio.Future[None]] = set()
+        self.workers = int(env.get("ROUTER_WORKERS") or 1)  # set by `router serve --workers`
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -109,18 +115,53 @@ class Runtime:
 
     async def start(self) -> None:
         self._upstream = Upstream.create(self.settings.timeouts)
-        self._ledger = Ledger(await open_ledger_db(self.database_path()), self.metrics)
+        limits = self._limits = await self._open_limits()
+        self._ledger = Ledger(
+            await open_ledger_db(self.database_path()), self.metrics, limits.book.team_of
+        )
         self._ledger.start()
-        observer = Observers(self.metrics, self._ledger)
+        observer = Observers(self.metrics, self._ledger, limits)
         gateway = Gateway(self.settings, backends(self._upstream), self.health, observer)
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
+        self._chat.limited = self._media.limited = limits.skip
         self._store = await open_conversations(self.database_path())
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
         self.auth.lookup = self._key_auth.lookup
         if self.settings.storage.redis_url:
             await self._join_cluster(self.settings.storage.redis_url)
+
+    async def _open_limits(self) -> LimitsService:
+        """The key policies and the counters: in Redis when `storage.redis_url` is set, else
+        in this process, which is refused when several workers would each count alone."""
+        book = PolicyBook(await open_policies(self.database_path()))
+        await book.reload()
+        storage = self.settings.storage
+        counters: Counters
+        if storage.redis_url:
+            from router.limits_redis import RedisCounters  # redis only when asked for
+
+            counters = RedisCounters(storage.redis_url)
+        elif self.workers > 1 and (self.settings.limits.configured or book.limited):
+            await book.store.close()
+            raise ConfigError(
+                self.settings.source,
+                "budgets or rate limits are configured and several workers would each count"
+                " them alone: set storage.redis_url (or serve with one worker)",
+            )
+        else:
+            counters = LocalCounters()
+        return LimitsService(
+            self.settings.limits, self.catalog, counters, book, self.metrics, storage.redis_prefix
+        )
+
+    def _keys_heard(self) -> None:
+        """Another process changed a key: forget cached answers, reload key policies."""
+        self.key_auth.forget()
+        task = asyncio.ensure_future(self.limits.book.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     async def _join_cluster(self, redis_url: str) -> None:
         from router.cluster import Cluster  # redis only when asked for
@@ -131,7 +172,7 @@ class Runtime:
             self.settings.circuit.cooldown,
             self.metrics,
             on_circuit=self._circuit_heard,
-            on_keys=self.key_auth.forget,
+            on_keys=self._keys_heard,
         )
         await self._cluster.start()
 
@@ -141,6 +182,9 @@ class Runtime:
     async def stop(self) -> None:
         if self._ledger is not None:  # first: every call has ended, write all it billed
             await self._ledger.close()
+        if self._limits is not None:
+            await self._limits.close()
+            await self._limits.book.store.close()
         if self._cluster is not None:
             await self._cluster.stop()
         if self._api_keys is not None:
@@ -159,6 +203,11 @@ class Runtime:
     def media(self) -> MediaService:
         assert self._media is not None, "runtime not started"
         return self._media
+
+    @property
+    def limits(self) -> LimitsService:
+        assert self._limits is not None, "runtime not started"
+        return self._limits
 
     @property
     def ledger(self) -> Ledger:

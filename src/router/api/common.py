@@ -138,8 +138,16 @@ def endpoint(
 
     async def run(request: Request) -> Response:
         begun = await begin(rt, request)
-        body = decode(decoder, await read_body(request))
-        return await handle(begun, body, request)
+        raw = await read_body(request)
+        grant = await rt.limits.admit(begun.principal, begun.request_id, raw)
+        try:
+            response = await handle(begun, decode(decoder, raw), request)
+        except BaseException:
+            rt.limits.release(begun.request_id)  # nothing if the call's report settled it
+            raise
+        if grant is not None and grant.headers:
+            response.headers.update(grant.headers)
+        return response
 
     return run
 

@@ -7,7 +7,7 @@ renders the `Completion` (or the stream of event batches) in its own shape.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from router.core import accounting
 from router.core.assemble import Assembler
@@ -48,11 +48,19 @@ class ChatService:
         self.catalog = catalog
         self.gateway = gateway
         self.protocols = frozenset(gateway.backends)
+        self.limited: Callable[[str, Target], str | None] = _unlimited  # set by the runtime
 
     def plan(self, call: ChatCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         health = self.gateway.health
-        return plan(allowed, self.protocols, health.allow, estimate_prompt(call.request))
+        prompt = estimate_prompt(call.request)
+        return plan(
+            allowed,
+            self.protocols,
+            health.allow,
+            prompt,
+            lambda t: self.limited(call.request_id, t),
+        )
 
     async def complete(self, call: ChatCall) -> Completion:
         the_plan = self.plan(call)
@@ -253,6 +261,10 @@ class ChatStream:
     def _report(self, completion: Completion, source: Opened, outcome: str) -> None:
         ttft = source.first_token - source.started
         self.service.report(self.call, completion, self.target, ttft, outcome, self.rescued)
+
+
+def _unlimited(request_id: str, target: Target) -> str | None:
+    return None
 
 
 _CLIENT_CLOSED = UpstreamError(Failure.CLIENT_CLOSED, "the client closed the stream")

@@ -27,8 +27,6 @@ _SKIPS = frozenset(
         Failure.CIRCUIT_OPEN.value,
         Failure.TOO_LARGE.value,
         Failure.UNSUPPORTED.value,
-        "budget_exceeded",
-        "rate_limited_here",
     }
 )
 """Trail outcomes of targets that were skipped without sending anything upstream."""
@@ -111,7 +109,15 @@ def _or(value: Decimal | None, default: Decimal) -> Decimal:
 
 def billable(report: Report) -> bool:
     """Did the call reach an upstream? Calls refused or skipped everywhere are not billed."""
-    return report.target is not None or any(a.outcome not in _SKIPS for a in report.attempts)
+    return report.target is not None or any(not _skipped(a) for a in report.attempts)
+
+
+def _skipped(attempt: Attempt) -> bool:
+    if attempt.outcome in _SKIPS:
+        return True
+    # a deployment at its rate limit (router.limits) is skipped by the planner, never sent
+    limited = attempt.outcome == Failure.RATE_LIMITED.value
+    return limited and attempt.status is None and attempt.ms == 0
 
 
 def kind_costs(report: Report) -> KindCosts | None:
