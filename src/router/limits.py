@@ -314,6 +314,18 @@ class LimitsService:
             self._down = False
             log.warning("limits: Redis works again")
 
+    async def budget_window(self, key_id: str) -> tuple[int, float] | None:
+        """(nano-USD spent and reserved, seconds left) in the key's current budget window."""
+        policy = self.book.of(key_id)
+        if policy is None or policy.budget is None:
+            return None
+        meter = budget_meter(self.prefix, "key", key_id, policy.budget, 0, time.time())
+        try:
+            taken = await self.counters.take([meter], [])
+        except CountersDown:
+            return None
+        return taken.values[0], meter.reset
+
     # ---- the planner's predicate --------------------------------------------------------
 
     def skip(self, request_id: str, target: Target) -> str | None:

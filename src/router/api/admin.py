@@ -20,23 +20,35 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router.api.admin_limits import PolicyFields, PolicyView, Spend, apply, check, view
 from router.api.common import decode, json_response, read_body
+from router.config import Budget, RateLimit
 from router.runtime import Runtime
 from router.store.keys import KeyChanges, KeyRecord, NewKey
 
 
-class CreateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class CreateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str
     models: tuple[str, ...] = ("*",)
     expires_at: datetime | None = None
     metadata: dict[str, object] = {}
+    team: str | msgspec.UnsetType | None = msgspec.UNSET
+    budget: Budget | msgspec.UnsetType | None = msgspec.UNSET
+    limits: RateLimit | msgspec.UnsetType | None = msgspec.UNSET
 
 
-class UpdateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class UpdateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str | msgspec.UnsetType = msgspec.UNSET
     models: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
     expires_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
     metadata: dict[str, object] | msgspec.UnsetType = msgspec.UNSET
+    team: str | msgspec.UnsetType | None = msgspec.UNSET
+    budget: Budget | msgspec.UnsetType | None = msgspec.UNSET
+    limits: RateLimit | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def _policy(body: CreateKey | UpdateKey) -> PolicyFields:
+    return PolicyFields(team=body.team, budget=body.budget, limits=body.limits)
 
 
 class KeyOut(msgspec.Struct, kw_only=True):
@@ -51,6 +63,10 @@ class KeyOut(msgspec.Struct, kw_only=True):
     revoked_at: datetime | None
     object: str = "api_key"
     key: str | msgspec.UnsetType = msgspec.UNSET  # only in the answer that creates the key
+    team: str | None = None  # team, budget, limits, spend: `router.api.admin_limits`
+    budget: Budget | None = None
+    limits: RateLimit | None = None
+    spend: Spend | msgspec.UnsetType = msgspec.UNSET
 
 
 class KeyList(msgspec.Struct):
@@ -99,6 +115,17 @@ def _changes(body: UpdateKey) -> KeyChanges:
     )
 
 
+def limited(key: KeyOut, policy: PolicyView) -> KeyOut:
+    """The key's answer with its team, budget, limits (and spend, when asked for)."""
+    key.team, key.budget, key.limits, key.spend = (
+        policy.team,
+        policy.budget,
+        policy.limits,
+        policy.spend,
+    )
+    return key
+
+
 def routes(rt: Runtime) -> list[Route]:
     async def master(request: Request) -> None:
         principal = await rt.auth.authenticate(request.headers.get("authorization"))
@@ -109,6 +136,7 @@ def routes(rt: Runtime) -> list[Route]:
         if request.method == "GET":
             return json_response(KeyList([out(r) for r in await rt.api_keys.list()]))
         body = decode(_CREATE, await read_body(request))
+        check(rt, _policy(body))
         new = NewKey(
             name=body.name,
             models=body.models,
@@ -116,19 +144,23 @@ def routes(rt: Runtime) -> list[Route]:
             metadata=body.metadata,
         )
         secret, record = await rt.api_keys.create(new)
-        return json_response(out(record, secret), 201)
+        await apply(rt, record.id, _policy(body))
+        return json_response(limited(out(record, secret), await view(rt, record.id)), 201)
 
     async def one(request: Request) -> Response:
         await master(request)
         key_id = request.path_params["key_id"]
         if request.method == "GET":
-            return json_response(out(await rt.api_keys.get(key_id)))
+            record = await rt.api_keys.get(key_id)
+            return json_response(limited(out(record), await view(rt, key_id, with_spend=True)))
         if request.method == "DELETE":
             return await _revoke(key_id)
-        changes = _changes(decode(_UPDATE, await read_body(request)))
-        record = await rt.api_keys.update(key_id, changes)
+        body = decode(_UPDATE, await read_body(request))
+        check(rt, _policy(body))
+        record = await rt.api_keys.update(key_id, _changes(body))
+        await apply(rt, key_id, _policy(body))
         rt.keys_changed(key_id)
-        return json_response(out(record))
+        return json_response(limited(out(record), await view(rt, key_id)))
 
     async def revoke(request: Request) -> Response:
         await master(request)
