@@ -114,8 +114,8 @@ class Runtime:
         return asyncio.get_running_loop().time()
 
     async def start(self) -> None:
+        limits = self._limits = await self._open_limits()  # first: it may refuse to start
         self._upstream = Upstream.create(self.settings.timeouts)
-        limits = self._limits = await self._open_limits()
         self._ledger = Ledger(
             await open_ledger_db(self.database_path()), self.metrics, limits.book.team_of
         )
