@@ -145,6 +145,7 @@ def routes(rt: Runtime) -> list[Route]:
         )
         secret, record = await rt.api_keys.create(new)
         await apply(rt, record.id, _policy(body))
+        rt.keys_changed(record.id)  # every process loads the new key's limits now
         return json_response(limited(out(record, secret), await view(rt, record.id)), 201)
 
     async def one(request: Request) -> Response:

@@ -147,6 +147,7 @@ def endpoint(
             raise
         if grant is not None and grant.headers:
             response.headers.update(grant.headers)
+        response.headers["x-request-id"] = begun.request_id  # the ledger row's id
         return response
 
     return run
@@ -162,6 +163,9 @@ def asked(field: str, names: Sequence[str], first: str | None = None) -> tuple[A
 # ---- the SSE relay --------------------------------------------------------------------------
 
 DONE = b"data: [DONE]\n\n"
+SHUTDOWN_GRACE = 4.0
+"""Seconds a stream in flight at shutdown (SIGTERM) may take to finish before it is cut,
+within uvicorn's 5 s graceful shutdown: its answer and its ledger row both complete."""
 
 
 class StreamRenderer(Protocol):
@@ -180,7 +184,11 @@ def sse(stream: ChatStream, renderer: StreamRenderer) -> Response:
     silence, and `x-router-attempts` as it stood at the commit point."""
     headers = {"x-router-attempts": trail_header(stream.trail)}
     return EventSourceResponse(
-        _relay(stream, renderer), headers=headers, ping=15, send_timeout=None
+        _relay(stream, renderer),
+        headers=headers,
+        ping=15,
+        send_timeout=None,
+        shutdown_grace_period=SHUTDOWN_GRACE,
     )
 
 
