@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +15,14 @@ import httpx
 import pytest
 
 from chaos import ACME, POLICY, ask
+from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import Gateway, running_gateway, write_config
 from router.config import load_settings
 from router.errors import ConfigError
 from router.runtime import Runtime
+from test_cluster import URL as REDIS
+from test_cluster import Relay, _reachable, metric
 from test_keys import admin, create
 
 USER = [{"role": "user", "content": "hi"}]
@@ -151,3 +155,112 @@ def test_several_workers_without_redis_are_refused_when_limits_are_configured(tm
     runtime = Runtime(load_settings(config, env), env, "127.0.0.1")
     with pytest.raises(ConfigError, match=r"set storage\.redis_url"):
         asyncio.run(runtime.start())
+
+
+# ---- team, global and provider budgets; the soft threshold ----------------------------------
+
+OTHER = ACME.replace("[models.primary]", "[models.alt]", 1).replace(
+    "[models.primary.prices]", "[models.alt.prices]"
+)
+BUDGETS = """
+[limits.budget]
+max_budget = "100"
+soft_budget = "0.000001"
+duration = "5m"
+[limits.teams.search]
+max_budget = "0.0001"
+duration = "1h"
+[limits.providers.acme]
+max_budget = "0.00001"
+duration = "month"
+"""
+
+
+@pytest.fixture
+def budgets(tmp_path: Path) -> Iterator[tuple[FakeUpstream, Gateway]]:
+    with FakeUpstream("openai") as fake:
+        providers = {"acme": ACME, "other": OTHER}
+        config = write_config(tmp_path, BUDGETS, providers=providers, policy=POLICY)
+        env = {"ACME_API_KEY": "k", "ACME_BASE_URL": fake.url, "OTHER_BASE_URL": fake.url}
+        with running_gateway(config, env | {"OTHER_API_KEY": "k"}) as gw:
+            fake.always("primary", Fault.ok(text="p", usage=(20, 5)))
+            fake.always("alt", Fault.ok(text="a", usage=(20, 5)))
+            fake.always("backup", Fault.ok(text="b", usage=(20, 5)))
+            yield fake, gw
+
+
+def test_a_provider_over_its_budget_is_skipped_for_the_next_target(budgets):
+    fake, gw = budgets
+    chain = ["acme/primary", "other/alt"]
+    first = ask(gw, chain, maxTokens=5)
+    assert first.json()["model"] == "primary"  # 20 x 1 + 5 x 2 = 0.00003 USD > 0.00001
+    gw.call(asyncio.sleep(0.05))  # the provider's spend is counted in the background
+    second = ask(gw, chain, maxTokens=5)
+    assert second.json()["model"] == "alt"
+    assert second.headers["x-router-attempts"].startswith("acme/primary rate_limited - 0ms")
+    assert len(fake.seen_for("primary")) == 1
+
+
+def test_a_team_budget_is_shared_by_its_keys(budgets):
+    fake, gw = budgets
+    a = create(gw, name="a", team="search")["key"]
+    b = create(gw, name="b", team="search")["key"]
+    statuses = [chat(gw, (a, b)[n % 2], "other/alt", max_tokens=10).status_code for n in range(8)]
+    answered = statuses.index(429)
+    assert statuses[answered:] == [429] * (8 - answered)
+    # each answer costs 20 x 1 + 5 x 2 = 0.00003 of the team's 0.0001, both keys drawing on
+    # it; a third reserves (body / 4 = 22 tokens) x 1 + 10 x 2 = 0.000042: over by 0.000002
+    assert answered == 2 and len(fake.seen_for("alt")) == 2
+    refused = chat(gw, b, "other/alt", max_tokens=10)
+    assert refused.json()["error"]["message"] == "The team budget is exhausted for this period."
+    outside = create(gw, name="c")["key"]
+    assert chat(gw, outside, "other/alt", max_tokens=10).status_code == 200
+
+
+def test_the_soft_threshold_only_alerts(budgets):
+    _, gw = budgets
+    assert ask(gw, ["other/alt"], maxTokens=5).status_code == 200
+    assert ask(gw, ["other/alt"], maxTokens=5).status_code == 200
+    metrics = httpx.get(f"{gw.url}/metrics").text
+    assert 'router_budget_soft_alerts_total{scope="global"} 1.0' in metrics
+
+
+# ---- Redis unreachable: the operator's choice, logged once, counted, recovered ---------------
+
+
+def _redis_gateway(tmp_path: Path, url: str, choice: str) -> Path:
+    config = write_config(tmp_path, f'\n[limits]\non_redis_error = "{choice}"\n', policy=POLICY)
+    prefix = f"router-test-{uuid.uuid4().hex[:12]}"
+    storage = f'[storage]\nredis_url = "{url}"\nredis_prefix = "{prefix}"\n'
+    config.write_text(config.read_text().replace("[storage]\n", storage, 1))
+    return config
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(("choice", "status"), [("deny", 503), ("allow", 200)])
+def test_when_redis_goes_away_limits_follow_the_operators_choice_and_recover(
+    tmp_path, caplog, choice, status
+):
+    need(_reachable(REDIS), f"Redis not reachable at {REDIS}")
+    relay = Relay(REDIS)
+    with relay, running_gateway(_redis_gateway(tmp_path, relay.url, choice), {}) as gw:
+        key = create(gw, name="r", limits={"rpm": 100})["key"]
+        up = chat(gw, key, "demo/echo")
+        assert (up.status_code, up.headers["x-ratelimit-remaining-requests"]) == (200, "99")
+        relay.down()
+        down = [chat(gw, key, "demo/echo") for _ in range(3)]
+        assert [d.status_code for d in down] == [status] * 3
+        if choice == "deny":
+            assert down[0].json()["error"]["code"] == "limits_unavailable"
+            assert down[0].headers["retry-after"] == "1"
+        else:
+            assert "x-ratelimit-remaining-requests" not in down[0].headers
+        assert metric(gw, "router_limits_redis_errors_total") == 3
+        unreachable = [r for r in caplog.records if "Redis cannot be reached" in r.message]
+        assert len(unreachable) == 1  # logged once per outage
+        relay.up()
+        back = chat(gw, key, "demo/echo")
+        assert (back.status_code, back.headers["x-ratelimit-remaining-requests"]) == (
+            200,
+            "98",
+        )
