@@ -5,6 +5,8 @@ limit, zero-priced models that never trip a budget, and the key API's checks."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from chaos import ACME, POLICY, ask
@@ -264,3 +267,67 @@ def test_when_redis_goes_away_limits_follow_the_operators_choice_and_recover(
             200,
             "98",
         )
+
+
+@pytest.mark.redis
+def test_router_keys_limits_sets_a_policy_that_running_gateways_apply_at_once(tmp_path):
+    need(_reachable(REDIS), f"Redis not reachable at {REDIS}")
+    config = _redis_gateway(tmp_path, REDIS, "allow")
+    with running_gateway(config, {}) as gw:
+        key = create(gw, name="cli")
+        assert chat(gw, str(key["key"]), "demo/echo").status_code == 200
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "router",
+                "keys",
+                "limits",
+                str(key["id"]),
+                "--rpm",
+                "1",
+                "--team",
+                "ops",
+                "--budget",
+                "2.5",
+                "--duration",
+                "1h",
+                "--config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert msgspec.json.decode(done.stdout) == {
+            "team": "ops",
+            "budget": {"max_budget": 2.5, "duration": "1h", "soft_budget": None, "start": 0.0},
+            "limits": {"rpm": 1, "tpm": None, "concurrent": None},
+        }
+        deadline = time.monotonic() + 2
+        while admin(gw, "GET", f"/admin/keys/{key['id']}").json()["team"] != "ops":
+            assert time.monotonic() < deadline, "the gateway did not hear of the change"
+            time.sleep(0.02)
+        assert chat(gw, str(key["key"]), "demo/echo").status_code == 200
+        assert chat(gw, str(key["key"]), "demo/echo").status_code == 429
+        bad = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "router",
+                "keys",
+                "limits",
+                str(key["id"]),
+                "--budget",
+                "-1",
+                "--config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert bad.returncode == 2 and "budget.max_budget" in bad.stderr

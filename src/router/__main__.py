@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from router import spend_cli
 
         return spend_cli.main(argv[1:])
+    if argv[:2] == ["keys", "limits"]:
+        from router import limits_cli
+
+        return limits_cli.main(argv[2:])
     if argv[:1] == ["keys"]:
         from router import keyadmin
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,8 @@ from router.store.keys import KeyAuth, KeyStore, open_keys
 from router.store.ledger import Ledger
 from router.store.ledger_sqlite import open_ledger_db
 from router.upstream import Upstream
+
+log = logging.getLogger("router")
 
 if TYPE_CHECKING:
     from router.cluster import Cluster
@@ -90,6 +93,7 @@ class Runtime:
         self._ledger: Ledger | None = None
         self._limits: LimitsService | None = None
         self._reloads: set[asyncio.Future[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
         self.workers = int(env.get("ROUTER_WORKERS") or 1)  # set by `router serve --workers`
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
@@ -125,6 +129,7 @@ class Runtime:
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
         self._chat.limited = self._media.limited = limits.skip
+        self._refresher = asyncio.create_task(self._refresh_policies(), name="router-policies")
         self._store = await open_conversations(self.database_path())
         self._api_keys = await open_keys(self.database_path())
         self._key_auth = KeyAuth(self._api_keys)
@@ -156,6 +161,16 @@ class Runtime:
             self.settings.limits, self.catalog, counters, book, self.metrics, storage.redis_prefix
         )
 
+    async def _refresh_policies(self, every: float = 5.0) -> None:
+        """Reload key policies now and then: `router keys limits` run without Redis reaches
+        this process within `every` seconds (with Redis, at once: `_keys_heard`)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.limits.book.reload()
+            except Exception:  # the edge of a background task: serving goes on regardless
+                log.exception("limits: reloading key policies failed")
+
     def _keys_heard(self) -> None:
         """Another process changed a key: forget cached answers, reload key policies."""
         self.key_auth.forget()
@@ -180,6 +195,8 @@ class Runtime:
         return database_path(self.settings)
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
         if self._ledger is not None:  # first: every call has ended, write all it billed
             await self._ledger.close()
         if self._limits is not None:
