@@ -24,7 +24,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from decimal import Decimal
 from typing import Protocol
 
 import msgspec
@@ -35,27 +34,22 @@ from router.config import Limits as LimitSettings
 from router.core.catalog import Catalog
 from router.core.types import Attempt, Report, Target, Usage
 from router.errors import RouterError
-from router.limits_answers import Refused, provider_costs, ratelimit_headers, refusal, used
+from router.limits_answers import (
+    PEEK,
+    Peek,
+    Refused,
+    estimate,
+    provider_costs,
+    ratelimit_headers,
+    refusal,
+    used,
+)
 from router.limits_meters import Counters, CountersDown, Meter, budget_meter, minute_meter, nano
 from router.limits_policy import KeyPolicy, PolicyBook
 
 log = logging.getLogger("router.limits")
-_M = Decimal(1_000_000)
-
-
-class _Peek(msgspec.Struct):
-    """The few body fields the reservation needs, whatever the surface."""
-
-    model: str | None = None
-    models: list[str] = []
-    fallback_models: list[str] = []
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    maxTokens: int | None = None  # the Iron Labs surface's field
-    max_output_tokens: int | None = None
-
-
-_PEEK = msgspec.json.Decoder(_Peek)
+_SWEEP_AT = 10_000  # grants held before stale ones are looked for
+_STALE = 900.0  # seconds: beyond `timeouts.request` (300 s by default)
 
 
 class Grant(msgspec.Struct, kw_only=True):
@@ -66,6 +60,7 @@ class Grant(msgspec.Struct, kw_only=True):
     cost: int  # reserved nano-USD
     blocked: dict[str, str]  # provider/model -> why the planner skips it
     headers: dict[str, str]
+    at: float = 0.0  # monotonic time taken: grants of calls that never reported are dropped
 
 
 class LimitCounters(Protocol):
@@ -100,7 +95,7 @@ class LimitsService:
 
     # ---- before the call ----------------------------------------------------------------
 
-    def _targets(self, peek: _Peek, principal: Principal) -> list[Target]:
+    def _targets(self, peek: Peek, principal: Principal) -> list[Target]:
         names = ([peek.model] if peek.model else []) + peek.models + peek.fallback_models
         out: list[Target] = []
         for name in names:
@@ -111,25 +106,6 @@ class LimitsService:
             except RouterError:
                 continue  # the surface answers the unknown name with its own 404
         return out
-
-    def _estimate(self, peek: _Peek, body: bytes, targets: list[Target]) -> tuple[int, int, int]:
-        """(prompt tokens, maximum output tokens, nano-USD at the dearest target)."""
-        prompt = (len(body) + 3) // 4
-        most = (
-            peek.max_completion_tokens
-            or peek.max_tokens
-            or peek.maxTokens
-            or peek.max_output_tokens
-            or self.settings.default_max_tokens
-        )
-        cost = Decimal(0)
-        for target in targets:
-            prices = target.info.prices if target.info else None
-            if prices is None or prices.input is None:
-                continue
-            out_price = max(prices.output or Decimal(0), prices.reasoning or Decimal(0))
-            cost = max(cost, (prompt * prices.input + most * out_price) / _M)
-        return prompt, most, nano(cost)
 
     def _required(
         self, principal: Principal, policy: KeyPolicy | None, tokens: int, cost: int, now: float
@@ -200,17 +176,19 @@ class LimitsService:
         if not self.settings.configured and (policy is None or not policy.limited):
             return None
         try:
-            peek = _PEEK.decode(body) if body else _Peek()
+            peek = PEEK.decode(body) if body else Peek()
         except (msgspec.DecodeError, msgspec.ValidationError):
-            peek = _Peek()
+            peek = Peek()
         targets = self._targets(peek, principal)
-        prompt, most, cost = self._estimate(peek, body, targets)
+        prompt, most, cost = estimate(peek, body, targets, self.settings.default_max_tokens)
         now = time.time()
         required = self._required(principal, policy, prompt + most, cost, now)
         providers = self._over_budget(targets, now)
         groups = self._groups(targets, prompt + most, now)
         grant = await self._take(required + providers, groups, targets, policy)
-        grant.tokens, grant.cost = prompt + most, cost
+        grant.tokens, grant.cost, grant.at = prompt + most, cost, time.monotonic()
+        if len(self.grants) >= _SWEEP_AT:
+            self._sweep(grant.at)
         self.grants[request_id] = grant
         return grant
 
@@ -234,7 +212,7 @@ class LimitsService:
         taken_meters = [m for m in required if m.amount]
         if taken.chosen >= 0:
             taken_meters += groups[taken.chosen]
-        headers = self._headers(required, taken.values, policy)
+        headers = ratelimit_headers(required, taken.values)
         return Grant(meters=taken_meters, tokens=0, cost=0, blocked=blocked, headers=headers)
 
     def _blocked(
@@ -281,11 +259,6 @@ class LimitsService:
             return policy.budget if policy else None
         return None
 
-    def _headers(
-        self, meters: list[Meter], values: tuple[int, ...], policy: KeyPolicy | None
-    ) -> dict[str, str]:
-        return ratelimit_headers(meters, values)
-
     def _refusal(self, meter: Meter, policy: KeyPolicy | None) -> Refused:
         refused = refusal(meter)
         self.metrics.limit_refused(meter.scope, refused.code)
@@ -325,6 +298,13 @@ class LimitsService:
         except CountersDown:
             return None
         return taken.values[0], meter.reset
+
+    def _sweep(self, now: float) -> None:
+        """Forget grants far older than any request may run (a stream the client abandoned
+        before it began reports nothing): memory stays bounded."""
+        stale = [rid for rid, g in self.grants.items() if now - g.at > _STALE]
+        for rid in stale:
+            self.release(rid)
 
     # ---- the planner's predicate --------------------------------------------------------
 

@@ -1,14 +1,56 @@
-"""What the limits answer: the 429/503 refusals with Retry-After, OpenAI's x-ratelimit-*
-headers, and what a finished call really used (tokens, nano-USD per provider)."""
+"""What the limits read and answer: the request's reservation (`estimate`), the 429/503
+refusals with Retry-After, OpenAI's x-ratelimit-* headers, and what a finished call really
+used (tokens, nano-USD per provider)."""
 
 from __future__ import annotations
 
 import math
 from decimal import Decimal
 
-from router.core.types import Report
+import msgspec
+
+from router.core.types import Report, Target
 from router.errors import RequestError
 from router.limits_meters import Meter, nano
+
+_M = Decimal(1_000_000)
+
+
+class Peek(msgspec.Struct):
+    """The few body fields the reservation needs, whatever the surface."""
+
+    model: str | None = None
+    models: list[str] = []
+    fallback_models: list[str] = []
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    maxTokens: int | None = None  # the Iron Labs surface's field
+    max_output_tokens: int | None = None
+
+
+PEEK = msgspec.json.Decoder(Peek)
+
+
+def estimate(
+    peek: Peek, body: bytes, targets: list[Target], default_max: int
+) -> tuple[int, int, int]:
+    """(prompt tokens, maximum output tokens, nano-USD at the dearest target)."""
+    prompt = (len(body) + 3) // 4
+    most = (
+        peek.max_completion_tokens
+        or peek.max_tokens
+        or peek.maxTokens
+        or peek.max_output_tokens
+        or default_max
+    )
+    cost = Decimal(0)
+    for target in targets:
+        prices = target.info.prices if target.info else None
+        if prices is None or prices.input is None:
+            continue
+        out_price = max(prices.output or Decimal(0), prices.reasoning or Decimal(0))
+        cost = max(cost, (prompt * prices.input + most * out_price) / _M)
+    return prompt, most, nano(cost)
 
 
 class Refused(RequestError):
