@@ -8,6 +8,7 @@
     auth                                         who is calling
     lifecycle                                    the process's drain state (imports nothing)
     core/                                        planning, the gateway, rescue, accounting
+    limits, spend_report                         budgets, rate limits and spend reports
     api/                                         surfaces: decode, call the core, render
     runtime, app                                 the composition root: wires it all
     cli/, __main__ and the command-line tools    the top
@@ -50,6 +51,12 @@ def group(module: str) -> str:
         ("router.lifecycle", "lifecycle"),
         ("router.admission", "root"),
         ("router.core", "core"),
+        ("router.limits", "limits"),
+        ("router.limits_answers", "limits"),
+        ("router.limits_meters", "limits"),
+        ("router.limits_policy", "limits"),
+        ("router.limits_redis", "limits"),
+        ("router.spend_report", "limits"),
         ("router.api", "api"),
         ("router.runtime", "root"),
         ("router.app", "root"),
@@ -70,7 +77,8 @@ ALLOWED = {
     "auth": {"bottom", "store"},
     "lifecycle": set(),
     "core": {"bottom", "core", "auth"},
-    "api": {"bottom", "core", "auth", "store", "api", "lifecycle", "observe", "root"},
+    "limits": {"bottom", "auth", "core", "cluster", "store", "limits"},
+    "api": {"bottom", "core", "auth", "store", "api", "lifecycle", "observe", "limits", "root"},
     "root": {
         "bottom",
         "upstream",
@@ -79,6 +87,7 @@ ALLOWED = {
         "cluster",
         "metrics",
         "observe",
+        "limits",
         "auth",
         "core",
         "api",

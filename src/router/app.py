@@ -17,6 +17,7 @@ from starlette.routing import Route
 from router.admission import Admission
 from router.api import (
     admin,
+    admin_spend,
     anthropic,
     ironlabs,
     openai,
@@ -31,6 +32,7 @@ from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
 from router.core.types import Attempt
 from router.errors import AllTargetsFailed, RequestError, UpstreamError
+from router.limits_answers import Refused
 from router.observe.middleware import ObserveMiddleware
 from router.runtime import Runtime
 
@@ -56,6 +58,12 @@ async def _request_error(request: Request, exc: Exception) -> Response:
     # a body refused part-way (too large, too slow) is never read further: close after
     headers = {"connection": "close"} if exc.status in (408, 413) else None
     return _error(request, exc.status, exc.code, exc.message, exc.field, headers)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    """A budget or rate limit refused the request (`router.limits`): with its headers."""
+    assert isinstance(exc, Refused)
+    return _error(request, exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -117,6 +125,7 @@ def create_app(runtime: Runtime) -> Starlette:
         *openai_models.routes(runtime),
         *responses.routes(runtime),
         *admin.routes(runtime),
+        *admin_spend.routes(runtime),
         *pages.routes(runtime),
         *status.routes(runtime, runtime.status_board),
     ]
@@ -142,6 +151,7 @@ def create_app(runtime: Runtime) -> Starlette:
         exception_handlers={
             HTTPException: _http_error,
             RequestError: _request_error,
+            Refused: _refused,
             AllTargetsFailed: _all_failed,
             UpstreamError: _unexpected,
             Exception: _unexpected,

@@ -6,6 +6,7 @@ Everything here is decoded once at start-up; nothing in it changes while serving
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
@@ -114,6 +115,41 @@ class Storage(_Frozen, frozen=True):
     redis_prefix: str = "router"  # of the channel and key names, to share one Redis
 
 
+class Budget(_Frozen, frozen=True):
+    """A spending cap in USD over fixed windows of `duration` (`60s`, `5m`, `1h`, `1d`,
+    `30d`, or the calendar `month`, UTC) counted from `start` (unix seconds); crossing
+    `soft_budget` only alerts (metric and log)."""
+
+    max_budget: Decimal
+    duration: str = "month"
+    soft_budget: Decimal | None = None
+    start: float = 0.0
+
+
+class RateLimit(_Frozen, frozen=True):
+    """Requests and tokens per minute, and requests at once (None: no limit)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrent: int | None = None
+
+
+class Limits(_Frozen, frozen=True):
+    """`[limits]`: the global budget, team and provider budgets, per-deployment rate limits
+    (`"provider/model" = {rpm, tpm}`), and what to do when Redis cannot be reached."""
+
+    on_redis_error: Literal["allow", "deny"] = "allow"
+    default_max_tokens: int = 4096  # the reservation when a request sets no maximum
+    budget: Budget | None = None
+    teams: dict[str, Budget] = {}
+    providers: dict[str, Budget] = {}
+    deployments: dict[str, RateLimit] = {}
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.budget or self.teams or self.providers or self.deployments)
+
+
 class Routing(_Frozen, frozen=True):
     preference: tuple[str, ...] = ()  # bare model names: which provider wins when several list it
     content_policy_fallback: bool = False
@@ -130,6 +166,7 @@ class Settings(_Frozen, frozen=True):
     storage: Storage = Storage()
     routing: Routing = Routing()
     shutdown: Shutdown = Shutdown()
+    limits: Limits = Limits()
     aliases: dict[str, tuple[str, ...]] = {}
     providers_dir: str = "providers"
     providers: dict[str, Provider] = {}
@@ -247,6 +284,59 @@ def _check_references(settings: Settings, providers: dict[str, Provider], source
                     f"alias {alias!r} names {target!r}, not a known provider/model"
                     f" - at `$.aliases.{alias}`",
                 )
+    _check_limits(settings.limits, providers, source)
     for name in (*settings.routing.preference, *settings.routing.only_listed_models):
         if name not in providers:
             raise ConfigError(source, f"unknown provider {name!r} - at `$.routing`")
+
+
+DURATION = re.compile(r"([1-9][0-9]*)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int | None:
+    """Seconds in `60s`, `5m`, `1h`, `30d`; None for the calendar `month`; ValueError else."""
+    if text == "month":
+        return None
+    match = DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"unknown duration {text!r} (60s, 5m, 1h, 1d, 30d ... or month)")
+    return int(match[1]) * _UNIT[match[2]]
+
+
+def check_budget(budget: Budget, where: str) -> str | None:
+    """The first problem with `budget` as `field: message`, or None."""
+    try:
+        duration_seconds(budget.duration)
+    except ValueError as exc:
+        return f"{where}.duration: {exc}"
+    if budget.max_budget < 0:
+        return f"{where}.max_budget: must not be negative"
+    if budget.soft_budget is not None and budget.soft_budget < 0:
+        return f"{where}.soft_budget: must not be negative"
+    return None
+
+
+def check_rate(rate: RateLimit, where: str) -> str | None:
+    for name in ("rpm", "tpm", "concurrent"):
+        value = getattr(rate, name)
+        if value is not None and value < 1:
+            return f"{where}.{name}: must be at least 1"
+    return None
+
+
+def _check_limits(limits: Limits, providers: dict[str, Provider], source: str) -> None:
+    problems = [check_budget(limits.budget, "limits.budget")] if limits.budget else []
+    problems += [check_budget(b, f"limits.teams.{n}") for n, b in limits.teams.items()]
+    problems += [check_budget(b, f"limits.providers.{n}") for n, b in limits.providers.items()]
+    problems += [check_rate(r, f"limits.deployments.{n}") for n, r in limits.deployments.items()]
+    for ref in limits.deployments:
+        if ref.split("/", 1)[0] not in providers or "/" not in ref:
+            problems.append(f"limits.deployments.{ref}: not a known provider/model")
+    for name in limits.providers:
+        if name not in providers:
+            problems.append(f"limits.providers.{name}: unknown provider")
+    for problem in problems:
+        if problem is not None:
+            where, _, message = problem.partition(": ")
+            raise ConfigError(source, f"{message} - at `$.{where}`")

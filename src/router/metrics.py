@@ -195,6 +195,38 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
+        self._accounting(r)
+
+    def _accounting(self, r: CollectorRegistry) -> None:
+        """The spend ledger's writes and the limits' refusals (`router.store.ledger`,
+        `router.limits`): labels are closed sets (scope, kind, reason)."""
+        self.ledger_rows = Counter("router_ledger_rows", "Spend ledger rows written.", registry=r)
+        self.ledger_errors = Counter(
+            "router_ledger_write_errors",
+            "Ledger batch writes that failed (and are retried).",
+            registry=r,
+        )
+        self.ledger_queue = Gauge(
+            "router_ledger_queued_rows",
+            "Ledger rows waiting to be written.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.limit_refusals = Counter(
+            "router_limit_refusals",
+            "Requests refused (or targets skipped) by a limit or budget, never sent upstream.",
+            ["scope", "reason"],
+            registry=r,
+        )
+        self.budget_alerts = Counter(
+            "router_budget_soft_alerts",
+            "Budgets that crossed their soft threshold.",
+            ["scope"],
+            registry=r,
+        )
+        self.limit_errors = Counter(
+            "router_limits_redis_errors", "Limit checks that could not reach Redis.", registry=r
+        )
 
     def start(self, targets: Iterable[tuple[str, str]]) -> None:
         """Every catalog target's circuit starts closed: export it so, for dashboards."""
@@ -283,6 +315,26 @@ class Metrics:
 
     def cluster_link(self, up: bool) -> None:
         self.cluster_connected.set(1 if up else 0)
+
+    # ---- the ledger's and the limits' counters ---------------------------------------------
+
+    def ledger_written(self, rows: int) -> None:
+        self.ledger_rows.inc(rows)
+
+    def ledger_error(self) -> None:
+        self.ledger_errors.inc()
+
+    def ledger_queued(self, rows: int) -> None:
+        self.ledger_queue.set(rows)
+
+    def limit_refused(self, scope: str, reason: str) -> None:
+        self.limit_refusals.labels(scope, reason).inc()
+
+    def budget_alert(self, scope: str) -> None:
+        self.budget_alerts.labels(scope).inc()
+
+    def limit_error(self) -> None:
+        self.limit_errors.inc()
 
     def circuit_changed(self, ref: str, state: str, known: bool) -> None:
         provider, _, model = ref.partition("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 from typing import TYPE_CHECKING
 
 from router.auth import Authenticator, KeyAuth
@@ -18,6 +19,9 @@ from router.core.ports import Observers
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.lifecycle import Lifecycle
+from router.limits import LimitsService
+from router.limits_meters import Counters, LocalCounters
+from router.limits_policy import PolicyBook, open_policies
 from router.metrics import Metrics
 from router.observe.logs import RequestLog
 from router.observe.record import Recorder
@@ -27,8 +31,12 @@ from router.protocols import REGISTRY, backends
 from router.store import database_path, open_conversations, open_responses
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyStore, open_keys
+from router.store.ledger import Ledger
+from router.store.ledger_sqlite import open_ledger_db
 from router.store.response_records import ResponseStore
 from router.upstream import Upstream
+
+log = logging.getLogger("router")
 
 if TYPE_CHECKING:
     from router.cluster import Cluster
@@ -101,6 +109,11 @@ class Runtime:
         self._api_keys: KeyStore | None = None
         self._key_auth: KeyAuth | None = None
         self._cluster: Cluster | None = None
+        self._ledger: Ledger | None = None
+        self._limits: LimitsService | None = None
+        self._reloads: set[asyncio.Future[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
+        self.workers = int(env.get("ROUTER_WORKERS") or 1)  # set by `router serve --workers`
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -124,11 +137,19 @@ class Runtime:
         return asyncio.get_running_loop().time()
 
     async def start(self) -> None:
+        limits = self._limits = await self._open_limits()  # first: it may refuse to start
         self._upstream = Upstream.create(self.settings.timeouts)
         self.metrics.start((t.provider.name, t.model) for t in self.catalog.listed())
-        gateway = Gateway(self.settings, backends(self._upstream), self.health, self.observer)
+        self._ledger = Ledger(
+            await open_ledger_db(self.database_path()), self.metrics, limits.book.team_of
+        )
+        self._ledger.start()
+        observer = Observers(self.observer, self._ledger, limits)
+        gateway = Gateway(self.settings, backends(self._upstream), self.health, observer)
         self._chat = ChatService(self.catalog, gateway)
         self._media = MediaService(self.catalog, gateway)
+        self._chat.limited = self._media.limited = limits.skip
+        self._refresher = asyncio.create_task(self._refresh_policies(), name="router-policies")
         self._store = await open_conversations(self.database_path(), self.metrics.store_waits.inc)
         self._responses = await open_responses(self.database_path())
         self._api_keys = await open_keys(self.database_path())
@@ -136,6 +157,47 @@ class Runtime:
         self.auth.lookup = self._key_auth.lookup
         if self.settings.storage.redis_url:
             await self._join_cluster(self.settings.storage.redis_url)
+
+    async def _open_limits(self) -> LimitsService:
+        """The key policies and the counters: in Redis when `storage.redis_url` is set, else
+        in this process, which is refused when several workers would each count alone."""
+        book = PolicyBook(await open_policies(self.database_path()))
+        await book.reload()
+        storage = self.settings.storage
+        counters: Counters
+        if storage.redis_url:
+            from router.limits_redis import RedisCounters  # redis only when asked for
+
+            counters = RedisCounters(storage.redis_url)
+        elif self.workers > 1 and (self.settings.limits.configured or book.limited):
+            await book.store.close()
+            raise ConfigError(
+                self.settings.source,
+                "budgets or rate limits are configured and several workers would each count"
+                " them alone: set storage.redis_url (or serve with one worker)",
+            )
+        else:
+            counters = LocalCounters()
+        return LimitsService(
+            self.settings.limits, self.catalog, counters, book, self.metrics, storage.redis_prefix
+        )
+
+    async def _refresh_policies(self, every: float = 5.0) -> None:
+        """Reload key policies now and then: `router keys limits` run without Redis reaches
+        this process within `every` seconds (with Redis, at once: `_keys_heard`)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.limits.book.reload()
+            except Exception:  # the edge of a background task: serving goes on regardless
+                log.exception("limits: reloading key policies failed")
+
+    def _keys_heard(self) -> None:
+        """Another process changed a key: forget cached answers, reload key policies."""
+        self.key_auth.forget()
+        task = asyncio.ensure_future(self.limits.book.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     async def _join_cluster(self, redis_url: str) -> None:
         from router.cluster import Cluster  # redis only when asked for
@@ -146,7 +208,7 @@ class Runtime:
             self.settings.circuit.cooldown,
             self.metrics,
             on_circuit=self._circuit_heard,
-            on_keys=self.key_auth.forget,
+            on_keys=self._keys_heard,
         )
         await self._cluster.start()
 
@@ -154,18 +216,19 @@ class Runtime:
         return database_path(self.settings)
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self._ledger is not None:  # first: every call has ended, write all it billed
+            await self._ledger.close()
+        if self._limits is not None:
+            await self._limits.close()
+            await self._limits.book.store.close()
         if self._cluster is not None:
             await self._cluster.stop()
-        if self._key_auth is not None:
-            await self._key_auth.close()
-        if self._api_keys is not None:
-            await self._api_keys.close()
-        if self._store is not None:
-            await self._store.close()
-        if self._responses is not None:
-            await self._responses.close()
-        if self._upstream is not None:
-            await self._upstream.close()
+        closing = (self._key_auth, self._api_keys, self._store, self._responses, self._upstream)
+        for resource in closing:  # in this order: what writes first, the connections last
+            if resource is not None:
+                await resource.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.close)
 
@@ -178,6 +241,16 @@ class Runtime:
     def media(self) -> MediaService:
         assert self._media is not None, "runtime not started"
         return self._media
+
+    @property
+    def limits(self) -> LimitsService:
+        assert self._limits is not None, "runtime not started"
+        return self._limits
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None, "runtime not started"
+        return self._ledger
 
     @property
     def api_keys(self) -> KeyStore:

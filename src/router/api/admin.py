@@ -22,23 +22,46 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router.api.admin_limits import PolicyFields, PolicyView, Spend, apply, check
+from router.api.admin_limits import view as policy_view
 from router.api.common import decode, json_response, read_body
+from router.config import Budget, RateLimit
 from router.runtime import Runtime
-from router.store.key_records import KeyChanges, KeyView, NewKey, view
+from router.store.key_records import KeyChanges, KeyRecord, KeyView, NewKey, view
 
 
-class CreateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class CreateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str
     models: tuple[str, ...] = ("*",)
     expires_at: datetime | None = None
     metadata: dict[str, object] = {}
+    team: str | msgspec.UnsetType | None = msgspec.UNSET
+    budget: Budget | msgspec.UnsetType | None = msgspec.UNSET
+    limits: RateLimit | msgspec.UnsetType | None = msgspec.UNSET
 
 
-class UpdateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class UpdateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str | msgspec.UnsetType = msgspec.UNSET
     models: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
     expires_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
     metadata: dict[str, object] | msgspec.UnsetType = msgspec.UNSET
+    team: str | msgspec.UnsetType | None = msgspec.UNSET
+    budget: Budget | msgspec.UnsetType | None = msgspec.UNSET
+    limits: RateLimit | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def _policy(body: CreateKey | UpdateKey) -> PolicyFields:
+    return PolicyFields(team=body.team, budget=body.budget, limits=body.limits)
+
+
+class KeyOut(KeyView, kw_only=True):
+    """A key with its team, budget and limits (and spend, when asked for): see
+    `router.api.admin_limits`."""
+
+    team: str | None = None
+    budget: Budget | None = None
+    limits: RateLimit | None = None
+    spend: Spend | msgspec.UnsetType = msgspec.UNSET
 
 
 class KeyList(msgspec.Struct):
@@ -66,6 +89,19 @@ def _changes(body: UpdateKey) -> KeyChanges:
     )
 
 
+def limited(
+    record: KeyRecord, policy: PolicyView, key: str | msgspec.UnsetType = msgspec.UNSET
+) -> KeyOut:
+    """The key's answer with its team, budget, limits (and spend, when asked for)."""
+    return KeyOut(
+        **msgspec.structs.asdict(view(record, key)),
+        team=policy.team,
+        budget=policy.budget,
+        limits=policy.limits,
+        spend=policy.spend,
+    )
+
+
 def routes(rt: Runtime) -> list[Route]:
     async def master(request: Request) -> None:
         principal = await rt.auth.authenticate(request.headers.get("authorization"))
@@ -76,6 +112,7 @@ def routes(rt: Runtime) -> list[Route]:
         if request.method == "GET":
             return json_response(KeyList([view(r) for r in await rt.api_keys.list()]))
         body = decode(_CREATE, await read_body(request))
+        check(rt, _policy(body))
         new = NewKey(
             name=body.name,
             models=body.models,
@@ -83,19 +120,25 @@ def routes(rt: Runtime) -> list[Route]:
             metadata=body.metadata,
         )
         secret, record = await rt.api_keys.create(new)
-        return json_response(view(record, secret), 201)
+        await apply(rt, record.id, _policy(body))
+        rt.keys_changed(record.id)  # every process loads the new key's limits now
+        return json_response(limited(record, await policy_view(rt, record.id), secret), 201)
 
     async def one(request: Request) -> Response:
         await master(request)
         key_id = request.path_params["key_id"]
         if request.method == "GET":
-            return json_response(view(await rt.api_keys.get(key_id)))
+            record = await rt.api_keys.get(key_id)
+            policy = await policy_view(rt, key_id, with_spend=True)
+            return json_response(limited(record, policy))
         if request.method == "DELETE":
             return await _revoke(key_id)
-        changes = _changes(decode(_UPDATE, await read_body(request)))
-        record = await rt.api_keys.update(key_id, changes)
+        body = decode(_UPDATE, await read_body(request))
+        check(rt, _policy(body))
+        record = await rt.api_keys.update(key_id, _changes(body))
+        await apply(rt, key_id, _policy(body))
         rt.keys_changed(key_id)
-        return json_response(view(record))
+        return json_response(limited(record, await policy_view(rt, key_id)))
 
     async def revoke(request: Request) -> Response:
         await master(request)

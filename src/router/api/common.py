@@ -11,6 +11,7 @@ request/response Structs and rendering.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
@@ -125,7 +126,7 @@ class Begun(msgspec.Struct, frozen=True):
     principal: Principal
     timeout: float | None
     read_timeout: float | None = None  # the OpenAI/Anthropic SDKs' `x-stainless-read-timeout`
-    request_id: str = ""
+    request_id: str = ""  # `req_<hex>`: the ledger's and the logs' name for this request
 
     def deadline(self, stream: bool) -> float | None:
         """The call's deadline: the SDK's read timeout bounds a whole non-streamed answer
@@ -139,9 +140,22 @@ async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
     received = rt.now()
     principal = await rt.auth.authenticate(request.headers.get("authorization"))
+    if rt.ledger.full:  # back-pressure: the ledger's writer is behind, wait for room
+        await rt.ledger.admit()
     read = _seconds(request, "x-stainless-read-timeout", False)
-    request_id = request.scope.get("request_id") or new_request_id()
-    return Begun(received, principal, request_timeout(request), read, request_id)
+    return Begun(received, principal, request_timeout(request), read, _call_id(request))
+
+
+def _call_id(request: Request) -> str:
+    """The call's own id: the request id (`x-request-id`, see `router.observe`), made unique
+    when the caller chose it (the ledger and the limits key on it: two requests sent with the
+    same id must not share a row), as `<caller's id>.<8 hex>`."""
+    rid: str | None = request.scope.get("request_id")
+    if rid is None:
+        return new_request_id()
+    if request.headers.get("x-request-id") == rid:
+        return f"{rid}.{secrets.token_hex(4)}"
+    return rid
 
 
 def endpoint(
@@ -155,8 +169,18 @@ def endpoint(
     async def run(request: Request) -> Response:
         begun = await begin(rt, request)
         raw = await read_body(request)
-        body = decode(decoder, raw) if isinstance(decoder, msgspec.json.Decoder) else decoder(raw)
-        return await handle(begun, body, request)
+        grant = await rt.limits.admit(begun.principal, begun.request_id, raw)
+        try:
+            body = (
+                decode(decoder, raw) if isinstance(decoder, msgspec.json.Decoder) else decoder(raw)
+            )
+            response = await handle(begun, body, request)
+        except BaseException:
+            rt.limits.release(begun.request_id)  # nothing if the call's report settled it
+            raise
+        if grant is not None and grant.headers:
+            response.headers.update(grant.headers)
+        return response
 
     return run
 
@@ -218,6 +242,9 @@ def header_fallbacks(request: Request) -> tuple[Asked, ...]:
 # ---- the SSE relay --------------------------------------------------------------------------
 
 DONE = b"data: [DONE]\n\n"
+SHUTDOWN_GRACE = 4.0
+"""Seconds a stream in flight at shutdown (SIGTERM) may take to finish before it is cut,
+within uvicorn's 5 s graceful shutdown: its answer and its ledger row both complete."""
 
 
 class StreamRenderer(Protocol):

@@ -193,6 +193,7 @@ def routes(rt: Runtime) -> list[Route]:
         conv_id, title, history = await _conversation(rt, body.conversationId, new)
         call = ChatCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=asked("models", body.models),
             fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=ChatRequest(
@@ -201,7 +202,6 @@ def routes(rt: Runtime) -> list[Route]:
             max_retries=body.maxRetries,
             timeout=begun.deadline(body.stream),
             received=begun.received,
-            request_id=begun.request_id,
             surface="ironlabs",
             stream=body.stream,
         )

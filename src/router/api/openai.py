@@ -380,12 +380,12 @@ def routes(rt: Runtime) -> list[Route]:
         validate(body)
         call = ChatCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=asked("models", body.models, body.model),
             fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=chat_request(body, decoded.extra),
             timeout=begun.deadline(body.stream),
             received=begun.received,
-            request_id=begun.request_id,
             surface="openai",
             stream=body.stream,
         )

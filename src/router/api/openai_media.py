@@ -347,11 +347,11 @@ def routes(rt: Runtime) -> list[Route]:
     ) -> Response:
         call = MediaCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=models,
             fallbacks=asked("fallback_models", fallbacks),
             request=media,
             received=begun.received,
-            request_id=begun.request_id,
             surface="openai",
             timeout=begun.deadline(False),
         )

@@ -15,7 +15,9 @@ OVERVIEW = """commands:
   serve    serve the gateway                       router serve --port 9000
   check    validate routing.toml and providers/    router check --config other.toml
   keys     virtual keys: create|list|update|revoke router keys create --name app --models 'demo/*'
+  keys limits  a key's budget, limits and team      router keys limits ID --rpm 60 --budget 5
   prices   refresh catalog prices from a table     router prices refresh --table prices.json
+  spend    spend totals from the ledger            router spend --group-by model --format csv
 
 Run `router COMMAND --help` for a command's options and examples.
 Environment: ROUTER_CONFIG (routing.toml path), HOST, PORT, WORKERS, ROUTER_MASTER_KEY,
@@ -57,5 +59,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["spend"]:  # commands with parsers of their own
+        from router.cli import spend
+
+        return spend.main(argv[1:])
+    if argv[:2] == ["keys", "limits"]:
+        from router.cli import limits
+
+        return limits.main(argv[2:])
+    args = parser().parse_args(argv)
     return serve.run_guarded(args)

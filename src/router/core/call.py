@@ -23,11 +23,11 @@ class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
     fallbacks: tuple[Asked, ...] = ()
     request: R
     surface: str
+    request_id: str = ""  # from the surface kit (`router.api.common.begin`)
     received: float  # loop time the request arrived
     stream: bool = False
     max_retries: int | None = None
     timeout: float | None = None  # the caller's deadline, seconds (capped by the config)
-    request_id: str = ""
 
     @property
     def request_model(self) -> str:

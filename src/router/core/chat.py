@@ -7,7 +7,7 @@ renders the `Completion` (or the stream of event batches) in its own shape.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from router.core import accounting
@@ -42,13 +42,17 @@ class ChatService:
         self.catalog = catalog
         self.gateway = gateway
         self.protocols = frozenset(gateway.backends)
+        self.limited: Callable[[str, Target], str | None] = _unlimited  # set by the runtime
 
     def plan(self, call: ChatCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         allowed = of_kind(allowed, "chat", call.models[0] if call.models else None)
         fit = self.fitting(allowed, call.request)
         health = self.gateway.health
-        the_plan = plan(fit, self.protocols, health.allow, estimate_prompt(call.request))
+        prompt = estimate_prompt(call.request)
+        the_plan = plan(
+            fit, self.protocols, health.allow, prompt, lambda t: self.limited(call.request_id, t)
+        )
         if len(fit) < len(allowed):  # providers set to "skip" what they cannot honour
             skips = [_unfit(t, self.cannot(t, call.request)) for t in allowed if t not in fit]
             the_plan = Plan(the_plan.targets, skips + the_plan.skipped)
@@ -160,8 +164,8 @@ class ChatService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
-                caller=call.principal.name,
                 request_id=call.request_id,
+                caller=call.principal.name,
                 request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=call.stream,
@@ -183,8 +187,8 @@ class ChatService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
-                caller=call.principal.name,
                 request_id=call.request_id,
+                caller=call.principal.name,
                 request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=call.stream,
@@ -305,6 +309,10 @@ _CANONICAL = frozenset({"max_completion_tokens"})  # passthrough that is canonic
 def _unfit(target: Target, params: tuple[str, ...]) -> Attempt:
     reason = "cannot honour " + ", ".join(f"`{p}`" for p in params)
     return Attempt(target.provider.name, target.model, Failure.UNSUPPORTED.value, reason=reason)
+
+
+def _unlimited(request_id: str, target: Target) -> str | None:
+    return None
 
 
 _CLIENT_CLOSED = UpstreamError(Failure.CLIENT_CLOSED, "the client closed the stream")

@@ -9,6 +9,7 @@ embeddings) is refused with a 400 naming the caller's field.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 
@@ -55,12 +56,20 @@ class MediaService:
             kind: frozenset(n for n, b in gateway.backends.items() if kind in b.media_kinds)
             for kind in MEDIA_KINDS
         }
+        self.limited: Callable[[str, Target], str | None] = _unlimited  # set by the runtime
 
     def plan(self, call: MediaCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         kind = kind_of(call)
         typed = of_kind(allowed, kind, call.models[0] if call.models else None)
-        return plan(typed, self.protocols[kind], self.gateway.health.allow, 0)
+        limited = self.limited
+        return plan(
+            typed,
+            self.protocols[kind],
+            self.gateway.health.allow,
+            0,
+            lambda t: limited(call.request_id, t),
+        )
 
     async def run(self, call: MediaCall) -> MediaResult:
         the_plan = self.plan(call)
@@ -115,8 +124,8 @@ class MediaService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
-                caller=call.principal.name,
                 request_id=call.request_id,
+                caller=call.principal.name,
                 operation="embeddings" if kind_of(call) == "embedding" else "generate_content",
                 request_model=call.request_model,
                 key_id=call.principal.key_id,
@@ -129,6 +138,10 @@ class MediaService:
                 latency_ms=int((_now() - call.received) * 1000),
             )
         )
+
+
+def _unlimited(request_id: str, target: Target) -> str | None:
+    return None
 
 
 def _now() -> float:

@@ -51,14 +51,19 @@ def plan(
     protocols: frozenset[str],
     allow: Callable[[str], bool],
     prompt_tokens: int,
+    limited: Callable[[Target], str | None] = lambda target: None,
 ) -> Plan:
-    """Split `targets` into those to try, in order, and those skipped (with why)."""
+    """Split `targets` into those to try, in order, and those skipped (with why).
+    `limited(target)` says why a deployment is at its rate limit or over its provider's
+    budget (`router.limits`), or None."""
     keep: list[Target] = []
     skipped: list[Attempt] = []
     for target in targets:
         reason = _skip_reason(target, protocols, prompt_tokens)
         if reason is None and not allow(target.ref):
             reason = (Failure.CIRCUIT_OPEN, "circuit open after repeated failures")
+        if reason is None and (why := limited(target)) is not None:
+            reason = (Failure.RATE_LIMITED, why)
         if reason is None:
             keep.append(target)
         else:

@@ -344,8 +344,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     ledger, traces): the answer's facts when there is one, the failure otherwise."""
 
     surface: str
+    request_id: str = ""  # the surface's id for this request (api/common `begin`)
     caller: str  # the key's name ("master" for the master key)
-    request_id: str = ""
     operation: str = "chat"  # the GenAI operation: "chat", "embeddings", "generate_content"
     request_model: str = ""  # the first model name the caller asked for, as asked
     key_id: str | None
