@@ -9,13 +9,15 @@ import os
 from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
 import msgspec
 
 from router.errors import ConfigError
 
 ModelType = Literal["chat", "embedding", "image", "speech", "transcription"]
+Strategy = Literal["ordered", "cheapest", "fastest", "least_busy", "weighted"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -104,6 +106,15 @@ class Routing(_Frozen, frozen=True):
     preference: tuple[str, ...] = ()  # bare model names: which provider wins when several list it
     content_policy_fallback: bool = False
     only_listed_models: tuple[str, ...] = ()  # providers restricted to their catalog entries
+    strategy: Strategy = "ordered"  # how the primary `models` are ordered (see `Route`)
+    weights: dict[str, float] = {}  # `provider/model` -> weight, for the `weighted` strategy
+
+
+class Route(_Frozen, frozen=True):
+    """`[routes.<alias>]`: how one alias is routed, overriding `[routing]`."""
+
+    strategy: Strategy | None = None
+    weights: dict[str, float] = {}  # `provider/model` -> weight (`weighted`); 1 when absent
 
 
 class Settings(_Frozen, frozen=True):
@@ -116,6 +127,7 @@ class Settings(_Frozen, frozen=True):
     storage: Storage = Storage()
     routing: Routing = Routing()
     aliases: dict[str, tuple[str, ...]] = {}
+    routes: dict[str, Route] = {}
     providers_dir: str = "providers"
     providers: dict[str, Provider] = {}
     source: str = msgspec.field(default="", name="_source")
@@ -204,6 +216,9 @@ def _check_references(settings: Settings, providers: dict[str, Provider], source
                     f"alias {alias!r} names {target!r}, not a known provider/model"
                     f" - at `$.aliases.{alias}`",
                 )
+    for name in settings.routes:
+        if name not in settings.aliases:
+            raise ConfigError(source, f"route {name!r} is not an alias - at `$.routes.{name}`")
     for name in (*settings.routing.preference, *settings.routing.only_listed_models):
         if name not in providers:
             raise ConfigError(source, f"unknown provider {name!r} - at `$.routing`")

@@ -15,6 +15,9 @@ from router.core.chat import ChatService
 from router.core.gateway import Gateway
 from router.core.health import Health
 from router.core.media_service import MediaService
+from router.core.ports import Observers
+from router.core.routes import Chooser
+from router.core.stats import Stats
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.metrics import Metrics
@@ -73,6 +76,8 @@ class Runtime:
         self.metrics = Metrics()
         self.health = Health(settings.circuit)
         self.health.on_change = self._circuit_changed
+        self.stats = Stats()
+        self.chooser = Chooser(settings, self.stats)
         self.auth = Authenticator(master_key(settings, env, host))
         self._upstream: Upstream | None = None
         self._store: ConversationStore | None = None
@@ -105,8 +110,11 @@ class Runtime:
 
     async def start(self) -> None:
         self._upstream = Upstream.create(self.settings.timeouts)
-        gateway = Gateway(self.settings, backends(self._upstream), self.health, self.metrics)
-        self._chat = ChatService(self.catalog, gateway)
+        observer = Observers(self.metrics, self.stats)
+        gateway = Gateway(
+            self.settings, backends(self._upstream), self.health, observer, stats=self.stats
+        )
+        self._chat = ChatService(self.catalog, gateway, self.chooser)
         self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path())
         self._api_keys = await open_keys(self.database_path())

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.auth import Principal
+from router.config import STRATEGIES, Strategy
+from router.core.call import RouteAsk
 from router.core.chat import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError, StreamFailed
@@ -90,6 +92,37 @@ def request_timeout(request: Request) -> float | None:
     return found
 
 
+def strategy_of(value: str | None, field: str) -> Strategy | None:
+    """A strategy name the caller gave (header or field), checked: a 400 naming `field`."""
+    if value is None:
+        return None
+    if value not in STRATEGIES:
+        raise RequestError(
+            "invalid_value", f"{field} must be one of: {', '.join(STRATEGIES)}.", field
+        )
+    return value  # type: ignore[return-value]  # checked against the Literal's members above
+
+
+def route_ask(request: Request) -> RouteAsk:
+    """The caller's routing asks from headers: `x-router-strategy`."""
+    return RouteAsk(strategy_of(request.headers.get("x-router-strategy"), "x-router-strategy"))
+
+
+def routed(begun: Begun, strategy: str | None) -> RouteAsk:
+    """The routing asks of a call: a body's extension field wins over the header."""
+    if strategy is None:
+        return begun.route
+    return msgspec.structs.replace(begun.route, strategy=strategy_of(strategy, "strategy"))
+
+
+def answer_headers(completion: Completion) -> dict[str, str]:
+    """The router's headers on an answer: the attempt trail and the strategy that ordered it."""
+    return {
+        "x-router-attempts": trail_header(completion.attempts),
+        "x-router-strategy": completion.strategy,
+    }
+
+
 def json_response(
     payload: object, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
@@ -112,13 +145,14 @@ class Begun(msgspec.Struct, frozen=True):
     received: float  # loop time
     principal: Principal
     timeout: float | None
+    route: RouteAsk = RouteAsk()
 
 
 async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
     received = rt.now()
     principal = await rt.auth.authenticate(request.headers.get("authorization"))
-    return Begun(received, principal, request_timeout(request))
+    return Begun(received, principal, request_timeout(request), route_ask(request))
 
 
 def endpoint(
@@ -162,7 +196,10 @@ class StreamRenderer(Protocol):
 def sse(stream: ChatStream, renderer: StreamRenderer) -> Response:
     """The stream as an SSE response: one send per upstream read, a ping every 15 s of
     silence, and `x-router-attempts` as it stood at the commit point."""
-    headers = {"x-router-attempts": trail_header(stream.trail)}
+    headers = {
+        "x-router-attempts": trail_header(stream.trail),
+        "x-router-strategy": stream.trail.strategy,
+    }
     return EventSourceResponse(
         _relay(stream, renderer), headers=headers, ping=15, send_timeout=None
     )

@@ -21,11 +21,12 @@ from router.api.common import (
     DONE,
     ENCODER,
     Begun,
+    answer_headers,
     asked,
     endpoint,
     json_response,
+    routed,
     sse,
-    trail_header,
 )
 from router.api.parts import InImage, InImageUrl, InText, part_of
 from router.core.chat import ChatCall
@@ -52,6 +53,7 @@ class CompletionsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     maxRetries: int | None = None
     search: bool = False
     conversationId: str | None = None
+    strategy: str | None = None  # extension: how `models` are ordered (README, "Strategies")
 
 
 _REQUEST = msgspec.json.Decoder(CompletionsRequest)
@@ -198,6 +200,7 @@ def routes(rt: Runtime) -> list[Route]:
             received=begun.received,
             surface="ironlabs",
             stream=body.stream,
+            route=routed(begun, body.strategy),
         )
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
@@ -205,9 +208,7 @@ def routes(rt: Runtime) -> list[Route]:
         completion = await rt.chat.complete(call)
         keep(completion)
         payload = render(completion, keep.mid, conv_id, title)
-        return json_response(
-            payload, headers={"x-router-attempts": trail_header(completion.attempts)}
-        )
+        return json_response(payload, headers=answer_headers(completion))
 
     return [Route("/api/v1/completions", endpoint(rt, _REQUEST, completions), methods=["POST"])]
 

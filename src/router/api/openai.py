@@ -24,11 +24,12 @@ from router.api.common import (
     DONE,
     ENCODER,
     Begun,
+    answer_headers,
     asked,
     endpoint,
     json_response,
+    routed,
     sse,
-    trail_header,
 )
 from router.api.openai_request import CHAT_BODY, ChatBody, chat_request, validate
 from router.core.chat import ChatCall
@@ -158,7 +159,7 @@ def new_id() -> str:
 
 
 def headers_for(completion: Completion) -> dict[str, str]:
-    return {"x-router-attempts": trail_header(completion.attempts)}
+    return answer_headers(completion)
 
 
 # ---- stream -------------------------------------------------------------------------------
@@ -306,6 +307,7 @@ def routes(rt: Runtime) -> list[Route]:
             received=begun.received,
             surface="openai",
             stream=body.stream,
+            route=routed(begun, body.strategy),
         )
         ident, created = new_id(), int(time.time())
         if body.stream:

@@ -8,11 +8,18 @@ from typing import Generic, TypeVar
 import msgspec
 
 from router.auth import Principal
-from router.config import Settings
+from router.config import Settings, Strategy
 from router.core.media import MediaRequest
 from router.core.types import Asked, ChatRequest
 
 R = TypeVar("R", ChatRequest, MediaRequest)
+
+
+class RouteAsk(msgspec.Struct, frozen=True):
+    """What the caller asked of routing for this call (headers or extension fields); None:
+    the alias's route or `[routing]` decides."""
+
+    strategy: Strategy | None = None
 
 
 class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
@@ -27,6 +34,7 @@ class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
     stream: bool = False
     max_retries: int | None = None
     timeout: float | None = None  # the caller's deadline, seconds (capped by the config)
+    route: RouteAsk = RouteAsk()
 
     @property
     def first_field(self) -> str:

@@ -6,6 +6,7 @@ Built at start-up from the settings; no request resolves the same name twice.
 from __future__ import annotations
 
 from router.config import ModelType, Provider, Settings
+from router.core.strategies import Unit, single
 from router.core.types import Target
 from router.errors import NotFoundError
 
@@ -70,6 +71,10 @@ class Catalog:
         if target is None:
             raise self.not_found(name, field)
         return [target]
+
+    def units(self, name: str, field: str) -> list[Unit]:
+        """`expand`, as units: one per model, with the deployments that serve it."""
+        return [single(t) for t in self.expand(name, field)]
 
     @staticmethod
     def not_found(name: str, field: str) -> NotFoundError:

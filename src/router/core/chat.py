@@ -15,8 +15,9 @@ from router.core.assemble import Assembler
 from router.core.call import Call, Policy
 from router.core.catalog import Catalog
 from router.core.gateway import Gateway, Opened
-from router.core.planner import Plan, chain, plan
+from router.core.planner import Plan, plan, units
 from router.core.rescue import Rescuer, candidates
+from router.core.routes import Chooser
 from router.core.trail import Trail
 from router.core.types import (
     ChatRequest,
@@ -37,15 +38,23 @@ T = TypeVar("T")
 
 
 class ChatService:
-    def __init__(self, catalog: Catalog, gateway: Gateway) -> None:
+    def __init__(self, catalog: Catalog, gateway: Gateway, chooser: Chooser | None = None) -> None:
         self.catalog = catalog
         self.gateway = gateway
         self.protocols = frozenset(gateway.backends)
+        self.chooser = chooser or Chooser(gateway.settings, gateway.stats)
 
     def plan(self, call: ChatCall) -> Plan:
-        allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
-        health = self.gateway.health
-        return plan(allowed, self.protocols, health.allow, estimate_prompt(call.request))
+        primary, fallback = units(self.catalog, call.models, call.fallbacks, call.principal.may_use)
+        prompt = estimate_prompt(call.request)
+        strategy = self.chooser.strategy(call.route, call.models)
+        ordered = self.chooser.order(
+            strategy, call.models, primary, prompt, call.request.max_tokens
+        )
+        ordered += [t for u in fallback for t in u.targets]
+        found = plan(ordered, self.protocols, self.gateway.health.allow, prompt)
+        found.strategy = strategy
+        return found
 
     async def complete(self, call: ChatCall) -> Completion:
         the_plan, trail, policy = self._begin(call)
@@ -66,7 +75,8 @@ class ChatService:
 
     def _begin(self, call: ChatCall) -> tuple[Plan, Trail, Policy]:
         the_plan = self.plan(call)
-        return the_plan, Trail(the_plan.skipped), Policy.of(self.gateway.settings, call)
+        trail = Trail(the_plan.skipped, the_plan.strategy)
+        return the_plan, trail, Policy.of(self.gateway.settings, call)
 
     async def _run(self, call: ChatCall, running: Awaitable[T]) -> T:
         """Await the chain walk; a chain that failed is reported before it is raised."""
@@ -98,6 +108,7 @@ class ChatService:
             attempts=trail.entries,
             latency_ms=int((now - call.received) * 1000),
             ttft_ms=int((first_token - call.received) * 1000),
+            strategy=trail.strategy,
         )
 
     def report(

@@ -21,6 +21,7 @@ from router.core.call import Policy
 from router.core.health import Health
 from router.core.planner import Plan
 from router.core.ports import Backend, Observer
+from router.core.stats import Stats
 from router.core.trail import Trail
 from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Target, Usage
 from router.errors import AllTargetsFailed, Failure, UpstreamError
@@ -62,8 +63,10 @@ class Gateway:
         health: Health,
         observer: Observer,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        stats: Stats | None = None,
     ) -> None:
         self.settings = settings
+        self.stats = Stats() if stats is None else stats  # attempts in flight, learned speed
         self.backends = backends
         self.health = health
         self.observer = observer
@@ -131,6 +134,7 @@ class Gateway:
         (with what it consumed, `used`, and that usage's cost)."""
         attempt = trail.opened
         assert attempt is not None
+        self.stats.ended(opened.target.ref)
         ms = int((_now() - opened.started) * 1000)
         if error is None:
             final = msgspec.structs.replace(attempt, ms=ms)
@@ -219,10 +223,15 @@ class Gateway:
         if self.remaining(policy) <= 0:
             raise UpstreamError(Failure.DEADLINE, "the request deadline passed")
         started = _now()
+        self.stats.started(target.ref)  # in flight from the moment it is chosen
         try:
             result = await once(target)
         except UpstreamError as exc:
+            self.stats.ended(target.ref)
             self._record(target, trail, _failed(target, waited_ms, _ms(started), exc), exc)
+            raise
+        except BaseException:
+            self.stats.ended(target.ref)
             raise
         ok = Attempt(target.provider.name, target.model, "ok", 200, _ms(started), None)
         ok = msgspec.structs.replace(ok, waited_ms=waited_ms) if waited_ms else ok
@@ -230,6 +239,7 @@ class Gateway:
             self.health.success(target.ref)
             trail.open(ok)  # ended by `settle` when the stream ends
         else:
+            self.stats.ended(target.ref)
             self._record(target, trail, ok, None)
         return result
 

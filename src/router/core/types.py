@@ -254,6 +254,7 @@ class Completion(msgspec.Struct, kw_only=True):
     attempts: tuple[Attempt, ...] = ()
     latency_ms: int = 0
     ttft_ms: int = 0
+    strategy: str = "ordered"  # what ordered the attempts
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):
