@@ -117,6 +117,24 @@ class Route(_Frozen, frozen=True):
     weights: dict[str, float] = {}  # `provider/model` -> weight (`weighted`); 1 when absent
 
 
+class Deployment(_Frozen, frozen=True):
+    """`[[deployments]]`: one place that serves `model`, sharing its traffic with the other
+    deployments of the same `model` by `weight`. Protocol, prices and context window come
+    from `provider`'s file (its entry `upstream_model`, `model` by default)."""
+
+    name: str  # unique, not a provider's name: the trail and circuits say `name/model`
+    model: str  # the name callers ask for (a catalog model's bare name, or a new one)
+    provider: str
+    upstream_model: str | None = None
+    base_url: str | None = None  # default: the provider's
+    api_key_env: str | None = None  # default: the provider's
+    weight: float = 1.0
+
+    @property
+    def served(self) -> str:
+        return self.upstream_model or self.model
+
+
 class Settings(_Frozen, frozen=True):
     """The whole decoded configuration: routing.toml plus every provider file."""
 
@@ -128,6 +146,7 @@ class Settings(_Frozen, frozen=True):
     routing: Routing = Routing()
     aliases: dict[str, tuple[str, ...]] = {}
     routes: dict[str, Route] = {}
+    deployments: tuple[Deployment, ...] = ()
     providers_dir: str = "providers"
     providers: dict[str, Provider] = {}
     source: str = msgspec.field(default="", name="_source")
@@ -186,6 +205,14 @@ def resolve_keys(providers: dict[str, Provider], env: dict[str, str]) -> dict[st
     return keys
 
 
+def deployment_keys(deployments: Collection[Deployment], env: dict[str, str]) -> dict[str, str]:
+    """Deployment name -> API key, for deployments with their own key variable (as
+    `resolve_keys`; a deployment without one uses its provider's key)."""
+    return {
+        d.name: env[d.api_key_env] for d in deployments if d.api_key_env and env.get(d.api_key_env)
+    }
+
+
 def load_settings(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Settings:
     """Read routing.toml and the providers directory it names (relative to routing.toml)."""
     env = dict(os.environ) if env is None else env
@@ -208,17 +235,41 @@ def _check_references(settings: Settings, providers: dict[str, Provider], source
     for alias, chain in settings.aliases.items():
         if not chain:
             raise ConfigError(source, f"alias {alias!r} is empty - at `$.aliases.{alias}`")
+        deployed = {d.model for d in settings.deployments}
         for target in chain:
             provider = target.split("/", 1)[0]
+            if target in deployed:
+                continue
             if "/" not in target or provider not in providers:
                 raise ConfigError(
                     source,
                     f"alias {alias!r} names {target!r}, not a known provider/model"
                     f" - at `$.aliases.{alias}`",
                 )
+    _check_deployments(settings, providers, source)
+    deployed = {d.model for d in settings.deployments}
     for name in settings.routes:
-        if name not in settings.aliases:
-            raise ConfigError(source, f"route {name!r} is not an alias - at `$.routes.{name}`")
+        if name not in settings.aliases and name not in deployed:
+            raise ConfigError(
+                source, f"route {name!r} is not an alias or deployed model - at `$.routes.{name}`"
+            )
     for name in (*settings.routing.preference, *settings.routing.only_listed_models):
         if name not in providers:
             raise ConfigError(source, f"unknown provider {name!r} - at `$.routing`")
+
+
+def _check_deployments(settings: Settings, providers: dict[str, Provider], source: str) -> None:
+    names: set[str] = set()
+    for i, d in enumerate(settings.deployments):
+        at = f" - at `$.deployments[{i}]`"
+        if d.provider not in providers:
+            raise ConfigError(source, f"unknown provider {d.provider!r}{at}")
+        if d.name in providers or d.name in names or "/" in d.name:
+            raise ConfigError(
+                source, f"deployment name {d.name!r} must be unique, not a provider's{at}"
+            )
+        if d.model in settings.aliases:
+            raise ConfigError(source, f"deployment model {d.model!r} is an alias's name{at}")
+        if d.weight <= 0:
+            raise ConfigError(source, f"deployment weight must be positive{at}")
+        names.add(d.name)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from router.auth import Authenticator
-from router.config import Settings, check_protocols, resolve_keys
+from router.config import Settings, check_protocols, deployment_keys, resolve_keys
 from router.core.catalog import Catalog
 from router.core.chat import ChatService
 from router.core.gateway import Gateway
@@ -71,7 +71,9 @@ class Runtime:
     def __init__(self, settings: Settings, env: dict[str, str], host: str) -> None:
         check_protocols(settings, REGISTRY)
         self.settings = settings
-        self.keys = resolve_keys(settings.providers, env)
+        self.keys = resolve_keys(settings.providers, env) | deployment_keys(
+            settings.deployments, env
+        )
         self.catalog = Catalog(settings, self.keys)
         self.metrics = Metrics()
         self.health = Health(settings.circuit)
