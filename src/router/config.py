@@ -6,6 +6,7 @@ Everything here is decoded once at start-up; nothing in it changes while serving
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from router.errors import ConfigError
 ModelType = Literal["chat", "embedding", "image", "speech", "transcription"]
 Strategy = Literal["ordered", "cheapest", "fastest", "least_busy", "weighted"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+HEDGE_AFTER = re.compile(r"^(\d+(\.\d+)?|p\d{1,2}(\.\d+)?)$")  # milliseconds, or p50..p99.9
 
 
 class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -115,6 +117,7 @@ class Route(_Frozen, frozen=True):
 
     strategy: Strategy | None = None
     weights: dict[str, float] = {}  # `provider/model` -> weight (`weighted`); 1 when absent
+    hedge_after: int | str | None = None  # ms, or a percentile of observed TTFT ("p95")
 
 
 class Deployment(_Frozen, frozen=True):
@@ -247,12 +250,7 @@ def _check_references(settings: Settings, providers: dict[str, Provider], source
                     f" - at `$.aliases.{alias}`",
                 )
     _check_deployments(settings, providers, source)
-    deployed = {d.model for d in settings.deployments}
-    for name in settings.routes:
-        if name not in settings.aliases and name not in deployed:
-            raise ConfigError(
-                source, f"route {name!r} is not an alias or deployed model - at `$.routes.{name}`"
-            )
+    _check_routes(settings, source)
     for name in (*settings.routing.preference, *settings.routing.only_listed_models):
         if name not in providers:
             raise ConfigError(source, f"unknown provider {name!r} - at `$.routing`")
@@ -273,3 +271,18 @@ def _check_deployments(settings: Settings, providers: dict[str, Provider], sourc
         if d.weight <= 0:
             raise ConfigError(source, f"deployment weight must be positive{at}")
         names.add(d.name)
+
+
+def _check_routes(settings: Settings, source: str) -> None:
+    deployed = {d.model for d in settings.deployments}
+    for name, route in settings.routes.items():
+        if route.hedge_after is not None and not HEDGE_AFTER.match(str(route.hedge_after)):
+            raise ConfigError(
+                source,
+                f"hedge_after is milliseconds or a percentile like 'p95'"
+                f" - at `$.routes.{name}.hedge_after`",
+            )
+        if name not in settings.aliases and name not in deployed:
+            raise ConfigError(
+                source, f"route {name!r} is not an alias or deployed model - at `$.routes.{name}`"
+            )

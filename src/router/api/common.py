@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.auth import Principal
-from router.config import STRATEGIES, Strategy
+from router.config import HEDGE_AFTER, STRATEGIES, Strategy
 from router.core.call import RouteAsk
 from router.core.chat import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
@@ -104,8 +104,16 @@ def strategy_of(value: str | None, field: str) -> Strategy | None:
 
 
 def route_ask(request: Request) -> RouteAsk:
-    """The caller's routing asks from headers: `x-router-strategy`."""
-    return RouteAsk(strategy_of(request.headers.get("x-router-strategy"), "x-router-strategy"))
+    """The caller's routing asks from headers: `x-router-strategy`, `x-router-hedge-after`."""
+    headers = request.headers
+    hedge = headers.get("x-router-hedge-after")
+    if hedge is not None and not HEDGE_AFTER.match(hedge):
+        raise RequestError(
+            "invalid_value",
+            "x-router-hedge-after must be milliseconds or a percentile like p95.",
+            "x-router-hedge-after",
+        )
+    return RouteAsk(strategy_of(headers.get("x-router-strategy"), "x-router-strategy"), hedge)
 
 
 def routed(begun: Begun, strategy: str | None) -> RouteAsk:
@@ -130,9 +138,12 @@ def json_response(
 
 
 def trail_header(attempts: Iterable[Attempt]) -> str:
-    """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated."""
+    """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated;
+    ` hedged` ends the entry of an attempt started as a hedge."""
     return ", ".join(
-        f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms" for a in attempts
+        f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms"
+        + (" hedged" if a.hedged is True else "")
+        for a in attempts
     )
 
 

@@ -20,6 +20,7 @@ class RouteAsk(msgspec.Struct, frozen=True):
     the alias's route or `[routing]` decides."""
 
     strategy: Strategy | None = None
+    hedge_after: str | None = None  # milliseconds, or a percentile of observed TTFT ("p95")
 
 
 class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):

@@ -54,6 +54,8 @@ class ChatService:
         ordered += [t for u in fallback for t in u.targets]
         found = plan(ordered, self.protocols, self.gateway.health.allow, prompt)
         found.strategy = strategy
+        if found.targets:
+            found.hedge_after = self.chooser.hedge_after(call.route, call.models, found.targets[0])
         return found
 
     async def complete(self, call: ChatCall) -> Completion:

@@ -22,6 +22,7 @@ class Plan(msgspec.Struct):
     targets: list[Target]
     skipped: list[Attempt]
     strategy: str = "ordered"  # what ordered the primary models
+    hedge_after: float | None = None  # seconds before the rest of the chain races the first
 
 
 def chain(

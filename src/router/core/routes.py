@@ -37,6 +37,20 @@ class Chooser:
             return ask.strategy
         return self.route(models).strategy or self.settings.routing.strategy
 
+    def hedge_after(self, ask: RouteAsk, models: Sequence[Asked], first: Target) -> float | None:
+        """Seconds before the rest of the chain races `first` (None: no hedge): the caller's
+        ask, else the route's; milliseconds, or a percentile of `first`'s observed TTFT
+        (no hedge until it has been observed)."""
+        value = ask.hedge_after
+        if value is None:
+            route = self.route(models).hedge_after
+            value = None if route is None else str(route)
+        if value is None:
+            return None
+        if value.startswith("p"):
+            return self.stats.percentile(first.ref, float(value[1:]) / 100)
+        return float(value) / 1000
+
     def order(
         self,
         strategy: Strategy,

@@ -228,6 +228,7 @@ class Attempt(msgspec.Struct, frozen=True):
     tokens: int | None = None  # consumed by a stream that broke (estimated)
     cost: Decimal | None = None  # what those tokens cost, from the catalog
     waited_ms: int = 0  # the back-off slept before this attempt (a retry)
+    hedged: bool | msgspec.UnsetType = msgspec.UNSET  # started as a hedge; rendered only then
 
     @property
     def ref(self) -> str:
