@@ -118,6 +118,14 @@ class Route(_Frozen, frozen=True):
     strategy: Strategy | None = None
     weights: dict[str, float] = {}  # `provider/model` -> weight (`weighted`); 1 when absent
     hedge_after: int | str | None = None  # ms, or a percentile of observed TTFT ("p95")
+    cache_ttl: int | None = None  # seconds to keep answers in the response cache; off if unset
+
+
+class Cache(_Frozen, frozen=True):
+    """`[cache]`: where the response cache keeps answers (enabled per route or request)."""
+
+    max_entries: int = 1024  # in memory: least recently used evicted beyond this
+    redis: bool = False  # keep them in `storage.redis_url` instead, shared by every process
 
 
 class Deployment(_Frozen, frozen=True):
@@ -147,6 +155,7 @@ class Settings(_Frozen, frozen=True):
     circuit: Circuit = Circuit()
     storage: Storage = Storage()
     routing: Routing = Routing()
+    cache: Cache = Cache()
     aliases: dict[str, tuple[str, ...]] = {}
     routes: dict[str, Route] = {}
     deployments: tuple[Deployment, ...] = ()

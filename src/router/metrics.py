@@ -103,6 +103,17 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.cache = Counter(
+            "router_cache_lookups",
+            "Response cache lookups, by result (hit, miss).",
+            ["result"],
+            registry=r,
+        )
+        self.cache_saved = Counter(
+            "router_cache_saved_usd",
+            "USD that cache hits did not spend: what the answers cost when they were made.",
+            registry=r,
+        )
         self.cluster_events = Counter(
             "router_cluster_events",
             "Circuit and key events sent to or received from other processes over Redis.",
@@ -134,6 +145,10 @@ class Metrics:
             self._used(target, usage, attempt.cost)
 
     def finished(self, report: Report) -> None:
+        if report.cache is not None:
+            self.cache.labels(report.cache).inc()
+        if report.saved:
+            self.cache_saved.inc(float(report.saved))
         target = report.target
         if target is None:
             return

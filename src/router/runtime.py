@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from router.auth import Authenticator
 from router.config import Settings, check_protocols, deployment_keys, resolve_keys
+from router.core.cache import MemoryStore, ResponseCache
 from router.core.catalog import Catalog
 from router.core.chat import ChatService
 from router.core.gateway import Gateway
@@ -29,6 +30,7 @@ from router.upstream import Upstream
 
 if TYPE_CHECKING:
     from router.cluster import Cluster
+    from router.store.cache_redis import RedisStore
 
 
 def is_loopback(host: str) -> bool:
@@ -88,6 +90,7 @@ class Runtime:
         self._api_keys: KeyStore | None = None
         self._key_auth: KeyAuth | None = None
         self._cluster: Cluster | None = None
+        self._cache_store: RedisStore | None = None
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -116,7 +119,7 @@ class Runtime:
         gateway = Gateway(
             self.settings, backends(self._upstream), self.health, observer, stats=self.stats
         )
-        self._chat = ChatService(self.catalog, gateway, self.chooser)
+        self._chat = ChatService(self.catalog, gateway, self.chooser, self._response_cache())
         self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path())
         self._api_keys = await open_keys(self.database_path())
@@ -124,6 +127,17 @@ class Runtime:
         self.auth.lookup = self._key_auth.lookup
         if self.settings.storage.redis_url:
             await self._join_cluster(self.settings.storage.redis_url)
+
+    def _response_cache(self) -> ResponseCache:
+        """In memory, or in Redis when `[cache] redis` is set (with `storage.redis_url`)."""
+        storage, cache = self.settings.storage, self.settings.cache
+        if not (cache.redis and storage.redis_url):
+            return ResponseCache(self.settings, MemoryStore(cache.max_entries))
+        from router.cluster import connect  # redis only when asked for
+        from router.store.cache_redis import RedisStore
+
+        self._cache_store = RedisStore(connect(storage.redis_url), storage.redis_prefix)
+        return ResponseCache(self.settings, self._cache_store)
 
     async def _join_cluster(self, redis_url: str) -> None:
         from router.cluster import Cluster  # redis only when asked for
@@ -142,6 +156,8 @@ class Runtime:
         return database_path(self.settings)
 
     async def stop(self) -> None:
+        if self._cache_store is not None:
+            await self._cache_store.close()
         if self._cluster is not None:
             await self._cluster.stop()
         if self._api_keys is not None:

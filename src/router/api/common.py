@@ -104,7 +104,8 @@ def strategy_of(value: str | None, field: str) -> Strategy | None:
 
 
 def route_ask(request: Request) -> RouteAsk:
-    """The caller's routing asks from headers: `x-router-strategy`, `x-router-hedge-after`."""
+    """The caller's routing asks from headers: `x-router-strategy`, `x-router-hedge-after`,
+    `x-router-cache` (seconds to cache the answer)."""
     headers = request.headers
     hedge = headers.get("x-router-hedge-after")
     if hedge is not None and not HEDGE_AFTER.match(hedge):
@@ -113,7 +114,13 @@ def route_ask(request: Request) -> RouteAsk:
             "x-router-hedge-after must be milliseconds or a percentile like p95.",
             "x-router-hedge-after",
         )
-    return RouteAsk(strategy_of(headers.get("x-router-strategy"), "x-router-strategy"), hedge)
+    cache = headers.get("x-router-cache")
+    if cache is not None and not cache.isdigit():
+        raise RequestError(
+            "invalid_value", "x-router-cache must be whole seconds (0: off).", "x-router-cache"
+        )
+    strategy = strategy_of(headers.get("x-router-strategy"), "x-router-strategy")
+    return RouteAsk(strategy, hedge, None if cache is None else int(cache))
 
 
 def routed(begun: Begun, strategy: str | None) -> RouteAsk:
@@ -125,10 +132,13 @@ def routed(begun: Begun, strategy: str | None) -> RouteAsk:
 
 def answer_headers(completion: Completion) -> dict[str, str]:
     """The router's headers on an answer: the attempt trail and the strategy that ordered it."""
-    return {
+    headers = {
         "x-router-attempts": trail_header(completion.attempts),
         "x-router-strategy": completion.strategy,
     }
+    if completion.cache is not None:
+        headers["x-router-cache"] = completion.cache
+    return headers
 
 
 def json_response(
@@ -211,6 +221,8 @@ def sse(stream: ChatStream, renderer: StreamRenderer) -> Response:
         "x-router-attempts": trail_header(stream.trail),
         "x-router-strategy": stream.trail.strategy,
     }
+    if stream.cache is not None:
+        headers["x-router-cache"] = stream.cache
     return EventSourceResponse(
         _relay(stream, renderer), headers=headers, ping=15, send_timeout=None
     )

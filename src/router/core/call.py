@@ -21,6 +21,7 @@ class RouteAsk(msgspec.Struct, frozen=True):
 
     strategy: Strategy | None = None
     hedge_after: str | None = None  # milliseconds, or a percentile of observed TTFT ("p95")
+    cache_ttl: int | None = None  # seconds to cache the answer (0: not cached, not looked up)
 
 
 class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from router.core import accounting
 from router.core.assemble import Assembler
+from router.core.cache import FREE, Entry, MemoryStore, ResponseCache
 from router.core.call import Call, Policy
 from router.core.catalog import Catalog
 from router.core.gateway import Gateway, Opened
@@ -38,11 +39,19 @@ T = TypeVar("T")
 
 
 class ChatService:
-    def __init__(self, catalog: Catalog, gateway: Gateway, chooser: Chooser | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        gateway: Gateway,
+        chooser: Chooser | None = None,
+        cache: ResponseCache | None = None,
+    ) -> None:
         self.catalog = catalog
         self.gateway = gateway
         self.protocols = frozenset(gateway.backends)
-        self.chooser = chooser or Chooser(gateway.settings, gateway.stats)
+        settings = gateway.settings
+        self.chooser = chooser or Chooser(settings, gateway.stats)
+        self.cache = cache or ResponseCache(settings, MemoryStore(settings.cache.max_entries))
 
     def plan(self, call: ChatCall) -> Plan:
         primary, fallback = units(self.catalog, call.models, call.fallbacks, call.principal.may_use)
@@ -59,6 +68,10 @@ class ChatService:
         return found
 
     async def complete(self, call: ChatCall) -> Completion:
+        ttl = self.cache.ttl(call)
+        hit = await self._cached(call, ttl)
+        if hit is not None:
+            return self.hit(call, *hit)
         the_plan, trail, policy = self._begin(call)
         outcome = await self._run(
             call, self.gateway.complete(the_plan, call.request, policy, trail)
@@ -66,14 +79,67 @@ class ChatService:
         assembler = Assembler()
         assembler.add(outcome.events)
         completion = self.completion(call, outcome.target, assembler, trail, outcome.first_token)
+        if ttl is not None:
+            completion.cache = "miss"
+            await self.cache.remember(call, completion, ttl)
         self.report(call, completion, outcome.target, outcome.first_token - outcome.started)
         return completion
 
+    async def _cached(self, call: ChatCall, ttl: float | None) -> tuple[Entry, Target] | None:
+        """The cached answer to `call` and the target that gave it, when caching is on."""
+        if ttl is None:
+            return None
+        entry = await self.cache.lookup(call)
+        target = self.catalog.target(entry.ref) if entry is not None else None
+        return None if entry is None or target is None else (entry, target)
+
+    def hit(self, call: ChatCall, entry: Entry, target: Target) -> Completion:
+        """A cached answer, reported: it cost nothing, and saved what it cost then."""
+        now = asyncio.get_running_loop().time()
+        ms = int((now - call.received) * 1000)
+        completion = Completion(
+            provider=target.provider.name,
+            model=target.model,
+            text=entry.text,
+            reasoning=entry.reasoning,
+            tool_calls=list(entry.tool_calls),
+            usage=entry.usage,
+            finish=entry.finish,
+            costs=FREE,
+            latency_ms=ms,
+            ttft_ms=ms,
+            cache="hit",
+        )
+        saved = entry.costs.total_tokens_cost if entry.costs else None
+        self.gateway.observer.finished(
+            Report(
+                surface=call.surface,
+                caller=call.principal.name,
+                key_id=call.principal.key_id,
+                stream=call.stream,
+                outcome="ok",
+                target=target,
+                costs=FREE,
+                latency_ms=ms,
+                ttft_ms=ms,
+                cache="hit",
+                saved=saved,
+            )
+        )
+        return completion
+
     async def open_stream(self, call: ChatCall) -> ChatStream:
+        ttl = self.cache.ttl(call)
+        hit = await self._cached(call, ttl)
+        if hit is not None:
+            return CachedStream(self, call, *hit)
         the_plan, trail, policy = self._begin(call)
         opening = self.gateway.open_stream(the_plan, call.request, policy, trail)
         opened = await self._run(call, opening)
-        return ChatStream(self, call, opened, trail, the_plan.targets, policy)
+        stream = ChatStream(self, call, opened, trail, the_plan.targets, policy)
+        stream.cache_ttl = ttl
+        stream.cache = None if ttl is None else "miss"
+        return stream
 
     def _begin(self, call: ChatCall) -> tuple[Plan, Trail, Policy]:
         the_plan = self.plan(call)
@@ -140,6 +206,7 @@ class ChatService:
                 ttft_ms=completion.ttft_ms,
                 upstream_ttft=upstream_ttft,
                 rescued=rescued,
+                cache=completion.cache,
             )
         )
 
@@ -187,6 +254,8 @@ class ChatStream:
         self.rescuer = Rescuer(service.gateway, policy, trail)
         self.rescued = False
         self._opened = opened
+        self.cache: str | None = None  # "miss" when the answer goes into the response cache
+        self.cache_ttl: float | None = None
 
     async def __aiter__(self) -> AsyncIterator[list[Event]]:
         source = self._opened
@@ -214,6 +283,9 @@ class ChatStream:
                 raise
         self.service.gateway.settle(source, self.trail, None)
         self.completion = self._complete(None)
+        self.completion.cache = self.cache
+        if self.cache_ttl is not None:
+            await self.service.cache.remember(self.call, self.completion, self.cache_ttl)
         self._report(self.completion, source, "ok")
 
     async def _rescue(self, failed: Target, exc: UpstreamError) -> Opened | None:
@@ -260,6 +332,25 @@ class ChatStream:
     def _report(self, completion: Completion, source: Opened, outcome: str) -> None:
         ttft = source.first_token - source.started
         self.service.report(self.call, completion, self.target, ttft, outcome, self.rescued)
+
+
+class CachedStream(ChatStream):
+    """A cached answer replayed as a stream: one batch of events, in the usual format."""
+
+    def __init__(self, service: ChatService, call: ChatCall, entry: Entry, target: Target):
+        self.service = service
+        self.call = call
+        self.trail = Trail()
+        self.target = target
+        self.completion = None
+        self.rescued = False
+        self.cache = "hit"
+        self.cache_ttl = None
+        self.entry = entry
+
+    async def __aiter__(self) -> AsyncIterator[list[Event]]:
+        yield self.entry.events()
+        self.completion = self.service.hit(self.call, self.entry, self.target)
 
 
 _CLIENT_CLOSED = UpstreamError(Failure.CLIENT_CLOSED, "the client closed the stream")

@@ -256,6 +256,7 @@ class Completion(msgspec.Struct, kw_only=True):
     latency_ms: int = 0
     ttft_ms: int = 0
     strategy: str = "ordered"  # what ordered the attempts
+    cache: str | None = None  # "hit" or "miss" when the response cache was asked
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):
@@ -275,6 +276,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     ttft_ms: int | None = None  # from the request's arrival
     upstream_ttft: float | None = None  # seconds, from the answering attempt's own start
     rescued: bool = False
+    cache: str | None = None  # "hit" or "miss" when the response cache was asked
+    saved: Decimal | None = None  # a cache hit: what the answer cost when it was made
 
     @property
     def fell_back(self) -> bool:
