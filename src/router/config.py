@@ -95,7 +95,33 @@ class Circuit(_Frozen, frozen=True):
     failure_threshold: int = 5
     failure_rate: float = 0.5
     window: int = 20
-    cooldown: float = 30.0
+    cooldown: float = 2.0  # the first cool-down; doubles each time a probe fails...
+    cooldown_max: float = 60.0  # ...up to this
+
+
+class Tuned(_Frozen, frozen=True):
+    """`[learned.targets."<provider/model>"]`: fixed values for one deployment, overriding
+    what is learned (and the circuit's cool-downs)."""
+
+    first_token: float | None = None
+    stall: float | None = None
+    cooldown: float | None = None
+    cooldown_max: float | None = None
+
+
+class Learned(_Frozen, frozen=True):
+    """`[learned]`: timeouts learned per deployment from live traffic. Once a deployment has
+    `min_samples` observations, its first-token timeout is `first_token_multiple` x its p99
+    time to first token and its stall timeout `stall_multiple` x its p99 gap between chunks,
+    each at least the floor and at most `timeouts.first_token` / `timeouts.stream_idle`.
+    Reasoning models keep `timeouts.first_token_reasoning`."""
+
+    min_samples: int = 20
+    first_token_multiple: float = 4.0
+    first_token_floor: float = 3.0
+    stall_multiple: float = 8.0
+    stall_floor: float = 2.0
+    targets: dict[str, Tuned] = {}
 
 
 class Storage(_Frozen, frozen=True):
@@ -156,6 +182,7 @@ class Settings(_Frozen, frozen=True):
     storage: Storage = Storage()
     routing: Routing = Routing()
     cache: Cache = Cache()
+    learned: Learned = Learned()
     aliases: dict[str, tuple[str, ...]] = {}
     routes: dict[str, Route] = {}
     deployments: tuple[Deployment, ...] = ()

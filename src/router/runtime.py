@@ -19,6 +19,7 @@ from router.core.media_service import MediaService
 from router.core.ports import Observers
 from router.core.routes import Chooser
 from router.core.stats import Stats
+from router.core.timeouts import LearnedView
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.metrics import Metrics
@@ -78,7 +79,7 @@ class Runtime:
         )
         self.catalog = Catalog(settings, self.keys)
         self.metrics = Metrics()
-        self.health = Health(settings.circuit)
+        self.health = Health(settings.circuit, tuned=settings.learned.targets)
         self.health.on_change = self._circuit_changed
         self.stats = Stats()
         self.chooser = Chooser(settings, self.stats)
@@ -151,6 +152,13 @@ class Runtime:
             on_keys=self.key_auth.forget,
         )
         await self._cluster.start()
+
+    def learned(self) -> list[LearnedView]:
+        """The learned timeouts of every deployment with observations (`/admin/health`)."""
+        stats = self.stats
+        refs = sorted(set(stats.recent) | set(stats.gaps))
+        targets = [t for ref in refs if (t := self.catalog.target(ref)) is not None]
+        return self.chat.gateway.learned.view(targets)
 
     def database_path(self) -> str:
         return database_path(self.settings)

@@ -301,17 +301,23 @@ class ChatStream:
         loop = asyncio.get_running_loop()
         batch = source.head
         rest = source.rest
+        gateway = self.service.gateway
+        ref, stats = source.target.ref, gateway.stats
+        stall = gateway.learned.stall(source.target)
+        learned = stall < gateway.settings.timeouts.stream_idle  # else upstream's watchdog
         while True:
             assembler.add(batch)
             attempt_text.extend(e.text for e in batch if type(e) is TextDelta)
             yield batch
-            if loop.time() > deadline:
+            now = loop.time()
+            if now > deadline:
                 await rest.aclose()
                 raise UpstreamError(Failure.DEADLINE, "the request deadline passed mid-stream")
             try:
-                batch = await anext(rest)
+                batch = await (_within(anext(rest), stall) if learned else anext(rest))
             except StopAsyncIteration:
                 return
+            stats.gap(ref, loop.time() - now)
 
     def _failed(self, source: Opened, exc: UpstreamError, text: str) -> None:
         """Close the broken attempt, with the cost of what it produced before breaking."""
@@ -332,6 +338,18 @@ class ChatStream:
     def _report(self, completion: Completion, source: Opened, outcome: str) -> None:
         ttft = source.first_token - source.started
         self.service.report(self.call, completion, self.target, ttft, outcome, self.rescued)
+
+
+async def _within(next_batch: Awaitable[list[Event]], stall: float) -> list[Event]:
+    """The next batch, or a STALL after `stall` seconds of silence (the deployment's
+    learned limit, shorter than the configured `stream_idle`)."""
+    try:
+        async with asyncio.timeout(stall):
+            return await next_batch
+    except TimeoutError:
+        raise UpstreamError(
+            Failure.STALL, f"the stream stalled: no data for {stall:.1f}s (learned limit)"
+        ) from None
 
 
 class CachedStream(ChatStream):

@@ -23,6 +23,7 @@ from router.core.hedge import Race
 from router.core.planner import Plan
 from router.core.ports import Backend, Observer
 from router.core.stats import Stats
+from router.core.timeouts import LearnedTimeouts
 from router.core.trail import Trail
 from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Target, Usage
 from router.errors import AllTargetsFailed, Failure, UpstreamError
@@ -68,6 +69,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.stats = Stats() if stats is None else stats  # attempts in flight, learned speed
+        self.learned = LearnedTimeouts(settings, self.stats)
         self.backends = backends
         self.health = health
         self.observer = observer
@@ -115,13 +117,7 @@ class Gateway:
         return await self._attempt(target, policy, trail, once)
 
     def first_token_timeout(self, target: Target) -> float:
-        info = target.info
-        if info is not None and info.first_token_timeout is not None:
-            return info.first_token_timeout
-        timeouts = self.settings.timeouts
-        if info is not None and "reasoning" in info.capabilities:
-            return timeouts.first_token_reasoning
-        return timeouts.first_token
+        return self.learned.first_token(target)
 
     def settle(
         self,

@@ -16,6 +16,7 @@ from router.core.types import Attempt, Report, Target, Usage
 
 ALPHA = 0.3  # weight of the newest sample in the decaying averages: ~8 samples to forget
 RECENT = 100  # TTFTs kept per target for percentiles
+GAPS = 500  # gaps between stream chunks kept per target
 
 
 class Latency(msgspec.Struct, frozen=True, gc=False):
@@ -42,6 +43,7 @@ class Stats:
         self.latency: dict[str, Latency] = {}
         self.inflight: dict[str, int] = {}
         self.recent: dict[str, deque[float]] = {}
+        self.gaps: dict[str, deque[float]] = {}
 
     # ---- load ---------------------------------------------------------------------------
 
@@ -89,15 +91,29 @@ class Stats:
             new_tps = old.tps + a * (tps - old.tps)
         self.latency[ref] = Latency(old.ttft + a * (ttft - old.ttft), new_tps, old.samples + 1)
 
+    def gap(self, ref: str, seconds: float) -> None:
+        """The silence between two chunks of a stream from `ref`."""
+        gaps = self.gaps.get(ref)
+        if gaps is None:
+            gaps = self.gaps[ref] = deque(maxlen=GAPS)
+        gaps.append(seconds)
+
     # ---- reading ------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.latency, self.inflight)
 
-    def percentile(self, ref: str, q: float) -> float | None:
-        """The `q` quantile (0..1) of the target's recent TTFTs, None before any."""
-        recent = self.recent.get(ref)
-        if not recent:
-            return None
-        ordered = sorted(recent)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    def percentile(self, ref: str, q: float, least: int = 1) -> float | None:
+        """The `q` quantile (0..1) of the target's recent TTFTs; None before `least` of them."""
+        return _quantile(self.recent.get(ref), q, least)
+
+    def gap_percentile(self, ref: str, q: float, least: int = 1) -> float | None:
+        """The `q` quantile of the target's recent gaps between chunks (None before `least`)."""
+        return _quantile(self.gaps.get(ref), q, least)
+
+
+def _quantile(samples: deque[float] | None, q: float, least: int) -> float | None:
+    if not samples or len(samples) < least:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
