@@ -67,6 +67,9 @@ def test_a_stall_is_detected_from_learned_gaps_and_rescued_elsewhere(tmp_path):
         learned = httpx.get(f"{gw.url}/admin/health", headers=gw.headers).json()["learned"]
         views = {v["target"]: (v["stall"], v["first_token"]) for v in learned}
         assert views["acme/primary"] == (1.0, 30.0)  # 2 TTFTs: below min_samples, the ceiling
+        scraped = httpx.get(f"{gw.url}/metrics").text
+        gauge = 'router_learned_timeout_seconds{kind="stall",model="primary",provider="acme"}'
+        assert f"{gauge} 1.0" in scraped
 
 
 def test_a_late_first_token_fails_over_at_the_learned_timeout(tmp_path):
@@ -99,6 +102,8 @@ def test_a_recovered_target_gets_traffic_back_within_seconds(tmp_path):
             if v["target"] == "acme/primary"
         ]
         assert (view["state"], view["cooldown"]) == ("closed", 0.5)  # short again
+        scraped = httpx.get(f"{gw.url}/metrics").text
+        assert 'router_circuit_cooldown_seconds{model="primary",provider="acme"} 0.5' in scraped
 
 
 def test_cool_downs_double_on_failed_probes_up_to_the_cap_and_reset_on_success():

@@ -103,6 +103,20 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.cooldown = Gauge(
+            "router_circuit_cooldown_seconds",
+            "The current cool-down of a target's circuit (doubles per failed probe).",
+            ["provider", "model"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.learned = Gauge(
+            "router_learned_timeout_seconds",
+            "A target's learned timeouts (kind: first_token, stall), refreshed as it answers.",
+            ["provider", "model", "kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.cache = Counter(
             "router_cache_lookups",
             "Response cache lookups, by result (hit, miss).",
@@ -188,6 +202,15 @@ class Metrics:
     def circuit_changed(self, ref: str, state: str, known: bool) -> None:
         provider, _, model = ref.partition("/")
         self.circuit.labels(provider, model if known else "other").set(_STATE[state])
+
+    def circuit_cooldown(self, ref: str, seconds: float, known: bool) -> None:
+        provider, _, model = ref.partition("/")
+        self.cooldown.labels(provider, model if known else "other").set(seconds)
+
+    def learned_timeouts(self, target: Target, first_token: float, stall: float) -> None:
+        provider, model = target.provider.name, self.model_label(target)
+        self.learned.labels(provider, model, "first_token").set(first_token)
+        self.learned.labels(provider, model, "stall").set(stall)
 
     def exposition(self) -> bytes:
         """The text format, aggregating every worker in multiprocess mode."""

@@ -19,7 +19,7 @@ from router.core.media_service import MediaService
 from router.core.ports import Observers
 from router.core.routes import Chooser
 from router.core.stats import Stats
-from router.core.timeouts import LearnedView
+from router.core.timeouts import LearnedGauges, LearnedTimeouts, LearnedView
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.metrics import Metrics
@@ -96,6 +96,7 @@ class Runtime:
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
         self.metrics.circuit_changed(ref, state.value, known)
+        self.metrics.circuit_cooldown(ref, self.health.cooldown(ref), known)
         if self._cluster is not None:
             self._cluster.circuit_changed(ref, state)
 
@@ -116,7 +117,8 @@ class Runtime:
 
     async def start(self) -> None:
         self._upstream = Upstream.create(self.settings.timeouts)
-        observer = Observers(self.metrics, self.stats)
+        gauges = LearnedGauges(self.metrics, LearnedTimeouts(self.settings, self.stats))
+        observer = Observers(self.metrics, self.stats, gauges)
         gateway = Gateway(
             self.settings, backends(self._upstream), self.health, observer, stats=self.stats
         )

@@ -157,6 +157,11 @@ class Health:
         breaker.state = CircuitState.OPEN
         return CircuitState.OPEN
 
+    def cooldown(self, ref: str) -> float:
+        """The current cool-down of `ref`'s circuit."""
+        breaker = self._breakers.get(ref)
+        return self.policy.cooldown if breaker is None else breaker.cooldown
+
     def snapshot(self) -> list[BreakerView]:
         now = self.clock()
         views = []

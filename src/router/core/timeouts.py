@@ -10,11 +10,19 @@ and `timeouts.stream_idle`. Until `min_samples` observations, the ceilings apply
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
 from router.config import Settings
 from router.core.stats import Stats
-from router.core.types import Target
+from router.core.types import Attempt, Report, Target, Usage
+
+
+class GaugeSink(Protocol):
+    """Where learned timeouts are shown (`router.metrics.Metrics`)."""
+
+    def learned_timeouts(self, target: Target, first_token: float, stall: float) -> None: ...
 
 
 class LearnedView(msgspec.Struct, frozen=True):
@@ -77,3 +85,29 @@ class LearnedTimeouts:
             )
             for t in targets
         ]
+
+
+class LearnedGauges:
+    """An observer that refreshes a target's learned-timeout gauges on every `every`-th
+    answer it gives (computing them sorts recent samples: not on every call)."""
+
+    def __init__(self, metrics: GaugeSink, learned: LearnedTimeouts, every: int = 20) -> None:
+        self.metrics = metrics
+        self.learned = learned
+        self.every = every
+        self.answers: dict[str, int] = {}
+
+    def attempted(self, target: Target, attempt: Attempt, usage: Usage | None) -> None:
+        pass
+
+    def finished(self, report: Report) -> None:
+        target = report.target
+        if target is None or report.upstream_ttft is None:
+            return
+        n = self.answers.get(target.ref, 0)
+        self.answers[target.ref] = n + 1
+        if n % self.every == 0:
+            learned = self.learned
+            self.metrics.learned_timeouts(
+                target, learned.first_token(target), learned.stall(target)
+            )
