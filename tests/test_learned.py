@@ -4,14 +4,19 @@ timeout from its observed TTFT, circuit cool-downs that start short and grow."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
+import pytest
+import redis
 
 from chaos import ACME, ask, events, streamed_text
+from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import running_gateway, write_config
 from router.config import Circuit, Tuned
 from router.core.health import Health
+from test_cluster import URL, _reachable
 
 POLICY = """
 [retry]
@@ -132,3 +137,35 @@ def test_cool_downs_double_on_failed_probes_up_to_the_cap_and_reset_on_success()
     assert (health.snapshot()[0].state, health.snapshot()[0].cooldown) == ("closed", 2.0)
     health.failure("x/slow")
     assert [v.cooldown for v in health.snapshot()] == [2.0, 5.0]  # a per-deployment value
+
+
+@pytest.mark.redis
+def test_learned_speed_is_shared_between_gateways_through_redis(tmp_path):
+    need(_reachable(URL), f"Redis not reachable at {URL}")
+    prefix = f"router-test-{uuid.uuid4().hex[:12]}"
+    storage = f'[storage]\nredis_url = "{URL}"\nredis_prefix = "{prefix}"\n'
+    try:
+        with FakeUpstream("openai") as fake:
+            config = write_config(tmp_path, providers={"acme": ACME}, policy=POLICY)
+            config.write_text(config.read_text().replace("[storage]\n", storage, 1))
+            env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
+            with running_gateway(config, env) as one, running_gateway(config, env) as two:
+                fake.always("primary", Fault.ok(WORDS, chunk_delay=0.002))
+                for _ in range(20):
+                    assert ask(one, ["acme/primary"], stream=True).status_code == 200
+                learned = two.runtime.stats
+                deadline = time.monotonic() + 5
+                while len(learned.recent.get("acme/primary", ())) < 20:
+                    assert time.monotonic() < deadline, "nothing arrived from the other gateway"
+                    time.sleep(0.1)
+                mine = one.runtime.stats
+                assert list(learned.recent["acme/primary"]) == list(mine.recent["acme/primary"])
+                assert len(learned.gaps["acme/primary"]) == len(mine.gaps["acme/primary"])
+                primary = two.runtime.catalog.target("acme/primary")
+                assert two.runtime.chat.gateway.learned.first_token(primary) == 1.0  # floor
+                assert len(mine.recent["acme/primary"]) == 20  # its own samples not echoed back
+    finally:
+        client = redis.Redis.from_url(URL)
+        for key in client.keys(f"{prefix}:*"):
+            client.delete(key)
+        client.close()

@@ -32,6 +32,7 @@ from router.upstream import Upstream
 if TYPE_CHECKING:
     from router.cluster import Cluster
     from router.store.cache_redis import RedisStore
+    from router.store.stats_redis import StatsLink
 
 
 def is_loopback(host: str) -> bool:
@@ -92,6 +93,7 @@ class Runtime:
         self._key_auth: KeyAuth | None = None
         self._cluster: Cluster | None = None
         self._cache_store: RedisStore | None = None
+        self._stats_link: StatsLink | None = None
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -130,6 +132,7 @@ class Runtime:
         self.auth.lookup = self._key_auth.lookup
         if self.settings.storage.redis_url:
             await self._join_cluster(self.settings.storage.redis_url)
+            await self._share_stats(self.settings.storage.redis_url)
 
     def _response_cache(self) -> ResponseCache:
         """In memory, or in Redis when `[cache] redis` is set (with `storage.redis_url`)."""
@@ -141,6 +144,17 @@ class Runtime:
 
         self._cache_store = RedisStore(connect(storage.redis_url), storage.redis_prefix)
         return ResponseCache(self.settings, self._cache_store)
+
+    async def _share_stats(self, redis_url: str) -> None:
+        """Learned speed and timeouts shared with the other processes (`[storage] redis_url`)."""
+        from router.cluster import connect  # redis only when asked for
+        from router.store.stats_redis import StatsLink
+
+        stats = self.stats
+        stats.sharing = True
+        prefix = self.settings.storage.redis_prefix
+        self._stats_link = StatsLink(connect(redis_url), prefix, stats.drain, stats.absorb)
+        await self._stats_link.start()
 
     async def _join_cluster(self, redis_url: str) -> None:
         from router.cluster import Cluster  # redis only when asked for
@@ -166,6 +180,8 @@ class Runtime:
         return database_path(self.settings)
 
     async def stop(self) -> None:
+        if self._stats_link is not None:
+            await self._stats_link.stop()
         if self._cache_store is not None:
             await self._cache_store.close()
         if self._cluster is not None:

@@ -3,7 +3,9 @@ decaying averages), recent TTFTs for percentiles, and requests in flight.
 
 `Stats` is an observer (`router.core.ports.Observer`): it learns from each call's `Report`.
 The gateway counts attempts in flight (`started` / `ended`) from the moment a target is
-chosen. Strategies read `snapshot()`, a consistent view taken between awaits. Per process.
+chosen. Strategies read `snapshot()`, a consistent view taken between awaits. With `sharing`
+on, the samples learned here are kept for `drain` and samples from other processes come in
+through `absorb` (see `router.store.stats_redis`); in-flight counts stay per process.
 """
 
 from __future__ import annotations
@@ -14,6 +16,18 @@ import msgspec
 
 from router.core.types import Attempt, Report, Target, Usage
 
+OUTBOX = 20_000  # samples kept for other processes between two syncs, at most
+_PACK = msgspec.msgpack.Encoder()
+
+
+class Shared(msgspec.Struct, frozen=True, array_like=True):
+    """Samples learned by one process since its last sync: (ref, ttft, tps) and (ref, gap)."""
+
+    answers: list[tuple[str, float, float | None]]
+    gaps: list[tuple[str, float]]
+
+
+_UNPACK = msgspec.msgpack.Decoder(Shared)
 ALPHA = 0.3  # weight of the newest sample in the decaying averages: ~8 samples to forget
 RECENT = 100  # TTFTs kept per target for percentiles
 GAPS = 500  # gaps between stream chunks kept per target
@@ -44,6 +58,9 @@ class Stats:
         self.inflight: dict[str, int] = {}
         self.recent: dict[str, deque[float]] = {}
         self.gaps: dict[str, deque[float]] = {}
+        self.sharing = False
+        self._answers: list[tuple[str, float, float | None]] = []
+        self._gaps: list[tuple[str, float]] = []
 
     # ---- load ---------------------------------------------------------------------------
 
@@ -75,8 +92,10 @@ class Stats:
                 tps = tokens / generating
         self.learn(target.ref, ttft, tps)
 
-    def learn(self, ref: str, ttft: float, tps: float | None) -> None:
+    def learn(self, ref: str, ttft: float, tps: float | None, shared: bool = True) -> None:
         """One answer's measurements into the decaying averages."""
+        if self.sharing and shared and len(self._answers) < OUTBOX:
+            self._answers.append((ref, ttft, tps))
         old = self.latency.get(ref)
         recent = self.recent.get(ref)
         if recent is None:
@@ -91,12 +110,32 @@ class Stats:
             new_tps = old.tps + a * (tps - old.tps)
         self.latency[ref] = Latency(old.ttft + a * (ttft - old.ttft), new_tps, old.samples + 1)
 
-    def gap(self, ref: str, seconds: float) -> None:
+    def gap(self, ref: str, seconds: float, shared: bool = True) -> None:
         """The silence between two chunks of a stream from `ref`."""
+        if self.sharing and shared and len(self._gaps) < OUTBOX:
+            self._gaps.append((ref, seconds))
         gaps = self.gaps.get(ref)
         if gaps is None:
             gaps = self.gaps[ref] = deque(maxlen=GAPS)
         gaps.append(seconds)
+
+    # ---- sharing between processes -----------------------------------------------------
+
+    def drain(self) -> bytes | None:
+        """The samples learned here since the last drain, packed; None when there are none."""
+        if not self._answers and not self._gaps:
+            return None
+        packed = _PACK.encode(Shared(self._answers, self._gaps))
+        self._answers, self._gaps = [], []
+        return packed
+
+    def absorb(self, packed: bytes) -> None:
+        """Samples another process learned: into the averages here, not shared again."""
+        shared = _UNPACK.decode(packed)
+        for ref, ttft, tps in shared.answers:
+            self.learn(ref, ttft, tps, shared=False)
+        for ref, seconds in shared.gaps:
+            self.gap(ref, seconds, shared=False)
 
     # ---- reading ------------------------------------------------------------------------
 
