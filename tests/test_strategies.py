@@ -200,11 +200,20 @@ strategy = "cheapest"
 
 def test_an_alias_route_sets_its_strategy(tmp_path):
     with chaos(tmp_path, ROUTED) as (fake, gw):
+        reports = []
+        gw.runtime.metrics.finished = reports.append  # type: ignore[method-assign]
         r = ask(gw, ["duo"])
         assert r.headers["x-router-strategy"] == "cheapest"
         assert [s.model for s in fake.seen] == ["backup"]
         r = ask(gw, ["duo"], strategy="ordered")
         assert [s.model for s in fake.seen] == ["backup", "primary"]
+        fake.always("*", Fault.status(400))
+        assert ask(gw, ["duo"]).status_code == 400
+        assert [(r.outcome, r.strategy) for r in reports] == [
+            ("ok", "cheapest"),
+            ("ok", "ordered"),
+            ("bad_request", "cheapest"),
+        ]
 
 
 def test_fastest_moves_to_the_faster_target_and_back_when_it_recovers(tmp_path):

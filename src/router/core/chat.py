@@ -74,7 +74,7 @@ class ChatService:
             return self.hit(call, *hit)
         the_plan, trail, policy = self._begin(call)
         outcome = await self._run(
-            call, self.gateway.complete(the_plan, call.request, policy, trail)
+            call, self.gateway.complete(the_plan, call.request, policy, trail), trail
         )
         assembler = Assembler()
         assembler.add(outcome.events)
@@ -135,7 +135,7 @@ class ChatService:
             return CachedStream(self, call, *hit)
         the_plan, trail, policy = self._begin(call)
         opening = self.gateway.open_stream(the_plan, call.request, policy, trail)
-        opened = await self._run(call, opening)
+        opened = await self._run(call, opening, trail)
         stream = ChatStream(self, call, opened, trail, the_plan.targets, policy)
         stream.cache_ttl = ttl
         stream.cache = None if ttl is None else "miss"
@@ -146,12 +146,12 @@ class ChatService:
         trail = Trail(the_plan.skipped, the_plan.strategy)
         return the_plan, trail, Policy.of(self.gateway.settings, call)
 
-    async def _run(self, call: ChatCall, running: Awaitable[T]) -> T:
+    async def _run(self, call: ChatCall, running: Awaitable[T], trail: Trail) -> T:
         """Await the chain walk; a chain that failed is reported before it is raised."""
         try:
             return await running
         except AllTargetsFailed as exc:
-            self.report_failure(call, exc)
+            self.report_failure(call, exc, trail.strategy)
             raise
 
     def completion(
@@ -207,10 +207,13 @@ class ChatService:
                 upstream_ttft=upstream_ttft,
                 rescued=rescued,
                 cache=completion.cache,
+                strategy=completion.strategy,
             )
         )
 
-    def report_failure(self, call: ChatCall, exc: AllTargetsFailed) -> None:
+    def report_failure(
+        self, call: ChatCall, exc: AllTargetsFailed, strategy: str = "ordered"
+    ) -> None:
         now = asyncio.get_running_loop().time()
         decisive = exc.decisive
         self.gateway.observer.finished(
@@ -223,6 +226,7 @@ class ChatService:
                 target=None,
                 attempts=tuple(exc.attempts),
                 latency_ms=int((now - call.received) * 1000),
+                strategy=strategy,
             )
         )
 

@@ -277,6 +277,7 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     upstream_ttft: float | None = None  # seconds, from the answering attempt's own start
     rescued: bool = False
     cache: str | None = None  # "hit" or "miss" when the response cache was asked
+    strategy: str = "ordered"  # what ordered the attempts (`router.core.strategies`)
     saved: Decimal | None = None  # a cache hit: what the answer cost when it was made
 
     @property
