@@ -62,7 +62,7 @@ def test_a_streamed_hedge_wins_with_the_first_token_and_closes_the_primary(tmp_p
             ttft = time.monotonic() - started
             rest = list(lines)
         assert first == 'data: {"type":"text","text":"Olá"}'
-        assert 0.2 <= ttft < 0.7  # hedge_after + the secondary's own TTFT, not 2 s
+        assert 0.2 <= ttft < 1.0  # hedge_after + the secondary's own TTFT, not 2 s
         assert entries(r.headers["x-router-attempts"]) == [
             "acme/primary cancelled -",
             "acme/backup ok 200 hedged",
@@ -82,7 +82,7 @@ def test_a_plain_hedge_bills_the_winner_and_says_the_loser_cost_is_unknown(tmp_p
         started = time.monotonic()
         r = httpx.post(f"{gw.url}/api/v1/completions", json=body(False), headers=headers)
         took = time.monotonic() - started
-        assert r.status_code == 200 and 0.2 <= took < 0.7
+        assert r.status_code == 200 and 0.2 <= took < 1.0
         assert r.json()["model"] == "backup"
         assert wait_for(lambda: fake.disconnected == ["primary"])
         (report,) = reports

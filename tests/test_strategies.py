@@ -9,9 +9,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from chaos import ask, chaos
-from fakes import Fault
-from gateway_harness import write_config
+from chaos import ACME as CHAOS_ACME
+from chaos import POLICY, ask, chaos
+from fakes import FakeUpstream, Fault
+from gateway_harness import Gateway, running_gateway, write_config
 from router.config import load_settings
 from router.core.catalog import Catalog
 from router.core.stats import Latency, Snapshot, Stats
@@ -220,13 +221,13 @@ def test_fastest_moves_to_the_faster_target_and_back_when_it_recovers(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         gw.runtime.chooser.rand = random.Random(5).random
         models = ["acme/primary", "acme/backup"]
-        fake.always("primary", Fault.ok(delay=0.06))
+        fake.always("primary", Fault.ok(delay=0.12))
         served = [ask(gw, models, strategy="fastest").status_code for _ in range(20)]
         assert served == [200] * 20
         first = Counter(s.model for s in fake.seen[-10:])
         assert first["backup"] >= 8  # learned: backup is faster (explorations aside)
         fake.reset()
-        fake.always("backup", Fault.ok(delay=0.06))
+        fake.always("backup", Fault.ok(delay=0.12))
         for _ in range(60):
             ask(gw, models, strategy="fastest")
         last = Counter(s.model for s in fake.seen[-10:])
@@ -234,19 +235,28 @@ def test_fastest_moves_to_the_faster_target_and_back_when_it_recovers(tmp_path):
 
 
 def test_least_busy_spreads_concurrent_calls(tmp_path):
-    with chaos(tmp_path) as (fake, gw):
-        fake.always("*", Fault.ok(delay=0.3))
-        codes: list[int] = []
+    policy = POLICY.replace("response = 0.5", "response = 5.0")
+    with FakeUpstream("openai") as fake:
+        config = write_config(tmp_path, providers={"acme": CHAOS_ACME}, policy=policy)
+        env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
+        with running_gateway(config, env) as gw:
+            _spread(fake, gw)
 
-        def one() -> None:
-            codes.append(
-                ask(gw, ["acme/primary", "acme/backup"], strategy="least_busy").status_code
-            )
 
-        threads = [threading.Thread(target=one) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert codes == [200] * 6
-        assert Counter(s.model for s in fake.seen) == {"primary": 3, "backup": 3}
+def _spread(fake: FakeUpstream, gw: Gateway) -> None:
+    fake.always("*", Fault.ok(delay=1.5))  # every call still in flight when the last comes
+    codes: list[int] = []
+    ready = threading.Barrier(6)
+
+    def one() -> None:
+        ready.wait()
+        codes.append(ask(gw, ["acme/primary", "acme/backup"], strategy="least_busy").status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 6
+    assert Counter(s.model for s in fake.seen) == {"primary": 3, "backup": 3}
+    assert max(s.t for s in fake.seen) - min(s.t for s in fake.seen) < 1.5  # all overlapped
