@@ -103,7 +103,7 @@ def create_app(runtime: Runtime) -> Starlette:
     async def admin_health(request: Request) -> Response:
         principal = await runtime.auth.authenticate(request.headers.get("authorization"))
         runtime.auth.require_master(principal)
-        return json_response({"circuits": runtime.health.snapshot()})
+        return json_response({"circuits": runtime.health.snapshot(), "learned": runtime.learned()})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -18,6 +18,9 @@ from router.config_lines import locate
 from router.errors import ConfigError
 
 ModelType = Literal["chat", "embedding", "image", "speech", "transcription"]
+Strategy = Literal["ordered", "cheapest", "fastest", "least_busy", "weighted"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+HEDGE_AFTER = re.compile(r"^(\d+(\.\d+)?|p\d{1,2}(\.\d+)?)$")  # milliseconds, or p50..p99.9
 
 
 class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -106,7 +109,33 @@ class Circuit(_Frozen, frozen=True):
     failure_threshold: int = 5
     failure_rate: float = 0.5
     window: int = 20
-    cooldown: float = 30.0
+    cooldown: float = 2.0  # the first cool-down; doubles each time a probe fails...
+    cooldown_max: float = 60.0  # ...up to this
+
+
+class Tuned(_Frozen, frozen=True):
+    """`[learned.targets."<provider/model>"]`: fixed values for one deployment, overriding
+    what is learned (and the circuit's cool-downs)."""
+
+    first_token: float | None = None
+    stall: float | None = None
+    cooldown: float | None = None
+    cooldown_max: float | None = None
+
+
+class Learned(_Frozen, frozen=True):
+    """`[learned]`: timeouts learned per deployment from live traffic. Once a deployment has
+    `min_samples` observations, its first-token timeout is `first_token_multiple` x its p99
+    time to first token and its stall timeout `stall_multiple` x its p99 gap between chunks,
+    each at least the floor and at most `timeouts.first_token` / `timeouts.stream_idle`.
+    Reasoning models keep `timeouts.first_token_reasoning`."""
+
+    min_samples: int = 20
+    first_token_multiple: float = 4.0
+    first_token_floor: float = 3.0
+    stall_multiple: float = 8.0
+    stall_floor: float = 2.0
+    targets: dict[str, Tuned] = {}
 
 
 class Storage(_Frozen, frozen=True):
@@ -154,6 +183,42 @@ class Routing(_Frozen, frozen=True):
     preference: tuple[str, ...] = ()  # bare model names: which provider wins when several list it
     content_policy_fallback: bool = False
     only_listed_models: tuple[str, ...] = ()  # providers restricted to their catalog entries
+    strategy: Strategy = "ordered"  # how the primary `models` are ordered (see `Route`)
+    weights: dict[str, float] = {}  # `provider/model` -> weight, for the `weighted` strategy
+
+
+class Route(_Frozen, frozen=True):
+    """`[routes.<alias>]`: how one alias is routed, overriding `[routing]`."""
+
+    strategy: Strategy | None = None
+    weights: dict[str, float] = {}  # `provider/model` -> weight (`weighted`); 1 when absent
+    hedge_after: int | str | None = None  # ms, or a percentile of observed TTFT ("p95")
+    cache_ttl: int | None = None  # seconds to keep answers in the response cache; off if unset
+
+
+class Cache(_Frozen, frozen=True):
+    """`[cache]`: where the response cache keeps answers (enabled per route or request)."""
+
+    max_entries: int = 1024  # in memory: least recently used evicted beyond this
+    redis: bool = False  # keep them in `storage.redis_url` instead, shared by every process
+
+
+class Deployment(_Frozen, frozen=True):
+    """`[[deployments]]`: one place that serves `model`, sharing its traffic with the other
+    deployments of the same `model` by `weight`. Protocol, prices and context window come
+    from `provider`'s file (its entry `upstream_model`, `model` by default)."""
+
+    name: str  # unique, not a provider's name: the trail and circuits say `name/model`
+    model: str  # the name callers ask for (a catalog model's bare name, or a new one)
+    provider: str
+    upstream_model: str | None = None
+    base_url: str | None = None  # default: the provider's
+    api_key_env: str | None = None  # default: the provider's
+    weight: float = 1.0
+
+    @property
+    def served(self) -> str:
+        return self.upstream_model or self.model
 
 
 class Settings(_Frozen, frozen=True):
@@ -167,7 +232,11 @@ class Settings(_Frozen, frozen=True):
     routing: Routing = Routing()
     shutdown: Shutdown = Shutdown()
     limits: Limits = Limits()
+    cache: Cache = Cache()
+    learned: Learned = Learned()
     aliases: dict[str, tuple[str, ...]] = {}
+    routes: dict[str, Route] = {}
+    deployments: tuple[Deployment, ...] = ()
     providers_dir: str = "providers"
     providers: dict[str, Provider] = {}
     source: str = msgspec.field(default="", name="_source")
@@ -247,6 +316,14 @@ def resolve_keys(providers: dict[str, Provider], env: dict[str, str]) -> dict[st
     return keys
 
 
+def deployment_keys(deployments: Collection[Deployment], env: dict[str, str]) -> dict[str, str]:
+    """Deployment name -> API key, for deployments with their own key variable (as
+    `resolve_keys`; a deployment without one uses its provider's key)."""
+    return {
+        d.name: env[d.api_key_env] for d in deployments if d.api_key_env and env.get(d.api_key_env)
+    }
+
+
 def load_settings(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Settings:
     """Read routing.toml and the providers directory it names (relative to routing.toml)."""
     env = dict(os.environ) if env is None else env
@@ -276,8 +353,11 @@ def _check_references(settings: Settings, providers: dict[str, Provider], source
     for alias, chain in settings.aliases.items():
         if not chain:
             raise ConfigError(source, f"alias {alias!r} is empty - at `$.aliases.{alias}`")
+        deployed = {d.model for d in settings.deployments}
         for target in chain:
             provider = target.split("/", 1)[0]
+            if target in deployed:
+                continue
             if "/" not in target or provider not in providers:
                 raise ConfigError(
                     source,
@@ -285,6 +365,8 @@ def _check_references(settings: Settings, providers: dict[str, Provider], source
                     f" - at `$.aliases.{alias}`",
                 )
     _check_limits(settings.limits, providers, source)
+    _check_deployments(settings, providers, source)
+    _check_routes(settings, source)
     for name in (*settings.routing.preference, *settings.routing.only_listed_models):
         if name not in providers:
             raise ConfigError(source, f"unknown provider {name!r} - at `$.routing`")
@@ -340,3 +422,35 @@ def _check_limits(limits: Limits, providers: dict[str, Provider], source: str) -
         if problem is not None:
             where, _, message = problem.partition(": ")
             raise ConfigError(source, f"{message} - at `$.{where}`")
+
+
+def _check_deployments(settings: Settings, providers: dict[str, Provider], source: str) -> None:
+    names: set[str] = set()
+    for i, d in enumerate(settings.deployments):
+        at = f" - at `$.deployments[{i}]`"
+        if d.provider not in providers:
+            raise ConfigError(source, f"unknown provider {d.provider!r}{at}")
+        if d.name in providers or d.name in names or "/" in d.name:
+            raise ConfigError(
+                source, f"deployment name {d.name!r} must be unique, not a provider's{at}"
+            )
+        if d.model in settings.aliases:
+            raise ConfigError(source, f"deployment model {d.model!r} is an alias's name{at}")
+        if d.weight <= 0:
+            raise ConfigError(source, f"deployment weight must be positive{at}")
+        names.add(d.name)
+
+
+def _check_routes(settings: Settings, source: str) -> None:
+    deployed = {d.model for d in settings.deployments}
+    for name, route in settings.routes.items():
+        if route.hedge_after is not None and not HEDGE_AFTER.match(str(route.hedge_after)):
+            raise ConfigError(
+                source,
+                f"hedge_after is milliseconds or a percentile like 'p95'"
+                f" - at `$.routes.{name}.hedge_after`",
+            )
+        if name not in settings.aliases and name not in deployed:
+            raise ConfigError(
+                source, f"route {name!r} is not an alias or deployed model - at `$.routes.{name}`"
+            )

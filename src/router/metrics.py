@@ -97,6 +97,7 @@ class Metrics:
         )
         self._outcome_series(r)
         self._state_series(r)
+        self._routing_series(r)
         self._keys: set[str] = set()
         for kind in LIMIT_KINDS:  # known label values start at 0, so rates exist from the start
             self.limit_rejections.labels(kind)
@@ -197,6 +198,34 @@ class Metrics:
         )
         self._accounting(r)
 
+    def _routing_series(self, r: CollectorRegistry) -> None:
+        """Learned circuits and timeouts, and the response cache (`router.core.routes`)."""
+        self.cooldown = Gauge(
+            "router_circuit_cooldown_seconds",
+            "The current cool-down of a target's circuit (doubles per failed probe).",
+            ["provider", "model"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.learned = Gauge(
+            "router_learned_timeout_seconds",
+            "A target's learned timeouts (kind: first_token, stall), refreshed as it answers.",
+            ["provider", "model", "kind"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.cache = Counter(
+            "router_cache_lookups",
+            "Response cache lookups, by result (hit, miss).",
+            ["result"],
+            registry=r,
+        )
+        self.cache_saved = Counter(
+            "router_cache_saved_usd",
+            "USD that cache hits did not spend: what the answers cost when they were made.",
+            registry=r,
+        )
+
     def _accounting(self, r: CollectorRegistry) -> None:
         """The spend ledger's writes and the limits' refusals (`router.store.ledger`,
         `router.limits`): labels are closed sets (scope, kind, reason)."""
@@ -256,6 +285,10 @@ class Metrics:
 
     def finished(self, report: Report) -> None:
         self.genai.finished(report)
+        if report.cache is not None:
+            self.cache.labels(report.cache).inc()
+        if report.saved:
+            self.cache_saved.inc(float(report.saved))
         target = report.target
         cost = report.costs.total_tokens_cost if report.costs else None
         broken = sum((a.cost for a in report.attempts if a.cost), Decimal(0))
@@ -339,6 +372,15 @@ class Metrics:
     def circuit_changed(self, ref: str, state: str, known: bool) -> None:
         provider, _, model = ref.partition("/")
         self.circuit.labels(provider, model if known else "other").set(_STATE[state])
+
+    def circuit_cooldown(self, ref: str, seconds: float, known: bool) -> None:
+        provider, _, model = ref.partition("/")
+        self.cooldown.labels(provider, model if known else "other").set(seconds)
+
+    def learned_timeouts(self, target: Target, first_token: float, stall: float) -> None:
+        provider, model = target.provider.name, self.model_label(target)
+        self.learned.labels(provider, model, "first_token").set(first_token)
+        self.learned.labels(provider, model, "stall").set(stall)
 
     def exposition(self) -> bytes:
         """The text format, aggregating every worker in multiprocess mode."""

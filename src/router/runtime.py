@@ -9,13 +9,17 @@ import logging
 from typing import TYPE_CHECKING
 
 from router.auth import Authenticator, KeyAuth
-from router.config import Settings, check_protocols, resolve_keys
+from router.config import Settings, check_protocols, deployment_keys, resolve_keys
+from router.core.cache import MemoryStore, ResponseCache
 from router.core.catalog import Catalog
 from router.core.chat import ChatService
 from router.core.gateway import Gateway
 from router.core.health import Health
 from router.core.media_service import MediaService
 from router.core.ports import Observers
+from router.core.routes import Chooser
+from router.core.stats import Stats
+from router.core.timeouts import LearnedGauges, LearnedTimeouts, LearnedView
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.lifecycle import Lifecycle
@@ -41,6 +45,8 @@ log = logging.getLogger("router")
 if TYPE_CHECKING:
     from router.cluster import Cluster
     from router.observe.tracing import Tracing
+    from router.store.cache_redis import RedisStore
+    from router.store.stats_redis import StatsLink
 
 
 def is_loopback(host: str) -> bool:
@@ -84,7 +90,9 @@ class Runtime:
     def __init__(self, settings: Settings, env: dict[str, str], host: str) -> None:
         check_protocols(settings, REGISTRY)
         self.settings = settings
-        self.keys = resolve_keys(settings.providers, env)
+        self.keys = resolve_keys(settings.providers, env) | deployment_keys(
+            settings.deployments, env
+        )
         self.catalog = Catalog(settings, self.keys)
         self.metrics = Metrics(models=_model_names(self.catalog))
         self.request_log = RequestLog() if request_log_on(env) else None
@@ -97,8 +105,10 @@ class Runtime:
         self.observer = Observers(
             self.metrics, Recorder(keep_attempts=self.tracing is not None), self.status_board
         )
-        self.health = Health(settings.circuit)
+        self.health = Health(settings.circuit, tuned=settings.learned.targets)
         self.health.on_change = self._circuit_changed
+        self.stats = Stats()
+        self.chooser = Chooser(settings, self.stats)
         self.auth = Authenticator(master_key(settings, env, host))
         self.lifecycle = Lifecycle()  # drain state, driven by router.serving
         self._upstream: Upstream | None = None
@@ -114,10 +124,13 @@ class Runtime:
         self._reloads: set[asyncio.Future[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self.workers = int(env.get("ROUTER_WORKERS") or 1)  # set by `router serve --workers`
+        self._cache_store: RedisStore | None = None
+        self._stats_link: StatsLink | None = None
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
         self.metrics.circuit_changed(ref, state.value, known)
+        self.metrics.circuit_cooldown(ref, self.health.cooldown(ref), known)
         if self._cluster is not None:
             self._cluster.circuit_changed(ref, state)
 
@@ -144,9 +157,12 @@ class Runtime:
             await open_ledger_db(self.database_path()), self.metrics, limits.book.team_of
         )
         self._ledger.start()
-        observer = Observers(self.observer, self._ledger, limits)
-        gateway = Gateway(self.settings, backends(self._upstream), self.health, observer)
-        self._chat = ChatService(self.catalog, gateway)
+        gauges = LearnedGauges(self.metrics, LearnedTimeouts(self.settings, self.stats))
+        observer = Observers(self.observer, self.stats, gauges, self._ledger, limits)
+        gateway = Gateway(
+            self.settings, backends(self._upstream), self.health, observer, stats=self.stats
+        )
+        self._chat = ChatService(self.catalog, gateway, self.chooser, self._response_cache())
         self._media = MediaService(self.catalog, gateway)
         self._chat.limited = self._media.limited = limits.skip
         self._refresher = asyncio.create_task(self._refresh_policies(), name="router-policies")
@@ -157,6 +173,29 @@ class Runtime:
         self.auth.lookup = self._key_auth.lookup
         if self.settings.storage.redis_url:
             await self._join_cluster(self.settings.storage.redis_url)
+            await self._share_stats(self.settings.storage.redis_url)
+
+    def _response_cache(self) -> ResponseCache:
+        """In memory, or in Redis when `[cache] redis` is set (with `storage.redis_url`)."""
+        storage, cache = self.settings.storage, self.settings.cache
+        if not (cache.redis and storage.redis_url):
+            return ResponseCache(self.settings, MemoryStore(cache.max_entries))
+        from router.cluster import connect  # redis only when asked for
+        from router.store.cache_redis import RedisStore
+
+        self._cache_store = RedisStore(connect(storage.redis_url), storage.redis_prefix)
+        return ResponseCache(self.settings, self._cache_store)
+
+    async def _share_stats(self, redis_url: str) -> None:
+        """Learned speed and timeouts shared with the other processes (`[storage] redis_url`)."""
+        from router.cluster import connect  # redis only when asked for
+        from router.store.stats_redis import StatsLink
+
+        stats = self.stats
+        stats.sharing = True
+        prefix = self.settings.storage.redis_prefix
+        self._stats_link = StatsLink(connect(redis_url), prefix, stats.drain, stats.absorb)
+        await self._stats_link.start()
 
     async def _open_limits(self) -> LimitsService:
         """The key policies and the counters: in Redis when `storage.redis_url` is set, else
@@ -212,6 +251,13 @@ class Runtime:
         )
         await self._cluster.start()
 
+    def learned(self) -> list[LearnedView]:
+        """The learned timeouts of every deployment with observations (`/admin/health`)."""
+        stats = self.stats
+        refs = sorted(set(stats.recent) | set(stats.gaps))
+        targets = [t for ref in refs if (t := self.catalog.target(ref)) is not None]
+        return self.chat.gateway.learned.view(targets)
+
     def database_path(self) -> str:
         return database_path(self.settings)
 
@@ -223,6 +269,10 @@ class Runtime:
         if self._limits is not None:
             await self._limits.close()
             await self._limits.book.store.close()
+        if self._stats_link is not None:
+            await self._stats_link.stop()
+        if self._cache_store is not None:
+            await self._cache_store.close()
         if self._cluster is not None:
             await self._cluster.stop()
         closing = (self._key_auth, self._api_keys, self._store, self._responses, self._upstream)

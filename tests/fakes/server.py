@@ -89,6 +89,8 @@ class FakeUpstream:
         self._scripts: dict[str, deque[Fault]] = {}
         self._always: dict[str, Fault] = {}
         self._seen: list[Seen] = []
+        self._gone: list[str | None] = []  # models whose caller disconnected mid-answer
+        self._model_of: dict[asyncio.Task[Any] | None, str | None] = {}  # handler -> model
         self._seq = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -180,6 +182,12 @@ class FakeUpstream:
         with self._lock:
             return list(self._seen)
 
+    @property
+    def disconnected(self) -> list[str | None]:
+        """The models of requests whose client closed the connection before the answer ended."""
+        with self._lock:
+            return list(self._gone)
+
     def seen_for(self, model: str) -> list[Seen]:
         return [s for s in self.seen if s.model == model]
 
@@ -204,7 +212,12 @@ class FakeUpstream:
         self._tasks.add(task)
         try:
             return await self._serve(request, time.monotonic())
+        except asyncio.CancelledError:  # aiohttp cancels a handler whose client disconnected
+            with self._lock:
+                self._gone.append(self._model_of.get(task))
+            raise
         finally:
+            self._model_of.pop(task, None)
             self._tasks.discard(task)
 
     async def _serve(self, request: web.Request, arrived: float) -> web.StreamResponse:
@@ -216,6 +229,7 @@ class FakeUpstream:
             )
             return await self._static(route)
         model = inbound.model_of(route, body)
+        self._model_of[asyncio.current_task()] = model
         if self.api_key is not None and inbound.api_key_of(self.protocol, request) != self.api_key:
             fault = Fault.invalid_key()
         else:

@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.auth import Principal
+from router.config import HEDGE_AFTER, STRATEGIES, Strategy
+from router.core.call import RouteAsk
 from router.core.chat import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError, StreamFailed
@@ -100,6 +102,44 @@ def request_timeout(request: Request) -> float | None:
     return min(found) if found else None
 
 
+def strategy_of(value: str | None, field: str) -> Strategy | None:
+    """A strategy name the caller gave (header or field), checked: a 400 naming `field`."""
+    if value is None:
+        return None
+    if value not in STRATEGIES:
+        raise RequestError(
+            "invalid_value", f"{field} must be one of: {', '.join(STRATEGIES)}.", field
+        )
+    return value  # type: ignore[return-value]  # checked against the Literal's members above
+
+
+def route_ask(request: Request) -> RouteAsk:
+    """The caller's routing asks from headers: `x-router-strategy`, `x-router-hedge-after`,
+    `x-router-cache` (seconds to cache the answer)."""
+    headers = request.headers
+    hedge = headers.get("x-router-hedge-after")
+    if hedge is not None and not HEDGE_AFTER.match(hedge):
+        raise RequestError(
+            "invalid_value",
+            "x-router-hedge-after must be milliseconds or a percentile like p95.",
+            "x-router-hedge-after",
+        )
+    cache = headers.get("x-router-cache")
+    if cache is not None and not cache.isdigit():
+        raise RequestError(
+            "invalid_value", "x-router-cache must be whole seconds (0: off).", "x-router-cache"
+        )
+    strategy = strategy_of(headers.get("x-router-strategy"), "x-router-strategy")
+    return RouteAsk(strategy, hedge, None if cache is None else int(cache))
+
+
+def routed(begun: Begun, strategy: str | None) -> RouteAsk:
+    """The routing asks of a call: a body's extension field wins over the header."""
+    if strategy is None:
+        return begun.route
+    return msgspec.structs.replace(begun.route, strategy=strategy_of(strategy, "strategy"))
+
+
 def json_response(
     payload: object, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
@@ -108,10 +148,12 @@ def json_response(
 
 def trail_header(attempts: Iterable[Attempt]) -> str:
     """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated; a
-    retry also says how long it waited before it started (`after Nms`)."""
+    retry also says how long it waited before it started (`after Nms`), and ` hedged` ends the
+    entry of an attempt started as a hedge."""
     return ", ".join(
         f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms"
         + (f" after {a.waited_ms}ms" if a.waited_ms else "")
+        + (" hedged" if a.hedged is True else "")
         for a in attempts
     )
 
@@ -135,6 +177,8 @@ class Begun(msgspec.Struct, frozen=True):
             return self.timeout
         return min(self.timeout or self.read_timeout, self.read_timeout)
 
+    route: RouteAsk = RouteAsk()
+
 
 async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
@@ -143,7 +187,9 @@ async def begin(rt: Runtime, request: Request) -> Begun:
     if rt.ledger.full:  # back-pressure: the ledger's writer is behind, wait for room
         await rt.ledger.admit()
     read = _seconds(request, "x-stainless-read-timeout", False)
-    return Begun(received, principal, request_timeout(request), read, _call_id(request))
+    return Begun(
+        received, principal, request_timeout(request), read, _call_id(request), route_ask(request)
+    )
 
 
 def _call_id(request: Request) -> str:
@@ -186,9 +232,15 @@ def endpoint(
 
 
 def answer_headers(completion: Completion) -> dict[str, str]:
-    """What every non-streamed answer says about itself: the attempt trail, the cost (USD,
-    when the catalog prices the model) and the parameters the target could not honour."""
-    headers = {"x-router-attempts": trail_header(completion.attempts)}
+    """What every non-streamed answer says about itself: the attempt trail, the strategy that
+    ordered it, the cache's verdict (when asked), the cost (USD, when the catalog prices the
+    model) and the parameters the target could not honour."""
+    headers = {
+        "x-router-attempts": trail_header(completion.attempts),
+        "x-router-strategy": completion.strategy,
+    }
+    if completion.cache is not None:
+        headers["x-router-cache"] = completion.cache
     if completion.costs is not None:
         headers["x-router-cost"] = format(completion.costs.total_tokens_cost, "f")
     if completion.dropped:
@@ -265,7 +317,12 @@ class StreamRenderer(Protocol):
 def sse(stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle) -> Response:
     """The stream as an SSE response: one send per upstream read, a ping every 15 s of
     silence, and `x-router-attempts` as it stood at the commit point."""
-    headers = {"x-router-attempts": trail_header(stream.trail)}
+    headers = {
+        "x-router-attempts": trail_header(stream.trail),
+        "x-router-strategy": stream.trail.strategy,
+    }
+    if stream.cache is not None:
+        headers["x-router-cache"] = stream.cache
     if stream.dropped:
         headers["x-router-dropped"] = ", ".join(stream.dropped)
     return EventSourceResponse(

@@ -28,6 +28,7 @@ from router.api.common import (
     endpoint,
     header_fallbacks,
     json_response,
+    routed,
     sse,
 )
 from router.api.parts import InImage, InImageUrl, InText, check_images, part_of
@@ -56,6 +57,7 @@ class CompletionsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     maxRetries: int | None = None
     search: bool = False
     conversationId: str | None = None
+    strategy: str | None = None  # extension: how `models` are ordered (README, "Strategies")
 
 
 _REQUEST = msgspec.json.Decoder(CompletionsRequest)
@@ -204,6 +206,7 @@ def routes(rt: Runtime) -> list[Route]:
             received=begun.received,
             surface="ironlabs",
             stream=body.stream,
+            route=routed(begun, body.strategy),
         )
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:

@@ -30,6 +30,7 @@ from router.api.common import (
     endpoint,
     header_fallbacks,
     json_response,
+    routed,
     sse,
 )
 from router.api.openai_request import Decoded, chat_request, decode_chat, validate
@@ -388,6 +389,7 @@ def routes(rt: Runtime) -> list[Route]:
             received=begun.received,
             surface="openai",
             stream=body.stream,
+            route=routed(begun, body.strategy),
         )
         ident, created = new_id(), int(time.time())
         if body.stream:

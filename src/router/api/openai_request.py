@@ -90,6 +90,7 @@ class ChatBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: str | None = None
     models: list[str] = []  # extension: more models, in order (OpenRouter's `models`)
     fallback_models: list[str] = []  # extension: tried after `model` and `models`
+    strategy: str | None = None  # extension: how `models` are ordered (x-router-strategy)
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = None

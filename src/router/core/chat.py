@@ -12,11 +12,13 @@ from typing import TypeVar
 
 from router.core import accounting
 from router.core.assemble import Assembler
+from router.core.cache import FREE, Entry, MemoryStore, ResponseCache
 from router.core.call import Call, Policy
 from router.core.catalog import Catalog, of_kind
 from router.core.gateway import Gateway, Opened
-from router.core.planner import Plan, chain, plan
+from router.core.planner import Plan, plan, units
 from router.core.rescue import Rescuer, candidates
+from router.core.routes import Chooser
 from router.core.trail import Trail
 from router.core.types import (
     Attempt,
@@ -38,25 +40,45 @@ T = TypeVar("T")
 
 
 class ChatService:
-    def __init__(self, catalog: Catalog, gateway: Gateway) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        gateway: Gateway,
+        chooser: Chooser | None = None,
+        cache: ResponseCache | None = None,
+    ) -> None:
         self.catalog = catalog
         self.gateway = gateway
         self.protocols = frozenset(gateway.backends)
         self.limited: Callable[[str, Target], str | None] = _unlimited  # set by the runtime
+        settings = gateway.settings
+        self.chooser = chooser or Chooser(settings, gateway.stats)
+        self.cache = cache or ResponseCache(settings, MemoryStore(settings.cache.max_entries))
 
     def plan(self, call: ChatCall) -> Plan:
-        allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
-        allowed = of_kind(allowed, "chat", call.models[0] if call.models else None)
-        fit = self.fitting(allowed, call.request)
-        health = self.gateway.health
+        primary, fallback = units(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         prompt = estimate_prompt(call.request)
-        the_plan = plan(
-            fit, self.protocols, health.allow, prompt, lambda t: self.limited(call.request_id, t)
+        strategy = self.chooser.strategy(call.route, call.models)
+        ordered = self.chooser.order(
+            strategy, call.models, primary, prompt, call.request.max_tokens
+        )
+        ordered += [t for u in fallback for t in u.targets]
+        allowed = of_kind(ordered, "chat", call.models[0] if call.models else None)
+        fit = self.fitting(allowed, call.request)
+        found = plan(
+            fit,
+            self.protocols,
+            self.gateway.health.allow,
+            prompt,
+            lambda t: self.limited(call.request_id, t),
         )
         if len(fit) < len(allowed):  # providers set to "skip" what they cannot honour
             skips = [_unfit(t, self.cannot(t, call.request)) for t in allowed if t not in fit]
-            the_plan = Plan(the_plan.targets, skips + the_plan.skipped)
-        return the_plan
+            found.skipped = skips + found.skipped
+        found.strategy = strategy
+        if found.targets:
+            found.hedge_after = self.chooser.hedge_after(call.route, call.models, found.targets[0])
+        return found
 
     def fitting(self, targets: list[Target], request: ChatRequest) -> list[Target]:
         """The targets that can take the request's parameters, or drop the ones they cannot
@@ -94,32 +116,90 @@ class ChatService:
         return tuple(sorted(out))
 
     async def complete(self, call: ChatCall) -> Completion:
+        ttl = self.cache.ttl(call)
+        hit = await self._cached(call, ttl)
+        if hit is not None:
+            return self.hit(call, *hit)
         the_plan, trail, policy = self._begin(call)
         outcome = await self._run(
-            call, self.gateway.complete(the_plan, call.request, policy, trail)
+            call, self.gateway.complete(the_plan, call.request, policy, trail), trail
         )
         assembler = Assembler()
         assembler.add(outcome.events)
         completion = self.completion(call, outcome.target, assembler, trail, outcome.first_token)
+        if ttl is not None:
+            completion.cache = "miss"
+            await self.cache.remember(call, completion, ttl)
         self.report(call, completion, outcome.target, outcome.first_token - outcome.started)
         return completion
 
+    async def _cached(self, call: ChatCall, ttl: float | None) -> tuple[Entry, Target] | None:
+        """The cached answer to `call` and the target that gave it, when caching is on."""
+        if ttl is None:
+            return None
+        entry = await self.cache.lookup(call)
+        target = self.catalog.target(entry.ref) if entry is not None else None
+        return None if entry is None or target is None else (entry, target)
+
+    def hit(self, call: ChatCall, entry: Entry, target: Target) -> Completion:
+        """A cached answer, reported: it cost nothing, and saved what it cost then."""
+        now = asyncio.get_running_loop().time()
+        ms = int((now - call.received) * 1000)
+        completion = Completion(
+            provider=target.provider.name,
+            model=target.model,
+            text=entry.text,
+            reasoning=entry.reasoning,
+            tool_calls=list(entry.tool_calls),
+            usage=entry.usage,
+            finish=entry.finish,
+            costs=FREE,
+            latency_ms=ms,
+            ttft_ms=ms,
+            cache="hit",
+        )
+        saved = entry.costs.total_tokens_cost if entry.costs else None
+        self.gateway.observer.finished(
+            Report(
+                surface=call.surface,
+                caller=call.principal.name,
+                key_id=call.principal.key_id,
+                stream=call.stream,
+                outcome="ok",
+                target=target,
+                costs=FREE,
+                latency_ms=ms,
+                ttft_ms=ms,
+                cache="hit",
+                saved=saved,
+            )
+        )
+        return completion
+
     async def open_stream(self, call: ChatCall) -> ChatStream:
+        ttl = self.cache.ttl(call)
+        hit = await self._cached(call, ttl)
+        if hit is not None:
+            return CachedStream(self, call, *hit)
         the_plan, trail, policy = self._begin(call)
         opening = self.gateway.open_stream(the_plan, call.request, policy, trail)
-        opened = await self._run(call, opening)
-        return ChatStream(self, call, opened, trail, the_plan.targets, policy)
+        opened = await self._run(call, opening, trail)
+        stream = ChatStream(self, call, opened, trail, the_plan.targets, policy)
+        stream.cache_ttl = ttl
+        stream.cache = None if ttl is None else "miss"
+        return stream
 
     def _begin(self, call: ChatCall) -> tuple[Plan, Trail, Policy]:
         the_plan = self.plan(call)
-        return the_plan, Trail(the_plan.skipped), Policy.of(self.gateway.settings, call)
+        trail = Trail(the_plan.skipped, the_plan.strategy)
+        return the_plan, trail, Policy.of(self.gateway.settings, call)
 
-    async def _run(self, call: ChatCall, running: Awaitable[T]) -> T:
+    async def _run(self, call: ChatCall, running: Awaitable[T], trail: Trail) -> T:
         """Await the chain walk; a chain that failed is reported before it is raised."""
         try:
             return await running
         except AllTargetsFailed as exc:
-            self.report_failure(call, exc)
+            self.report_failure(call, exc, trail.strategy)
             raise
 
     def completion(
@@ -147,6 +227,7 @@ class ChatService:
             logprobs=assembler.logprobs,
             choices=assembler.choices(),
             dropped=self.dropped(target, call.request),
+            strategy=trail.strategy,
         )
 
     def report(
@@ -178,10 +259,14 @@ class ChatService:
                 ttft_ms=completion.ttft_ms,
                 upstream_ttft=upstream_ttft,
                 rescued=rescued,
+                cache=completion.cache,
+                strategy=completion.strategy,
             )
         )
 
-    def report_failure(self, call: ChatCall, exc: AllTargetsFailed) -> None:
+    def report_failure(
+        self, call: ChatCall, exc: AllTargetsFailed, strategy: str = "ordered"
+    ) -> None:
         now = asyncio.get_running_loop().time()
         decisive = exc.decisive
         self.gateway.observer.finished(
@@ -196,6 +281,7 @@ class ChatService:
                 target=None,
                 attempts=tuple(exc.attempts),
                 latency_ms=int((now - call.received) * 1000),
+                strategy=strategy,
             )
         )
 
@@ -228,6 +314,8 @@ class ChatStream:
         self.dropped = service.dropped(opened.target, call.request)
         self.rescued = False
         self._opened = opened
+        self.cache: str | None = None  # "miss" when the answer goes into the response cache
+        self.cache_ttl: float | None = None
 
     async def __aiter__(self) -> AsyncIterator[list[Event]]:
         source = self._opened
@@ -255,6 +343,9 @@ class ChatStream:
                 raise
         self.service.gateway.settle(source, self.trail, None)
         self.completion = self._complete(None)
+        self.completion.cache = self.cache
+        if self.cache_ttl is not None:
+            await self.service.cache.remember(self.call, self.completion, self.cache_ttl)
         self._report(self.completion, source, "ok")
 
     async def _rescue(self, failed: Target, exc: UpstreamError) -> Opened | None:
@@ -270,17 +361,23 @@ class ChatStream:
         loop = asyncio.get_running_loop()
         batch = source.head
         rest = source.rest
+        gateway = self.service.gateway
+        ref, stats = source.target.ref, gateway.stats
+        stall = gateway.learned.stall(source.target)
+        learned = stall < gateway.settings.timeouts.stream_idle  # else upstream's watchdog
         while True:
             assembler.add(batch)
             attempt_text.extend(e.text for e in batch if type(e) is TextDelta)
             yield batch
-            if loop.time() > deadline:
+            now = loop.time()
+            if now > deadline:
                 await rest.aclose()
                 raise UpstreamError(Failure.DEADLINE, "the request deadline passed mid-stream")
             try:
-                batch = await anext(rest)
+                batch = await (_within(anext(rest), stall) if learned else anext(rest))
             except StopAsyncIteration:
                 return
+            stats.gap(ref, loop.time() - now)
 
     def _failed(self, source: Opened, exc: UpstreamError, text: str) -> None:
         """Close the broken attempt, with the cost of what it produced before breaking."""
@@ -313,6 +410,38 @@ def _unfit(target: Target, params: tuple[str, ...]) -> Attempt:
 
 def _unlimited(request_id: str, target: Target) -> str | None:
     return None
+
+
+async def _within(next_batch: Awaitable[list[Event]], stall: float) -> list[Event]:
+    """The next batch, or a STALL after `stall` seconds of silence (the deployment's
+    learned limit, shorter than the configured `stream_idle`)."""
+    try:
+        async with asyncio.timeout(stall):
+            return await next_batch
+    except TimeoutError:
+        raise UpstreamError(
+            Failure.STALL, f"the stream stalled: no data for {stall:.1f}s (learned limit)"
+        ) from None
+
+
+class CachedStream(ChatStream):
+    """A cached answer replayed as a stream: one batch of events, in the usual format."""
+
+    def __init__(self, service: ChatService, call: ChatCall, entry: Entry, target: Target):
+        self.service = service
+        self.call = call
+        self.trail = Trail()
+        self.target = target
+        self.completion = None
+        self.rescued = False
+        self.cache = "hit"
+        self.cache_ttl = None
+        self.dropped: tuple[str, ...] = ()
+        self.entry = entry
+
+    async def __aiter__(self) -> AsyncIterator[list[Event]]:
+        yield self.entry.events()
+        self.completion = self.service.hit(self.call, self.entry, self.target)
 
 
 _CLIENT_CLOSED = UpstreamError(Failure.CLIENT_CLOSED, "the client closed the stream")

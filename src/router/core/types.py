@@ -298,6 +298,7 @@ class Attempt(msgspec.Struct, frozen=True):
     tokens: int | None = None  # consumed by a stream that broke (estimated)
     cost: Decimal | None = None  # what those tokens cost, from the catalog
     waited_ms: int = 0  # the back-off slept before this attempt (a retry)
+    hedged: bool | msgspec.UnsetType = msgspec.UNSET  # started as a hedge; rendered only then
 
     @property
     def ref(self) -> str:
@@ -337,6 +338,8 @@ class Completion(msgspec.Struct, kw_only=True):
     logprobs: msgspec.Raw | None = None  # the first choice's, as the provider sent them
     choices: tuple[Choice, ...] = ()  # choices beyond the first (n > 1)
     dropped: tuple[str, ...] = ()  # parameters the answering target could not honour
+    strategy: str = "ordered"  # what ordered the attempts
+    cache: str | None = None  # "hit" or "miss" when the response cache was asked
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):
@@ -359,6 +362,9 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     ttft_ms: int | None = None  # from the request's arrival
     upstream_ttft: float | None = None  # seconds, from the answering attempt's own start
     rescued: bool = False
+    cache: str | None = None  # "hit" or "miss" when the response cache was asked
+    strategy: str = "ordered"  # what ordered the attempts (`router.core.strategies`)
+    saved: Decimal | None = None  # a cache hit: what the answer cost when it was made
 
     @property
     def fell_back(self) -> bool:
