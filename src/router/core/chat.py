@@ -10,12 +10,15 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
-from router.core import accounting
+import msgspec
+
+from router.core import accounting, search
 from router.core.assemble import Assembler
 from router.core.call import Call, Policy
 from router.core.catalog import Catalog, of_kind
 from router.core.gateway import Gateway, Opened
 from router.core.planner import Plan, chain, plan
+from router.core.ports import Searcher
 from router.core.rescue import Rescuer, candidates
 from router.core.trail import Trail
 from router.core.types import (
@@ -38,17 +41,22 @@ T = TypeVar("T")
 
 
 class ChatService:
-    def __init__(self, catalog: Catalog, gateway: Gateway) -> None:
+    def __init__(
+        self, catalog: Catalog, gateway: Gateway, searcher: Searcher | None = None
+    ) -> None:
         self.catalog = catalog
         self.gateway = gateway
+        self.searcher = searcher  # the gateway-run search, when `[search]` is configured
         self.protocols = frozenset(gateway.backends)
 
     def plan(self, call: ChatCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         allowed = of_kind(allowed, "chat", call.models[0] if call.models else None)
         fit = self.fitting(allowed, call.request)
+        able, unsearched = search.unable(fit, call.request.search, self.searcher is not None)
         health = self.gateway.health
-        the_plan = plan(fit, self.protocols, health.allow, estimate_prompt(call.request))
+        the_plan = plan(able, self.protocols, health.allow, estimate_prompt(call.request))
+        the_plan.skipped[:0] = unsearched
         if len(fit) < len(allowed):  # providers set to "skip" what they cannot honour
             skips = [_unfit(t, self.cannot(t, call.request)) for t in allowed if t not in fit]
             the_plan = Plan(the_plan.targets, skips + the_plan.skipped)
@@ -90,7 +98,7 @@ class ChatService:
         return tuple(sorted(out))
 
     async def complete(self, call: ChatCall) -> Completion:
-        the_plan, trail, policy = self._begin(call)
+        call, the_plan, trail, policy = await self._begin(call)
         outcome = await self._run(
             call, self.gateway.complete(the_plan, call.request, policy, trail)
         )
@@ -101,14 +109,27 @@ class ChatService:
         return completion
 
     async def open_stream(self, call: ChatCall) -> ChatStream:
-        the_plan, trail, policy = self._begin(call)
+        call, the_plan, trail, policy = await self._begin(call)
         opening = self.gateway.open_stream(the_plan, call.request, policy, trail)
         opened = await self._run(call, opening)
         return ChatStream(self, call, opened, trail, the_plan.targets, policy)
 
-    def _begin(self, call: ChatCall) -> tuple[Plan, Trail, Policy]:
+    async def _begin(self, call: ChatCall) -> tuple[ChatCall, Plan, Trail, Policy]:
         the_plan = self.plan(call)
-        return the_plan, Trail(the_plan.skipped), Policy.of(self.gateway.settings, call)
+        call = await self._searched(call, the_plan)
+        return call, the_plan, Trail(the_plan.skipped), Policy.of(self.gateway.settings, call)
+
+    async def _searched(self, call: ChatCall, the_plan: Plan) -> ChatCall:
+        """The call with the gateway-run search's results, searched once when a target of
+        the plan cannot search by itself; every attempt of the chain reuses them."""
+        searcher = self.searcher
+        request = call.request
+        if not request.search or searcher is None:
+            return call
+        if all(search.native(t) for t in the_plan.targets):
+            return call
+        found = await searcher.search(search.query_of(request))
+        return msgspec.structs.replace(call, request=msgspec.structs.replace(request, found=found))
 
     async def _run(self, call: ChatCall, running: Awaitable[T]) -> T:
         """Await the chain walk; a chain that failed is reported before it is raised."""
@@ -127,6 +148,10 @@ class ChatService:
         first_token: float,
     ) -> Completion:
         usage = assembler.final_usage(call.request)
+        costs = accounting.price(usage, target.info.prices if target.info else None)
+        if call.request.found and not search.native(target) and self.searcher is not None:
+            usage = msgspec.structs.replace(usage, searches=usage.searches + 1)
+            costs = accounting.with_search(costs, self.searcher.fee)
         now = asyncio.get_running_loop().time()
         return Completion(
             provider=target.provider.name,
@@ -136,13 +161,14 @@ class ChatService:
             tool_calls=assembler.tool_calls(),
             usage=usage,
             finish=assembler.finish or "stop",
-            costs=accounting.price(usage, target.info.prices if target.info else None),
+            costs=costs,
             attempts=trail.entries,
             latency_ms=int((now - call.received) * 1000),
             ttft_ms=int((first_token - call.received) * 1000),
             logprobs=assembler.logprobs,
             choices=assembler.choices(),
             dropped=self.dropped(target, call.request),
+            sources=assembler.sources(),
         )
 
     def report(
