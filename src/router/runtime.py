@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from router.auth import Authenticator, KeyAuth
@@ -14,11 +15,14 @@ from router.core.chat import ChatService
 from router.core.gateway import Gateway
 from router.core.health import Health
 from router.core.media_service import MediaService
+from router.core.ports import Backend
+from router.core.search import Grounding
 from router.core.types import CircuitState
 from router.errors import ConfigError
 from router.lifecycle import Lifecycle
 from router.metrics import Metrics
 from router.protocols import REGISTRY, backends
+from router.protocols.web_search import WebSearch
 from router.store import database_path, open_conversations, open_responses
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyStore, open_keys
@@ -76,6 +80,8 @@ class Runtime:
         self._api_keys: KeyStore | None = None
         self._key_auth: KeyAuth | None = None
         self._cluster: Cluster | None = None
+        search = settings.search  # the gateway-run web search, checked (its key) at start-up
+        self.searcher = None if search is None else WebSearch(search, env, lambda: self.upstream)
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -100,8 +106,11 @@ class Runtime:
 
     async def start(self) -> None:
         self._upstream = Upstream.create(self.settings.timeouts)
-        gateway = Gateway(self.settings, backends(self._upstream), self.health, self.metrics)
-        self._chat = ChatService(self.catalog, gateway)
+        reach: Mapping[str, Backend] = backends(self._upstream)
+        if self.searcher is not None:  # answers grounded in its results for non-searchers
+            reach = {name: Grounding(backend) for name, backend in reach.items()}
+        gateway = Gateway(self.settings, reach, self.health, self.metrics)
+        self._chat = ChatService(self.catalog, gateway, self.searcher)
         self._media = MediaService(self.catalog, gateway)
         self._store = await open_conversations(self.database_path(), self.metrics.store_waits.inc)
         self._responses = await open_responses(self.database_path())

@@ -88,7 +88,12 @@ class OutMessage(msgspec.Struct, kw_only=True):
     content: list[OutText]
 
 
-class CompletionsResponse(msgspec.Struct):
+class OutSource(msgspec.Struct):
+    url: str
+    title: str
+
+
+class CompletionsResponse(msgspec.Struct, kw_only=True):
     provider: str
     model: str
     responseMessageId: str
@@ -98,6 +103,11 @@ class CompletionsResponse(msgspec.Struct):
     usage: OutUsage
     latency: int
     ttft: int
+    sources: list[OutSource] | msgspec.UnsetType = msgspec.UNSET  # when search was asked
+
+
+class SourcesEvent(msgspec.Struct, tag="sources", tag_field="type"):
+    sources: list[OutSource]
 
 
 class FinalEvent(CompletionsResponse, tag="response", tag_field="type"):
@@ -141,12 +151,6 @@ def validate(body: CompletionsRequest) -> None:
     if not body.models:
         raise RequestError("invalid_value", "At least one model is required.", "models")
     check_ranges(body, _RANGES)
-    if body.search:
-        raise RequestError(
-            "search_unavailable",
-            "Web search grounding is not available on this gateway; send search: false.",
-            "search",
-        )
     for i, m in enumerate(body.messages):
         if isinstance(m.content, list):
             check_images(m.content, f"messages[{i}].content")
@@ -165,6 +169,7 @@ def render(
     conv_id: str,
     title: str,
     cls: type[CompletionsResponse] = CompletionsResponse,
+    search: bool = False,
 ) -> CompletionsResponse:
     u = completion.usage
     c = completion.costs
@@ -183,7 +188,12 @@ def render(
         ),
         latency=completion.latency_ms,
         ttft=completion.ttft_ms,
+        sources=sources_of(completion) if search else msgspec.UNSET,
     )
+
+
+def sources_of(completion: Completion) -> list[OutSource]:
+    return [OutSource(s.url, s.title) for s in completion.sources]
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -196,7 +206,10 @@ def routes(rt: Runtime) -> list[Route]:
             models=asked("models", body.models),
             fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=ChatRequest(
-                messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
+                messages=history + new,
+                temperature=body.temperature,
+                max_tokens=body.maxTokens,
+                search=body.search,
             ),
             max_retries=body.maxRetries,
             timeout=begun.deadline(body.stream),
@@ -206,10 +219,11 @@ def routes(rt: Runtime) -> list[Route]:
         )
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
-            return sse(await rt.chat.open_stream(call), _Renderer(keep), rt.lifecycle)
+            renderer = _Renderer(keep, body.search)
+            return sse(await rt.chat.open_stream(call), renderer, rt.lifecycle)
         completion = await rt.chat.complete(call)
         keep(completion)
-        payload = render(completion, keep.mid, conv_id, title)
+        payload = render(completion, keep.mid, conv_id, title, search=body.search)
         return json_response(payload, headers=answer_headers(completion))
 
     return [Route("/api/v1/completions", endpoint(rt, _REQUEST, completions), methods=["POST"])]
@@ -245,6 +259,7 @@ class _Keeper:
                 completion.provider,
                 completion.model,
                 self.mid,
+                completion.sources,
             )
         )
 
@@ -253,8 +268,9 @@ class _Renderer:
     """The Iron Labs stream: `text` events, then the `response` event (or an `error` event
     when the stream broke beyond rescue), then `[DONE]`."""
 
-    def __init__(self, keep: _Keeper) -> None:
+    def __init__(self, keep: _Keeper, search: bool) -> None:
         self.keep = keep
+        self.search = search
 
     def frames(self, batch: list[Event]) -> bytes:
         return b"".join(
@@ -292,5 +308,9 @@ class _Renderer:
     def finished(self, completion: Completion) -> bytes:
         keep = self.keep
         keep(completion)
-        final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent)
-        return b"data: " + ENCODER.encode(final) + b"\n\n" + DONE
+        final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent, self.search)
+        head = b""
+        if self.search:  # the sources, known once the answer is, before the final event
+            event = SourcesEvent(sources_of(completion))
+            head = b"data: " + ENCODER.encode(event) + b"\n\n"
+        return head + b"data: " + ENCODER.encode(final) + b"\n\n" + DONE

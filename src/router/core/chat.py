@@ -128,7 +128,15 @@ class ChatService:
             return call
         if all(search.native(t) for t in the_plan.targets):
             return call
-        found = await searcher.search(search.query_of(request))
+        try:
+            found = await searcher.search(search.query_of(request))
+        except UpstreamError as exc:
+            raise RequestError(
+                "search_failed",
+                f"The gateway's web search ({searcher.name}) failed: {exc.failure.value}.",
+                "search",
+                status=502,
+            ) from None
         return msgspec.structs.replace(call, request=msgspec.structs.replace(request, found=found))
 
     async def _run(self, call: ChatCall, running: Awaitable[T]) -> T:
