@@ -58,7 +58,7 @@ class Assembler:
         # but mypy does not narrow on it, hence the ignores below.
         for e in events:
             kind = type(e)
-            if kind is not Usage and kind is not Sources and e.choice != self.choice:  # type: ignore[union-attr]
+            if kind is not Usage and e.choice != self.choice:  # type: ignore[union-attr]
                 self._other(e.choice).add([e])  # type: ignore[union-attr]
             elif kind is TextDelta:
                 self.text.append(e.text)  # type: ignore[union-attr]

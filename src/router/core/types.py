@@ -267,6 +267,7 @@ class Sources(msgspec.Struct, frozen=True, gc=False):
 
     sources: tuple[Source, ...]
     cited: bool = True
+    choice: int = 0  # always the first: providers ground the answer, not each choice
 
 
 Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | Logprobs | Sources
