@@ -67,6 +67,7 @@ class OutCosts(msgspec.Struct):
     input_tokens_cost: Decimal | None
     output_tokens_cost: Decimal | None
     total_tokens_cost: Decimal | None
+    search_cost: Decimal | msgspec.UnsetType | None = msgspec.UNSET  # when search was asked
 
 
 class OutUsage(msgspec.Struct):
@@ -75,6 +76,7 @@ class OutUsage(msgspec.Struct):
     totalTokens: int
     reasoningTokens: int
     costs: OutCosts
+    searches: int | msgspec.UnsetType = msgspec.UNSET  # when search was asked
 
 
 class OutText(msgspec.Struct, kw_only=True):
@@ -176,6 +178,8 @@ def render(
     costs = (
         OutCosts(c.input_tokens_cost, c.output_tokens_cost, c.total_tokens_cost) if c else _UNKNOWN
     )
+    if search:
+        costs = msgspec.structs.replace(costs, search_cost=c.search_cost if c else None)
     return cls(
         provider=completion.provider,
         model=completion.model,
@@ -184,7 +188,12 @@ def render(
         conversationTitle=title,
         message=OutMessage(content=[OutText(text=completion.text)]),
         usage=OutUsage(
-            u.prompt_tokens, u.completion_tokens, u.total_tokens, u.reasoning_tokens, costs
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.total_tokens,
+            u.reasoning_tokens,
+            costs,
+            u.searches if search else msgspec.UNSET,
         ),
         latency=completion.latency_ms,
         ttft=completion.ttft_ms,
