@@ -1,7 +1,7 @@
 """The interfaces the core calls, implemented outside it and wired in by the composition
-root (`router.runtime`): the backend an attempt goes through, the gateway-run web search,
-and the observer through which
-metrics, request logs, the spend ledger and traces learn about attempts and calls."""
+root (`router.runtime`): the backend an attempt goes through, the gateway-run web search, and
+the observer through which metrics, request logs, the spend ledger and traces learn about
+attempts and calls."""
 
 from __future__ import annotations
 
