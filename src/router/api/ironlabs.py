@@ -3,8 +3,8 @@
 Shapes follow shared/reference/ironlabs-completions.md field for field. Stream events:
 `{"type":"text","text":...}` per piece of text, then `{"type":"response", ...the complete
 response object...}`, then `[DONE]`; with `search: true` a `{"type":"sources",...}` event
-comes right before the `response` event (which carries `sources` too); a failure after the first text ends the stream with
-`{"type":"error","error":{...}}` before `[DONE]`.
+comes right before the `response` event (which carries `sources` too). A failure after the
+first text ends the stream with `{"type":"error","error":{...}}` before `[DONE]`.
 """
 
 from __future__ import annotations
