@@ -158,13 +158,24 @@ REFERENCE_MODELS = [
         "anthropic",
         "claude-3-5-sonnet-20241022",
         "chat",
-        {"input": "3", "output": "15", "cached_input": "0.30", "cache_write": "3.75"},
+        {
+            "input": "3",
+            "output": "15",
+            "cached_input": "0.30",
+            "cache_write": "3.75",
+            "per_search": "0.01",
+        },
     ),
     (
         "google",
         "gemini-2.0-flash",
         "chat",
-        {"input": "0.10", "output": "0.40", "cached_input": "0.025"},
+        {
+            "input": "0.10",
+            "output": "0.40",
+            "cached_input": "0.025",
+            "per_grounded_request": "0.035",
+        },
     ),
 ]
 
@@ -309,7 +320,7 @@ def test_refresh_is_idempotent_on_the_committed_catalog(table, providers_copy):
     assert report.by_status("changed") == ()
     assert report.by_status("missing") == ()
     assert refs(report.by_status("pinned")) == PINNED
-    assert len(report.by_status("unchanged")) == 80
+    assert len(report.by_status("unchanged")) == 82
     assert report.written == ()
     assert snapshot(providers_copy) == before
 

@@ -113,7 +113,6 @@ OPENAI_ONLY = {
     "store": True,
     "prompt_cache_key": "k-1",
     "safety_identifier": "u-9",
-    "web_search_options": {},
 }
 
 

@@ -38,6 +38,8 @@ class Prices(_Frozen, frozen=True):
     per_image: Decimal | None = None
     per_1m_characters: Decimal | None = None
     per_second: Decimal | None = None
+    per_search: Decimal | None = None  # each web search the model ran (`usage.searches`)
+    per_grounded_request: Decimal | None = None  # an answer grounded by any search at all
 
 
 class ModelInfo(_Frozen, frozen=True):
@@ -179,6 +181,19 @@ class Limits(_Frozen, frozen=True):
         return bool(self.budget or self.teams or self.providers or self.deployments)
 
 
+class Search(_Frozen, frozen=True):
+    """`[search]`: the search API the gateway runs for models that cannot search themselves.
+    The key is read from the variable `api_key_env` names; `base_url` (or `<API>_BASE_URL`)
+    overrides the API's public address (a self-hosted SearXNG has no public one)."""
+
+    api: Literal["tavily", "brave", "searxng"]
+    api_key_env: str | None = None  # default: TAVILY_API_KEY / BRAVE_API_KEY; SearXNG: none
+    base_url: str | None = None
+    max_results: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    per_search: Decimal | None = None  # what one search costs, USD (added to the answer's)
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
 class Routing(_Frozen, frozen=True):
     preference: tuple[str, ...] = ()  # bare model names: which provider wins when several list it
     content_policy_fallback: bool = False
@@ -234,6 +249,7 @@ class Settings(_Frozen, frozen=True):
     limits: Limits = Limits()
     cache: Cache = Cache()
     learned: Learned = Learned()
+    search: Search | None = None
     aliases: dict[str, tuple[str, ...]] = {}
     routes: dict[str, Route] = {}
     deployments: tuple[Deployment, ...] = ()

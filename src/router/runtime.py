@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from router.auth import Authenticator, KeyAuth
@@ -16,8 +17,9 @@ from router.core.chat import ChatService
 from router.core.gateway import Gateway
 from router.core.health import Health
 from router.core.media_service import MediaService
-from router.core.ports import Observers
+from router.core.ports import Backend, Observers
 from router.core.routes import Chooser
+from router.core.search import Grounding
 from router.core.stats import Stats
 from router.core.timeouts import LearnedGauges, LearnedTimeouts, LearnedView
 from router.core.types import CircuitState
@@ -32,6 +34,7 @@ from router.observe.record import Recorder
 from router.observe.status import StatusBoard
 from router.observe.switches import request_log_on, tracing_on
 from router.protocols import REGISTRY, backends
+from router.protocols.web_search import WebSearch
 from router.store import database_path, open_conversations, open_responses
 from router.store.conversations import ConversationStore
 from router.store.keys import KeyStore, open_keys
@@ -126,6 +129,8 @@ class Runtime:
         self.workers = int(env.get("ROUTER_WORKERS") or 1)  # set by `router serve --workers`
         self._cache_store: RedisStore | None = None
         self._stats_link: StatsLink | None = None
+        search = settings.search  # the gateway-run web search, checked (its key) at start-up
+        self.searcher = None if search is None else WebSearch(search, env, lambda: self.upstream)
 
     def _circuit_changed(self, ref: str, state: CircuitState) -> None:
         known = self.catalog._targets.get(ref) is not None
@@ -159,10 +164,13 @@ class Runtime:
         self._ledger.start()
         gauges = LearnedGauges(self.metrics, LearnedTimeouts(self.settings, self.stats))
         observer = Observers(self.observer, self.stats, gauges, self._ledger, limits)
-        gateway = Gateway(
-            self.settings, backends(self._upstream), self.health, observer, stats=self.stats
+        reach: Mapping[str, Backend] = backends(self._upstream)
+        if self.searcher is not None:  # answers grounded in its results for non-searchers
+            reach = {name: Grounding(backend) for name, backend in reach.items()}
+        gateway = Gateway(self.settings, reach, self.health, observer, stats=self.stats)
+        self._chat = ChatService(
+            self.catalog, gateway, self.chooser, self._response_cache(), self.searcher
         )
-        self._chat = ChatService(self.catalog, gateway, self.chooser, self._response_cache())
         self._media = MediaService(self.catalog, gateway)
         self._chat.limited = self._media.limited = limits.skip
         self._refresher = asyncio.create_task(self._refresh_policies(), name="router-policies")

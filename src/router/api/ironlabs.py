@@ -2,8 +2,9 @@
 
 Shapes follow shared/reference/ironlabs-completions.md field for field. Stream events:
 `{"type":"text","text":...}` per piece of text, then `{"type":"response", ...the complete
-response object...}`, then `[DONE]`; a failure after the first text ends the stream with
-`{"type":"error","error":{...}}` before `[DONE]`.
+response object...}`, then `[DONE]`; with `search: true` a `{"type":"sources",...}` event
+comes right before the `response` event (which carries `sources` too). A failure after the
+first text ends the stream with `{"type":"error","error":{...}}` before `[DONE]`.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class OutCosts(msgspec.Struct):
     input_tokens_cost: Decimal | None
     output_tokens_cost: Decimal | None
     total_tokens_cost: Decimal | None
+    search_cost: Decimal | msgspec.UnsetType | None = msgspec.UNSET  # when search was asked
 
 
 class OutUsage(msgspec.Struct):
@@ -77,6 +79,7 @@ class OutUsage(msgspec.Struct):
     totalTokens: int
     reasoningTokens: int
     costs: OutCosts
+    searches: int | msgspec.UnsetType = msgspec.UNSET  # when search was asked
 
 
 class OutText(msgspec.Struct, kw_only=True):
@@ -90,7 +93,12 @@ class OutMessage(msgspec.Struct, kw_only=True):
     content: list[OutText]
 
 
-class CompletionsResponse(msgspec.Struct):
+class OutSource(msgspec.Struct):
+    url: str
+    title: str
+
+
+class CompletionsResponse(msgspec.Struct, kw_only=True):
     provider: str
     model: str
     responseMessageId: str
@@ -100,6 +108,11 @@ class CompletionsResponse(msgspec.Struct):
     usage: OutUsage
     latency: int
     ttft: int
+    sources: list[OutSource] | msgspec.UnsetType = msgspec.UNSET  # when search was asked
+
+
+class SourcesEvent(msgspec.Struct, tag="sources", tag_field="type"):
+    sources: list[OutSource]
 
 
 class FinalEvent(CompletionsResponse, tag="response", tag_field="type"):
@@ -143,12 +156,6 @@ def validate(body: CompletionsRequest) -> None:
     if not body.models:
         raise RequestError("invalid_value", "At least one model is required.", "models")
     check_ranges(body, _RANGES)
-    if body.search:
-        raise RequestError(
-            "search_unavailable",
-            "Web search grounding is not available on this gateway; send search: false.",
-            "search",
-        )
     for i, m in enumerate(body.messages):
         if isinstance(m.content, list):
             check_images(m.content, f"messages[{i}].content")
@@ -167,12 +174,15 @@ def render(
     conv_id: str,
     title: str,
     cls: type[CompletionsResponse] = CompletionsResponse,
+    search: bool = False,
 ) -> CompletionsResponse:
     u = completion.usage
     c = completion.costs
     costs = (
         OutCosts(c.input_tokens_cost, c.output_tokens_cost, c.total_tokens_cost) if c else _UNKNOWN
     )
+    if search:
+        costs = msgspec.structs.replace(costs, search_cost=c.search_cost if c else None)
     return cls(
         provider=completion.provider,
         model=completion.model,
@@ -181,11 +191,21 @@ def render(
         conversationTitle=title,
         message=OutMessage(content=[OutText(text=completion.text)]),
         usage=OutUsage(
-            u.prompt_tokens, u.completion_tokens, u.total_tokens, u.reasoning_tokens, costs
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.total_tokens,
+            u.reasoning_tokens,
+            costs,
+            u.searches if search else msgspec.UNSET,
         ),
         latency=completion.latency_ms,
         ttft=completion.ttft_ms,
+        sources=sources_of(completion) if search else msgspec.UNSET,
     )
+
+
+def sources_of(completion: Completion) -> list[OutSource]:
+    return [OutSource(s.url, s.title) for s in completion.sources]
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -199,7 +219,10 @@ def routes(rt: Runtime) -> list[Route]:
             models=asked("models", body.models),
             fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=ChatRequest(
-                messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
+                messages=history + new,
+                temperature=body.temperature,
+                max_tokens=body.maxTokens,
+                search=body.search,
             ),
             max_retries=body.maxRetries,
             timeout=begun.deadline(body.stream),
@@ -210,10 +233,11 @@ def routes(rt: Runtime) -> list[Route]:
         )
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
-            return sse(await rt.chat.open_stream(call), _Renderer(keep), rt.lifecycle)
+            renderer = _Renderer(keep, body.search)
+            return sse(await rt.chat.open_stream(call), renderer, rt.lifecycle)
         completion = await rt.chat.complete(call)
         keep(completion)
-        payload = render(completion, keep.mid, conv_id, title)
+        payload = render(completion, keep.mid, conv_id, title, search=body.search)
         return json_response(payload, headers=answer_headers(completion))
 
     return [Route("/api/v1/completions", endpoint(rt, _REQUEST, completions), methods=["POST"])]
@@ -249,6 +273,7 @@ class _Keeper:
                 completion.provider,
                 completion.model,
                 self.mid,
+                completion.sources,
             )
         )
 
@@ -257,8 +282,9 @@ class _Renderer:
     """The Iron Labs stream: `text` events, then the `response` event (or an `error` event
     when the stream broke beyond rescue), then `[DONE]`."""
 
-    def __init__(self, keep: _Keeper) -> None:
+    def __init__(self, keep: _Keeper, search: bool) -> None:
         self.keep = keep
+        self.search = search
 
     def frames(self, batch: list[Event]) -> bytes:
         return b"".join(
@@ -296,5 +322,9 @@ class _Renderer:
     def finished(self, completion: Completion) -> bytes:
         keep = self.keep
         keep(completion)
-        final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent)
-        return b"data: " + ENCODER.encode(final) + b"\n\n" + DONE
+        final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent, self.search)
+        head = b""
+        if self.search:  # the sources, known once the answer is, before the final event
+            event = SourcesEvent(sources_of(completion))
+            head = b"data: " + ENCODER.encode(event) + b"\n\n"
+        return head + b"data: " + ENCODER.encode(final) + b"\n\n" + DONE

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router.api.citations import Annotation, cited_in
 from router.api.common import (
     DONE,
     ENCODER,
@@ -70,7 +71,7 @@ class OutMessage(msgspec.Struct, kw_only=True):
     refusal: None = None
     tool_calls: list[OutToolCall] | msgspec.UnsetType = msgspec.UNSET
     reasoning_content: str | msgspec.UnsetType = msgspec.UNSET
-    annotations: tuple[()] = ()
+    annotations: list[Annotation] = []  # url_citation, for a searched answer
 
 
 class OutChoice(msgspec.Struct, kw_only=True):
@@ -141,19 +142,22 @@ def out_usage(completion: Completion) -> OutUsage:
     )
 
 
-def _message(text: str, calls: Sequence[ToolCall], reasoning: str = "") -> OutMessage:
+def _message(
+    text: str, calls: Sequence[ToolCall], reasoning: str = "", cites: list[Annotation] | None = None
+) -> OutMessage:
     out = [OutToolCall(id=c.id, function=OutFunction(c.name, c.arguments)) for c in calls]
     return OutMessage(
         content=text if text or not out else None,
         tool_calls=out or msgspec.UNSET,
         reasoning_content=reasoning or msgspec.UNSET,
+        annotations=cites or [],
     )
 
 
 def render(completion: Completion, ident: str, created: int) -> ChatCompletion:
     c = completion
     first = OutChoice(
-        message=_message(c.text, c.tool_calls, c.reasoning),
+        message=_message(c.text, c.tool_calls, c.reasoning, cited_in(c)),
         logprobs=c.logprobs,
         finish_reason=finish_reason(c),
     )
@@ -364,7 +368,11 @@ class _Renderer:
 
     def finished(self, completion: Completion) -> bytes:
         chunks = self.chunks
-        tail = chunks.finish(finish_reason(completion))
+        tail = b""
+        if completion.sources:  # the citations, once the answer is whole (OpenAI's delta)
+            cites = ENCODER.encode(cited_in(completion))
+            tail = chunks.head + b'{"annotations":' + cites + b"}" + chunks.tail
+        tail += chunks.finish(finish_reason(completion))
         for o in completion.choices:
             tail += chunks.finish(o.finish if o.finish in _FINISH else "stop", o.index)
         if chunks.include_usage:

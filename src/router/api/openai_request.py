@@ -147,7 +147,6 @@ PASSTHROUGH = (
     "modalities",
     "audio",
     "prediction",
-    "web_search_options",
     "function_call",
     "functions",
 )
@@ -269,4 +268,5 @@ def chat_request(body: ChatBody, extra: dict[str, object] | None = None) -> Chat
         logit_bias=body.logit_bias,
         native=_native(body),
         extra=extra,
+        search=body.web_search_options not in (UNSET, None),  # asks for grounded answers
     )

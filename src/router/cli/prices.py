@@ -185,6 +185,9 @@ def table_prices(entry: TableEntry) -> dict[str, Decimal]:
     return {k: prices[k] for k in PRICE_FIELDS if k in prices}
 
 
+SEARCH_FEES = ("per_search", "per_grounded_request")  # from the providers' pricing pages
+
+
 def table_limits(entry: TableEntry) -> dict[str, int]:
     limits = {
         "context_window": entry.max_input_tokens,
@@ -291,6 +294,8 @@ def _refresh_model(
     prices = table_prices(entry)
     if not prices:
         return ModelResult(provider, model, "missing", key, note="entry has no price"), None
+    fees = {f: getattr(info.prices, f) for f in SEARCH_FEES}  # the table has none: kept
+    prices = {**{f: v for f, v in fees.items() if v is not None}, **prices}
     new_info = msgspec.structs.replace(info, prices=Prices(**prices), **table_limits(entry))
     changes = _describe(info, new_info)
     if not changes:

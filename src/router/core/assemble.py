@@ -14,6 +14,8 @@ from router.core.types import (
     FinishReason,
     Logprobs,
     ReasoningDelta,
+    Source,
+    Sources,
     TextDelta,
     ToolCall,
     ToolCallDelta,
@@ -26,7 +28,18 @@ from router.core.types import (
 class Assembler:
     """Accumulates a stream of events into the parts of a completion."""
 
-    __slots__ = ("calls", "choice", "finish", "logprobs", "others", "reasoning", "text", "usage")
+    __slots__ = (
+        "calls",
+        "choice",
+        "cited",
+        "finish",
+        "logprobs",
+        "others",
+        "reasoning",
+        "searched",
+        "text",
+        "usage",
+    )
 
     def __init__(self, choice: int = 0) -> None:
         self.choice = choice  # the choice whose events this one keeps
@@ -37,6 +50,8 @@ class Assembler:
         self.finish: FinishReason | None = None
         self.logprobs: msgspec.Raw | None = None
         self.others: dict[int, Assembler] | None = None  # choice index -> its events
+        self.cited: dict[str, Source] = {}  # url -> source, in order of first citation
+        self.searched: dict[str, Source] = {}  # pages searched, cited or not
 
     def add(self, events: list[Event]) -> None:
         # Dispatch on the exact type: cheaper per event than isinstance on this hot path,
@@ -57,6 +72,8 @@ class Assembler:
                 self._add_call(e)  # type: ignore[arg-type]
             elif kind is Logprobs:
                 self.logprobs = e.raw  # type: ignore[union-attr]
+            elif kind is Sources:
+                self._add_sources(e)  # type: ignore[arg-type]
 
     def _other(self, choice: int) -> Assembler:
         if self.others is None:
@@ -73,6 +90,20 @@ class Assembler:
         if delta.name:
             call[1] = delta.name
         call.append(delta.arguments)
+
+    def _add_sources(self, event: Sources) -> None:
+        into = self.cited if event.cited else self.searched
+        for source in event.sources:
+            known = into.get(source.url)
+            if known is None or (not known.title and source.title):
+                into[source.url] = source
+
+    def sources(self) -> tuple[Source, ...]:
+        """The cited pages in order of first citation, deduplicated, then the pages searched
+        but not cited."""
+        cited = self.cited
+        rest = [s for url, s in self.searched.items() if url not in cited]
+        return (*(_titled(s, self.searched) for s in cited.values()), *rest)
 
     def full_text(self) -> str:
         return "".join(self.text)
@@ -96,3 +127,11 @@ class Assembler:
         produced = "".join(self.text) + "".join(self.reasoning)
         produced += "".join("".join(c[2:]) for c in self.calls.values())
         return Usage(estimate_prompt(request), estimate_tokens(produced), estimated=True)
+
+
+def _titled(source: Source, searched: dict[str, Source]) -> Source:
+    """A citation without a title takes the one its search result had."""
+    if source.title:
+        return source
+    found = searched.get(source.url)
+    return found if found is not None else source

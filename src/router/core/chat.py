@@ -10,13 +10,16 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from router.core import accounting
+import msgspec
+
+from router.core import accounting, search
 from router.core.assemble import Assembler
 from router.core.cache import FREE, Entry, MemoryStore, ResponseCache
 from router.core.call import Call, Policy
 from router.core.catalog import Catalog, of_kind
 from router.core.gateway import Gateway, Opened
 from router.core.planner import Plan, plan, units
+from router.core.ports import Searcher
 from router.core.rescue import Rescuer, candidates
 from router.core.routes import Chooser
 from router.core.trail import Trail
@@ -46,9 +49,11 @@ class ChatService:
         gateway: Gateway,
         chooser: Chooser | None = None,
         cache: ResponseCache | None = None,
+        searcher: Searcher | None = None,
     ) -> None:
         self.catalog = catalog
         self.gateway = gateway
+        self.searcher = searcher  # the gateway-run search, when `[search]` is configured
         self.protocols = frozenset(gateway.backends)
         self.limited: Callable[[str, Target], str | None] = _unlimited  # set by the runtime
         settings = gateway.settings
@@ -65,13 +70,15 @@ class ChatService:
         ordered += [t for u in fallback for t in u.targets]
         allowed = of_kind(ordered, "chat", call.models[0] if call.models else None)
         fit = self.fitting(allowed, call.request)
+        able, unsearched = search.unable(fit, call.request.search, self.searcher is not None)
         found = plan(
-            fit,
+            able,
             self.protocols,
             self.gateway.health.allow,
             prompt,
             lambda t: self.limited(call.request_id, t),
         )
+        found.skipped[:0] = unsearched
         if len(fit) < len(allowed):  # providers set to "skip" what they cannot honour
             skips = [_unfit(t, self.cannot(t, call.request)) for t in allowed if t not in fit]
             found.skipped = skips + found.skipped
@@ -120,7 +127,7 @@ class ChatService:
         hit = await self._cached(call, ttl)
         if hit is not None:
             return self.hit(call, *hit)
-        the_plan, trail, policy = self._begin(call)
+        call, the_plan, trail, policy = await self._begin(call)
         outcome = await self._run(
             call, self.gateway.complete(the_plan, call.request, policy, trail), trail
         )
@@ -162,6 +169,7 @@ class ChatService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
+                request_id=call.request_id,
                 caller=call.principal.name,
                 key_id=call.principal.key_id,
                 stream=call.stream,
@@ -181,7 +189,7 @@ class ChatService:
         hit = await self._cached(call, ttl)
         if hit is not None:
             return CachedStream(self, call, *hit)
-        the_plan, trail, policy = self._begin(call)
+        call, the_plan, trail, policy = await self._begin(call)
         opening = self.gateway.open_stream(the_plan, call.request, policy, trail)
         opened = await self._run(call, opening, trail)
         stream = ChatStream(self, call, opened, trail, the_plan.targets, policy)
@@ -189,10 +197,31 @@ class ChatService:
         stream.cache = None if ttl is None else "miss"
         return stream
 
-    def _begin(self, call: ChatCall) -> tuple[Plan, Trail, Policy]:
+    async def _begin(self, call: ChatCall) -> tuple[ChatCall, Plan, Trail, Policy]:
         the_plan = self.plan(call)
+        call = await self._searched(call, the_plan)
         trail = Trail(the_plan.skipped, the_plan.strategy)
-        return the_plan, trail, Policy.of(self.gateway.settings, call)
+        return call, the_plan, trail, Policy.of(self.gateway.settings, call)
+
+    async def _searched(self, call: ChatCall, the_plan: Plan) -> ChatCall:
+        """The call with the gateway-run search's results, searched once when a target of
+        the plan cannot search by itself; every attempt of the chain reuses them."""
+        searcher = self.searcher
+        request = call.request
+        if not request.search or searcher is None:
+            return call
+        if all(search.native(t) for t in the_plan.targets):
+            return call
+        try:
+            found = await searcher.search(search.query_of(request))
+        except UpstreamError as exc:
+            raise RequestError(
+                "search_failed",
+                f"The gateway's web search ({searcher.name}) failed: {exc.failure.value}.",
+                "search",
+                status=502,
+            ) from None
+        return msgspec.structs.replace(call, request=msgspec.structs.replace(request, found=found))
 
     async def _run(self, call: ChatCall, running: Awaitable[T], trail: Trail) -> T:
         """Await the chain walk; a chain that failed is reported before it is raised."""
@@ -211,6 +240,10 @@ class ChatService:
         first_token: float,
     ) -> Completion:
         usage = assembler.final_usage(call.request)
+        costs = accounting.price(usage, target.info.prices if target.info else None)
+        if call.request.found and not search.native(target) and self.searcher is not None:
+            usage = msgspec.structs.replace(usage, searches=usage.searches + 1)
+            costs = accounting.with_search(costs, self.searcher.fee)
         now = asyncio.get_running_loop().time()
         return Completion(
             provider=target.provider.name,
@@ -220,7 +253,7 @@ class ChatService:
             tool_calls=assembler.tool_calls(),
             usage=usage,
             finish=assembler.finish or "stop",
-            costs=accounting.price(usage, target.info.prices if target.info else None),
+            costs=costs,
             attempts=trail.entries,
             latency_ms=int((now - call.received) * 1000),
             ttft_ms=int((first_token - call.received) * 1000),
@@ -228,6 +261,7 @@ class ChatService:
             choices=assembler.choices(),
             dropped=self.dropped(target, call.request),
             strategy=trail.strategy,
+            sources=assembler.sources(),
         )
 
     def report(

@@ -25,11 +25,11 @@ from router.core.ports import Backend, Observer
 from router.core.stats import Stats
 from router.core.timeouts import LearnedTimeouts
 from router.core.trail import Trail
-from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Target, Usage
+from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Sources, Target, Usage
 from router.errors import AllTargetsFailed, Failure, UpstreamError
 
 T = TypeVar("T")
-_COMMITTING = (ReasoningDelta, Usage)  # event types that do not commit a stream
+_COMMITTING = (ReasoningDelta, Usage, Sources)  # event types that do not commit a stream
 
 
 class Opened(msgspec.Struct):

@@ -111,6 +111,21 @@ class Message(msgspec.Struct, frozen=True):
         return "".join(p.text for p in self.content if type(p) is TextPart)
 
 
+class Source(msgspec.Struct, frozen=True, gc=False):
+    """A web page an answer is grounded in."""
+
+    url: str
+    title: str = ""
+
+
+class Found(msgspec.Struct, frozen=True):
+    """One result of the gateway-run search: a page and what it says."""
+
+    url: str
+    title: str = ""
+    snippet: str = ""
+
+
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a protocol adapter needs to build one upstream request."""
 
@@ -139,6 +154,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     top_logprobs: int | None = None
     logit_bias: dict[str, float] | None = None
     extra: dict[str, object] | None = None  # provider extras (`extra_body`), by provider file
+    search: bool = False  # ground the answer in a web search (natively, else the gateway's)
+    found: tuple[Found, ...] = ()  # the gateway-run search's results, shared by every attempt
 
     def params(self) -> frozenset[str]:
         """The canonical parameters this request sets: what a target may not honour."""
@@ -221,6 +238,7 @@ class Usage(msgspec.Struct, frozen=True, gc=False):
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     estimated: bool = False
+    searches: int = 0  # web searches run for the answer (billed apart, `Prices.per_search`)
 
     @property
     def total_tokens(self) -> int:
@@ -243,7 +261,16 @@ class Logprobs(msgspec.Struct, frozen=True, gc=False):
     choice: int = 0
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | Logprobs
+class Sources(msgspec.Struct, frozen=True, gc=False):
+    """Pages the answer is grounded in: `cited` ones in order of citation, else pages that
+    were searched (and may follow the cited ones)."""
+
+    sources: tuple[Source, ...]
+    cited: bool = True
+    choice: int = 0  # always the first: providers ground the answer, not each choice
+
+
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | Logprobs | Sources
 
 
 # ---- routing --------------------------------------------------------------------------------
@@ -318,7 +345,8 @@ class Choice(msgspec.Struct, frozen=True):
 class Costs(msgspec.Struct, frozen=True):
     input_tokens_cost: Decimal
     output_tokens_cost: Decimal
-    total_tokens_cost: Decimal
+    total_tokens_cost: Decimal  # search fees included
+    search_cost: Decimal = Decimal(0)
 
 
 class Completion(msgspec.Struct, kw_only=True):
@@ -340,6 +368,7 @@ class Completion(msgspec.Struct, kw_only=True):
     dropped: tuple[str, ...] = ()  # parameters the answering target could not honour
     strategy: str = "ordered"  # what ordered the attempts
     cache: str | None = None  # "hit" or "miss" when the response cache was asked
+    sources: tuple[Source, ...] = ()  # cited pages in order of first citation, then searched
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):

@@ -34,6 +34,7 @@ from router.core.types import (
     Usage,
 )
 from router.errors import Failure, UpstreamError
+from router.protocols import anthropic_search
 from router.protocols import anthropic_wire as wire
 from router.protocols.anthropic_native import counted, native_call
 from router.protocols.errors import classify_http
@@ -223,6 +224,9 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
         body.tool_choice = None if "tool_choice" in skip else _tool_choice(request.tool_choice)
     if request.user and "user" not in skip:
         body.metadata = {"user_id": request.user}
+    server_tool = anthropic_search.tool(target, request.search)
+    if server_tool is not None:
+        body.tools = [*(body.tools or ()), server_tool]
     return body
 
 
@@ -239,7 +243,8 @@ def usage_from(u: wire.Usage) -> Usage:
     read = u.cache_read_input_tokens or 0
     written = u.cache_creation_input_tokens or 0
     prompt = (u.input_tokens or 0) + read + written
-    return Usage(prompt, u.output_tokens or 0, 0, read, written)
+    searches = u.server_tool_use.web_search_requests if u.server_tool_use else 0
+    return Usage(prompt, u.output_tokens or 0, 0, read, written, searches=searches)
 
 
 def _merged(start: wire.Usage, final: wire.Usage | None) -> wire.Usage:
@@ -265,6 +270,9 @@ def _refused(reason: str | None, produced: bool) -> None:
 def _block_events(block: wire.OutBlock, ordinal: int, out: list[Event]) -> None:
     if block.type == "text" and block.text:
         out.append(TextDelta(block.text))
+        anthropic_search.cited(block.citations, out)
+    elif block.type == "web_search_tool_result":
+        anthropic_search.searched(block.content, out)
     elif block.type == "thinking" and (block.thinking or block.signature):
         out.append(ReasoningDelta(block.thinking or "", block.signature or None))
     elif block.type == "redacted_thinking":
@@ -319,7 +327,11 @@ class StreamDecoder:
             return [TextDelta(delta.text)]
         if delta.type == "thinking_delta" and delta.thinking:
             return [ReasoningDelta(delta.thinking)]
-        if delta.type == "input_json_delta" and delta.partial_json:
+        if delta.type == "citations_delta" and delta.citation is not None:
+            out: list[Event] = []
+            anthropic_search.cited([delta.citation], out)
+            return out
+        if delta.type == "input_json_delta" and delta.partial_json and event.index in self.tools:
             return [ToolCallDelta(self.tools.get(event.index, 0), arguments=delta.partial_json)]
         if delta.type == "signature_delta" and delta.signature:
             return [ReasoningDelta("", delta.signature)]

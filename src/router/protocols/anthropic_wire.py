@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from router.protocols.anthropic_search import Citation, ServerTool
+
 # ---- wire types: what we send ----------------------------------------------------------------
 
 
@@ -81,13 +83,17 @@ class Body(msgspec.Struct, omit_defaults=True):
     top_p: float | None = None
     top_k: int | None = None
     stop_sequences: list[str] | None = None
-    tools: list[ToolSpec] | None = None
+    tools: list[ToolSpec | ServerTool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
     metadata: dict[str, str] | None = None
 
 
 # ---- wire types: what comes back ---------------------------------------------------------------
+
+
+class ServerToolUsage(msgspec.Struct):
+    web_search_requests: int = 0
 
 
 class Usage(msgspec.Struct):
@@ -97,6 +103,7 @@ class Usage(msgspec.Struct):
     output_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
+    server_tool_use: ServerToolUsage | None = None
 
 
 class OutBlock(msgspec.Struct):
@@ -108,6 +115,8 @@ class OutBlock(msgspec.Struct):
     id: str | None = None
     name: str | None = None
     input: msgspec.Raw = msgspec.Raw()
+    content: msgspec.Raw = msgspec.Raw()  # of a `web_search_tool_result` block
+    citations: list[Citation] | None = None
 
 
 class Answer(msgspec.Struct):
@@ -124,6 +133,7 @@ class Delta(msgspec.Struct):
     partial_json: str | None = None
     signature: str | None = None
     stop_reason: str | None = None  # of a `message_delta`
+    citation: Citation | None = None  # of a `citations_delta`
 
 
 class ErrorBody(msgspec.Struct):

@@ -42,6 +42,7 @@ from router.core.types import (
 from router.errors import Failure, UpstreamError
 from router.protocols import gemini_wire as wire
 from router.protocols.errors import classify_http
+from router.protocols.gemini_search import grounding
 from router.upstream import HttpCall
 
 SIGNATURE_SEPARATOR = "__thought__"
@@ -220,17 +221,20 @@ def body_for(target: Target, request: ChatRequest) -> wire.Body:
         body.tools = [wire.Tool(declarations)]
         if "tool_choice" not in skip:
             body.toolConfig = _tool_config(request.tool_choice)
+    info = target.info
+    if request.search and info is not None and "web_search" in info.capabilities:
+        body.tools = [*(body.tools or ()), wire.SearchTool()]
     return body
 
 
 # ---- answers -------------------------------------------------------------------------------------
 
 
-def usage_from(u: wire.UsageMetadata) -> Usage:
+def usage_from(u: wire.UsageMetadata, searches: int = 0) -> Usage:
     thoughts = u.thoughtsTokenCount
     prompt = u.promptTokenCount + u.toolUsePromptTokenCount
     completion = u.candidatesTokenCount + thoughts
-    return Usage(prompt, completion, thoughts, u.cachedContentTokenCount)
+    return Usage(prompt, completion, thoughts, u.cachedContentTokenCount, searches=searches)
 
 
 def _blocked(what: str) -> UpstreamError:
@@ -240,9 +244,10 @@ def _blocked(what: str) -> UpstreamError:
 class _Reader:
     """Turns responses into events; one per answer, shared by plain and streamed answers."""
 
-    __slots__ = ("calls", "finished", "produced")
+    __slots__ = ("calls", "finished", "produced", "searches")
 
     def __init__(self) -> None:
+        self.searches = 0  # Google searches the answer ran (from its grounding metadata)
         self.calls = 0  # tool calls so far: the next call's index
         self.produced = False  # any text or tool call seen
         self.finished = False  # a finishReason was seen: usage from now on is final
@@ -257,12 +262,14 @@ class _Reader:
         for candidate in response.candidates[:1]:
             self._candidate(candidate, response.responseId, out)
         if self.finished and response.usageMetadata is not None:
-            out.append(usage_from(response.usageMetadata))
+            out.append(usage_from(response.usageMetadata, self.searches))
         return out
 
     def _candidate(self, candidate: wire.Candidate, rid: str | None, out: list[Event]) -> None:
         for part in candidate.content.parts if candidate.content else ():
             self._part(part, rid, out)
+        if candidate.groundingMetadata is not None:
+            self.searches = grounding(candidate.groundingMetadata, out) or self.searches
         reason = candidate.finishReason
         if reason is None or reason == "FINISH_REASON_UNSPECIFIED":
             return

@@ -79,6 +79,10 @@ class Tool(msgspec.Struct):
     functionDeclarations: list[FnDeclaration]
 
 
+class SearchTool(msgspec.Struct):
+    google_search: dict[str, object] = msgspec.field(default_factory=dict)
+
+
 class FnConfig(msgspec.Struct, omit_defaults=True):
     mode: str  # AUTO | ANY | NONE
     allowedFunctionNames: list[str] | None = None
@@ -92,7 +96,7 @@ class Body(msgspec.Struct, omit_defaults=True):
     contents: list[Content]
     systemInstruction: System | None = None
     generationConfig: GenerationConfig | None = None
-    tools: list[Tool] | None = None
+    tools: list[Tool | SearchTool] | None = None
     toolConfig: ToolConfig | None = None
 
 
@@ -116,9 +120,29 @@ class OutContent(msgspec.Struct):
     parts: list[OutPart] = []
 
 
+class Web(msgspec.Struct):
+    uri: str = ""
+    title: str = ""
+
+
+class Chunk(msgspec.Struct):
+    web: Web | None = None
+
+
+class Support(msgspec.Struct):
+    groundingChunkIndices: list[int] = []
+
+
+class Grounding(msgspec.Struct):
+    webSearchQueries: list[str] = []
+    groundingChunks: list[Chunk] = []
+    groundingSupports: list[Support] = []
+
+
 class Candidate(msgspec.Struct):
     content: OutContent | None = None
     finishReason: str | None = None
+    groundingMetadata: Grounding | None = None
 
 
 class UsageMetadata(msgspec.Struct):

@@ -22,6 +22,7 @@ from router.core.types import (
     Message,
     Part,
     ReasoningDelta,
+    Sources,
     Target,
     TextDelta,
     TextPart,
@@ -30,6 +31,7 @@ from router.core.types import (
     Usage,
 )
 from router.errors import Failure, UpstreamError
+from router.protocols import openai_search
 from router.protocols.errors import classify_http
 from router.upstream import HttpCall
 
@@ -78,6 +80,7 @@ class _Body(msgspec.Struct, omit_defaults=True):
     logprobs: bool | None = None
     top_logprobs: int | None = None
     logit_bias: dict[str, float] | None = None
+    web_search_options: dict[str, object] | None = None
 
 
 ACCEPTS = frozenset(
@@ -139,6 +142,7 @@ class _Delta(msgspec.Struct):
     reasoning: str | None = None  # OpenRouter, Groq
     tool_calls: list[_InToolCall] | None = None
     refusal: str | None = None
+    annotations: list[openai_search.Annotation] | None = None
 
 
 class _Choice(msgspec.Struct):
@@ -248,6 +252,7 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
         logprobs=request.logprobs or None,
         top_logprobs=request.top_logprobs,
         logit_bias=request.logit_bias,
+        web_search_options=openai_search.options(target, request.search),
     )
     limit = request.output_limit(info)
     if "max_tokens" in skip:
@@ -266,7 +271,7 @@ def _tool_choice(choice: str | dict[str, object] | None) -> Any:
     return choice
 
 
-def usage_from(u: _Usage) -> Usage:
+def usage_from(u: _Usage, searched: bool = False) -> Usage:
     cached = (u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else None) or (
         u.prompt_cache_hit_tokens or 0
     )
@@ -276,10 +281,14 @@ def usage_from(u: _Usage) -> Usage:
     if reasoning and u.total_tokens == u.prompt_tokens + completion + reasoning:
         completion += reasoning  # xAI counts reasoning outside completion_tokens
     written = (u.prompt_tokens_details.cache_write_tokens if u.prompt_tokens_details else 0) or 0
-    return Usage(u.prompt_tokens, completion, reasoning, cached or 0, written)
+    return Usage(
+        u.prompt_tokens, completion, reasoning, cached or 0, written, searches=int(searched)
+    )
 
 
 def _delta_events(delta: _Delta, out: list[Event], choice: int = 0) -> None:
+    if delta.annotations and choice == 0:
+        openai_search.sources(delta.annotations, out)
     if delta.reasoning_content or delta.reasoning:
         out.append(ReasoningDelta(delta.reasoning_content or delta.reasoning or "", None, choice))
     if delta.content:
@@ -307,10 +316,11 @@ def _error_from_body(body: _ErrorBody | str | None) -> tuple[str, str]:
 class StreamDecoder:
     """Decodes `chat.completion.chunk` events up to `data: [DONE]`."""
 
-    __slots__ = ("done",)
+    __slots__ = ("cited", "done")
 
     def __init__(self) -> None:
         self.done = False
+        self.cited = False  # a url_citation was seen: the answer searched
 
     def feed(self, event: str | None, data: bytes) -> list[Event]:
         if data == b"[DONE]":
@@ -328,8 +338,9 @@ class StreamDecoder:
             _choice_events(choice, choice.delta, out)
             if choice.finish_reason:
                 out.append(Finish(_FINISH.get(choice.finish_reason, "stop"), choice.index))
+        self.cited = self.cited or any(type(e) is Sources for e in out)
         if chunk.usage is not None:
-            out.append(usage_from(chunk.usage))
+            out.append(usage_from(chunk.usage, self.cited))
         return out
 
 
@@ -386,7 +397,7 @@ class OpenAIChat:
             _choice_events(choice, choice.message, out)
             out.append(Finish(_FINISH.get(choice.finish_reason, "stop"), choice.index))
         if response.usage is not None:
-            out.append(usage_from(response.usage))
+            out.append(usage_from(response.usage, any(type(e) is Sources for e in out)))
         return out
 
     def stream_decoder(self) -> StreamDecoder:
