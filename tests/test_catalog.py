@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from router.cli.catalog_edit import format_price
 from router.cli.main import main as router_main
-from router.cli.prices import (
-    ModelResult,
-    RefreshReport,
-    TableEntry,
-    format_price,
-    refresh_prices,
-    table_prices,
-)
+from router.cli.price_table import TableEntry, table_prices
+from router.cli.prices import ModelResult, RefreshReport, refresh_prices
 from router.config import Prices, Provider, load_provider
 from router.errors import ConfigError
 from router.protocols import REGISTRY
@@ -103,13 +98,12 @@ def test_native_protocol_versions_and_the_azure_template():
     azure = load("azure")
     assert azure.api_version == "2024-10-21"
     assert azure.only_listed_models is True
-    assert {m: i.upstream_name for m, i in azure.models.items()} == {
-        "gpt-4o": "gpt-4o",
-        "gpt-4o-mini": "gpt-4o-mini",
-        "gpt-4.1": "gpt-4.1",
-        "o4-mini": "o4-mini",
-        "text-embedding-3-small": "text-embedding-3-small",
-    }
+    # deployments named after their model, as the template's comment asks
+    assert {m: i.upstream_name for m, i in azure.models.items()} == {m: m for m in azure.models}
+    assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1", "o4-mini", "text-embedding-3-small"} < set(
+        azure.models
+    )
+    assert len(azure.models) == 91
 
 
 def test_demo_provider_serves_every_model_type_for_free():
@@ -309,7 +303,8 @@ def test_refresh_is_idempotent_on_the_committed_catalog(table, providers_copy):
     assert report.by_status("changed") == ()
     assert report.by_status("missing") == ()
     assert refs(report.by_status("pinned")) == PINNED
-    assert len(report.by_status("unchanged")) == 80
+    assert len(report.by_status("unchanged")) == 892
+    assert report.by_status("added") == ()
     assert report.written == ()
     assert snapshot(providers_copy) == before
 
