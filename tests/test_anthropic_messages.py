@@ -381,10 +381,12 @@ def test_count_tokens_native_and_estimated(e: Env) -> None:
 
 def test_models_in_anthropics_shape(e: Env) -> None:
     page = e.client.models.list(limit=1000)
-    ids = [m.id for m in page.data]
+    models = list(page)  # the SDK follows has_more/last_id: the catalog lists > 1000 chat models
+    ids = [m.id for m in models]
+    assert len(ids) > 1000 and len(set(ids)) == len(ids)
     for name in ("claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5-20251001"):
         assert name in ids
-    assert all(m.type == "model" for m in page.data)
+    assert all(m.type == "model" for m in models)
     first = httpx.get(
         e.gw.url + "/v1/models?limit=2",
         headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},

@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from openai_env import openai_env
+from router.cli.catalog_edit import format_price
 from router.cli.main import main as router_main
-from router.cli.prices import (
-    ModelResult,
-    RefreshReport,
-    TableEntry,
-    format_price,
-    refresh_prices,
-    table_prices,
-)
+from router.cli.price_table import TableEntry, table_prices
+from router.cli.prices import ModelResult, RefreshReport, refresh_prices
 from router.config import Prices, Provider, load_provider
 from router.errors import ConfigError
 from router.protocols import REGISTRY
@@ -103,13 +99,12 @@ def test_native_protocol_versions_and_the_azure_template():
     azure = load("azure")
     assert azure.api_version == "2024-10-21"
     assert azure.only_listed_models is True
-    assert {m: i.upstream_name for m, i in azure.models.items()} == {
-        "gpt-4o": "gpt-4o",
-        "gpt-4o-mini": "gpt-4o-mini",
-        "gpt-4.1": "gpt-4.1",
-        "o4-mini": "o4-mini",
-        "text-embedding-3-small": "text-embedding-3-small",
-    }
+    # deployments named after their model, as the template's comment asks
+    assert {m: i.upstream_name for m, i in azure.models.items()} == {m: m for m in azure.models}
+    assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1", "o4-mini", "text-embedding-3-small"} < set(
+        azure.models
+    )
+    assert len(azure.models) == 91
 
 
 def test_demo_provider_serves_every_model_type_for_free():
@@ -320,7 +315,8 @@ def test_refresh_is_idempotent_on_the_committed_catalog(table, providers_copy):
     assert report.by_status("changed") == ()
     assert report.by_status("missing") == ()
     assert refs(report.by_status("pinned")) == PINNED
-    assert len(report.by_status("unchanged")) == 82
+    assert len(report.by_status("unchanged")) == 892
+    assert report.by_status("added") == ()
     assert report.written == ()
     assert snapshot(providers_copy) == before
 
@@ -534,3 +530,171 @@ def test_main_refreshes_and_prints_the_report(providers_copy, capsys):
 def test_main_fails_cleanly_without_a_table(tmp_path, capsys):
     assert router_main(["prices", "refresh", "--table", str(tmp_path / "nope.json")]) == 1
     assert capsys.readouterr().err == f"router prices: {tmp_path / 'nope.json'}: file not found\n"
+
+
+# ---- new models from the table ---------------------------------------------------------------
+
+NEW_MODELS_TABLE = """{
+  "hand/known": {"litellm_provider": "hand", "mode": "chat", "input_cost_per_token": 1e-06,
+                 "output_cost_per_token": 2e-06},
+  "hand/full-1": {"litellm_provider": "hand", "mode": "chat", "max_input_tokens": 200000,
+                  "max_output_tokens": 64000, "input_cost_per_token": 3e-06,
+                  "output_cost_per_token": 1.5e-05, "cache_read_input_token_cost": 3e-07,
+                  "cache_creation_input_token_cost": 3.75e-06,
+                  "output_cost_per_reasoning_token": 1e-05, "supports_vision": true,
+                  "supports_function_calling": true, "supports_reasoning": true,
+                  "supports_assistant_prefill": true, "supports_web_search": true,
+                  "supports_response_schema": true, "supports_pdf_input": true},
+  "hand/pic": {"litellm_provider": "hand", "mode": "image_generation",
+               "output_cost_per_image": 0.04},
+  "hand/say": {"litellm_provider": "hand", "mode": "audio_speech",
+               "input_cost_per_character": 1.5e-05},
+  "hand/hear": {"litellm_provider": "hand", "mode": "audio_transcription",
+                "input_cost_per_second": 0.0001, "output_cost_per_second": 0.0001},
+  "hand/vec": {"litellm_provider": "hand", "mode": "embedding", "max_input_tokens": 8191,
+               "input_cost_per_token": 2e-08, "output_cost_per_token": 0.0},
+  "hand/mod": {"litellm_provider": "hand", "mode": "moderation", "input_cost_per_token": 0.0},
+  "hand/half": {"litellm_provider": "hand", "mode": "chat", "input_cost_per_token": 1e-06},
+  "hand/low/1024-x-1024/pic": {"litellm_provider": "hand", "mode": "image_generation",
+                               "output_cost_per_image": 0.01},
+  "other/stranger": {"litellm_provider": "other", "mode": "chat", "input_cost_per_token": 1e-06,
+                     "output_cost_per_token": 1e-06}
+}"""
+
+KNOWN_ONLY = """protocol = "openai"
+base_url = "http://x"
+
+[models."known".prices]
+input = "1.00"
+output = "2.00"
+"""
+
+ADDED_TEXT = """
+[models."full-1"]
+context_window = 200000
+max_output_tokens = 64000
+capabilities = ["vision", "tools", "reasoning", "prefill", "web_search", "json_mode"]
+
+[models."full-1".prices]
+input = "3.00"
+output = "15.00"
+cached_input = "0.30"
+cache_write = "3.75"
+reasoning = "10.00"
+
+[models."hear"]
+type = "transcription"
+
+[models."hear".prices]
+per_second = "0.0001"
+
+[models."pic"]
+type = "image"
+
+[models."pic".prices]
+per_image = "0.04"
+
+[models."say"]
+type = "speech"
+
+[models."say".prices]
+per_1m_characters = "15.00"
+
+[models."vec"]
+type = "embedding"
+context_window = 8191
+
+[models."vec".prices]
+input = "0.02"
+output = "0.00"
+"""
+
+
+def test_refresh_adds_the_tables_new_models_with_every_price_kind(tmp_path):
+    providers = tmp_path / "providers"
+    providers.mkdir()
+    (providers / "hand.toml").write_text(KNOWN_ONLY)
+    table = tmp_path / "table.json"
+    table.write_text(NEW_MODELS_TABLE)
+
+    dry = refresh_prices(providers, table, dry_run=True)
+    assert (providers / "hand.toml").read_text() == KNOWN_ONLY
+    assert [(r.model, r.table_key, r.note) for r in dry.by_status("added")] == [
+        (
+            "full-1",
+            "hand/full-1",
+            "chat, input 3.00, output 15.00, cached_input 0.30, cache_write 3.75, reasoning 10.00",
+        ),
+        ("hear", "hand/hear", "transcription, per_second 0.0001"),
+        ("pic", "hand/pic", "image, per_image 0.04"),
+        ("say", "hand/say", "speech, per_1m_characters 15.00"),
+        ("vec", "hand/vec", "embedding, input 0.02, output 0.00"),
+    ]
+    assert dry.skipped == (
+        ("a per-size, per-quality or regional price variant", 1),
+        ("mode moderation not served", 1),
+        ("no price for what it serves", 1),
+    )
+    assert "  hand/pic: image, per_image 0.04" in dry.render().splitlines()
+
+    report = refresh_prices(providers, table)
+    assert refs(report.by_status("added")) == refs(dry.by_status("added"))
+    assert (providers / "hand.toml").read_text() == KNOWN_ONLY + ADDED_TEXT
+    models = load("hand", providers).models
+    assert models["full-1"].prices == Prices(
+        input=Decimal("3.00"),
+        output=Decimal("15.00"),
+        cached_input=Decimal("0.30"),
+        cache_write=Decimal("3.75"),
+        reasoning=Decimal("10.00"),
+    )
+    assert models["full-1"].capabilities == frozenset(
+        {"vision", "tools", "reasoning", "prefill", "web_search", "json_mode"}
+    )
+    again = refresh_prices(providers, table)
+    assert (again.by_status("added"), again.written) == ((), ())
+
+
+def test_every_catalog_model_is_priced_for_what_it_serves():
+    unpriced = []
+    for name, provider in catalog().items():
+        for model, info in provider.models.items():
+            p = info.prices
+            if info.type == "chat":
+                ok = p.input is not None and p.output is not None
+            else:
+                units = (p.input, p.per_image, p.per_1m_characters, p.per_second)
+                ok = any(u is not None for u in units)
+            if not ok:
+                unpriced.append(f"{name}/{model}")
+    assert unpriced == []
+    assert sum(len(p.models) for p in catalog().values()) == 910
+
+
+@pytest.mark.parametrize(
+    ("provider", "undated", "dated"),
+    [
+        ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+        ("anthropic", "claude-opus-4-7", "claude-opus-4-7-20260416"),
+        ("openai", "gpt-4o", "gpt-4o-2024-08-06"),
+        ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+    ],
+)
+def test_undated_aliases_and_the_dated_names_in_responses_are_both_priced(provider, undated, dated):
+    models = load(provider).models
+    assert models[undated].prices.input is not None
+    assert models[undated].prices.output is not None
+    assert models[dated].prices == models[undated].prices
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-sonnet-4-5-20250929"])
+def test_claude_sonnet_4_5_answers_with_its_costs(tmp_path, model):
+    with openai_env(tmp_path) as env:
+        raw = env.client().chat.completions.with_raw_response.create(
+            model=f"anthropic/{model}", messages=[{"role": "user", "content": "hi"}]
+        )
+        usage = raw.parse().usage
+        assert usage is not None
+        cost = (usage.prompt_tokens * Decimal(3) + usage.completion_tokens * Decimal(15)) / 10**6
+        assert usage.prompt_tokens > 0
+        assert Decimal(raw.headers["x-router-cost"]) == cost

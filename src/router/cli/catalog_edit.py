@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
+import msgspec
+
 from router.config import ModelInfo, Prices
 from router.errors import ConfigError
 
@@ -218,4 +220,14 @@ def _literal(value: object) -> str:
 
 
 def _quote(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else '"' + key.replace('"', '\\"') + '"'
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
+
+
+def quote_key(key: str) -> str:
+    """A table key as the shipped files write model names: always quoted."""
+    return toml_string(key)
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string (a JSON string is one: same escapes, `\\uXXXX` included)."""
+    return msgspec.json.encode(text).decode()

@@ -17,15 +17,7 @@ only when needed. Fields, first present wins (the per-token ones scaled to per 1
     per_image          output_cost_per_image, input_cost_per_image (image_generation entries)
     per_second         input_cost_per_second, output_cost_per_second
 
-Lookup, for model `<m>` of `providers/<p>.toml` with `upstream_name` `<u>` (if set), first hit wins:
-
-1. `<ns>/<m>`, then `<ns>/<u>`, for each LiteLLM namespace `ns` of the provider: its own file
-   name, or `NAMESPACES[p]` where LiteLLM spells it differently (google -> gemini, ...);
-2. `<m>`, then `<u>`, bare (LiteLLM keys OpenAI and Anthropic models without a prefix);
-3. `ALIASES[p][m]`: explicit keys for ids LiteLLM spells differently.
-
-Steps 1 and 2 accept an entry only when its `litellm_provider` is one of the provider's
-namespaces, so a bare `gpt-4o` never prices another provider's model of the same name. Azure
+Which entry prices which model: `router.cli.price_table` (namespaces, bare keys, aliases). Azure
 models are keyed by the name clients use, `upstream_name` being the deployment; either is tried.
 
 What a refresh changes, and nothing else:
@@ -34,7 +26,11 @@ What a refresh changes, and nothing else:
   exactly what the entry says: values replaced in place, keys added or dropped (an entry that
   carries no price at all counts as not found);
 - `context_window` (LiteLLM `max_input_tokens`) and `max_output_tokens` of the same models, when
-  the entry has them; they are never removed.
+  the entry has them; they are never removed;
+- every entry of a provider that no catalog model prices from becomes a new model, appended to
+  the end of the provider's file in name order, with its type, limits, the capabilities the
+  table claims and every price it has (`router.cli.catalog_add` says which entries qualify;
+  the others are counted, by reason, in the report).
 
 Edits are textual and line-based: comments, order and formatting of everything else stay byte
 for byte. Every edited file is decoded again and compared with the intended catalog before it is
@@ -46,63 +42,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from router.cli import catalog_add
 from router.cli.catalog_edit import LIMIT_FIELDS, PRICE_FIELDS, edit_catalog, format_price
+from router.cli.price_table import (
+    BadEntry,
+    Table,
+    by_provider,
+    load_table,
+    lookup,
+    namespaces,
+    table_limits,
+    table_prices,
+)
 from router.config import ModelInfo, Prices, Provider
 from router.errors import ConfigError
 
-NAMESPACES: dict[str, tuple[str, ...]] = {
-    "google": ("gemini",),
-    "together": ("together_ai",),
-    "fireworks": ("fireworks_ai",),
-}
-"""LiteLLM's provider names for our provider files, where they differ from the file name."""
-
-ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
-    # OpenRouter resells first-party models at the first party's list price (the recorded
-    # cassette shows anthropic/claude-haiku-4.5 billed at $1 in / $5 out per 1M), under its own
-    # ids; LiteLLM has no openrouter/* entries in the table.
-    "openrouter": {
-        "openai/gpt-4o": ("gpt-4o",),
-        "openai/gpt-4o-mini": ("gpt-4o-mini",),
-        "openai/gpt-4.1-mini": ("gpt-4.1-mini",),
-        "anthropic/claude-sonnet-4.5": ("claude-sonnet-4-5",),
-        "anthropic/claude-haiku-4.5": ("claude-haiku-4-5",),
-        "google/gemini-2.5-flash": ("gemini/gemini-2.5-flash",),
-        "google/gemini-2.5-pro": ("gemini/gemini-2.5-pro",),
-    },
-}
-"""Provider -> model -> table keys, for ids LiteLLM spells differently."""
-
-_PER_MILLION = 6  # decimal places between USD per token and USD per 1M tokens
-
-
-class TableEntry(msgspec.Struct, kw_only=True):
-    """The fields of one LiteLLM table entry that the catalog uses (the rest are ignored)."""
-
-    litellm_provider: str | None = None
-    mode: str | None = None
-    max_input_tokens: int | None = None
-    max_output_tokens: int | None = None
-    input_cost_per_token: Decimal | None = None
-    output_cost_per_token: Decimal | None = None
-    output_cost_per_image_token: Decimal | None = None
-    cache_read_input_token_cost: Decimal | None = None
-    cache_creation_input_token_cost: Decimal | None = None
-    output_cost_per_reasoning_token: Decimal | None = None
-    input_cost_per_image: Decimal | None = None
-    output_cost_per_image: Decimal | None = None
-    input_cost_per_character: Decimal | None = None
-    input_cost_per_second: Decimal | None = None
-    output_cost_per_second: Decimal | None = None
-
-
-Status = Literal["changed", "unchanged", "pinned", "missing"]
+Status = Literal["changed", "unchanged", "pinned", "missing", "added"]
 
 
 class ModelResult(msgspec.Struct, frozen=True):
@@ -122,22 +84,29 @@ class ModelResult(msgspec.Struct, frozen=True):
 
 class RefreshReport(msgspec.Struct, frozen=True):
     """Every model of every provider file, and the files rewritten (on a dry run: the files
-    that would have been)."""
+    that would have been); `skipped` counts the provider's table entries that became no model,
+    by reason."""
 
     results: tuple[ModelResult, ...]
     written: tuple[str, ...]
     dry_run: bool = False
+    skipped: tuple[tuple[str, int], ...] = ()
 
     def by_status(self, status: Status) -> tuple[ModelResult, ...]:
         return tuple(r for r in self.results if r.status == status)
 
     def render(self) -> str:
         changed = self.by_status("changed")
+        added = self.by_status("added")
         lines = [f"changed: {len(changed)}"]
         lines += [f"  {r.ref}: {'; '.join(r.changes)}" for r in changed]
         lines.append(f"unchanged: {len(self.by_status('unchanged'))}")
         lines.append(_names("left alone: pinned", self.by_status("pinned")))
         lines.append(_names("not in table", self.by_status("missing")))
+        if added:
+            lines.append(f"added: {len(added)}")
+            lines += [f"  {r.ref}: {r.note}" for r in added]
+        lines += [f"skipped table entries: {n} {reason}" for reason, n in self.skipped]
         files = ", ".join(self.written) or "none"
         lines.append(f"dry run, would write: {files}" if self.dry_run else f"written: {files}")
         return "\n".join(lines)
@@ -148,88 +117,7 @@ def _names(label: str, results: tuple[ModelResult, ...]) -> str:
     return f"{label}: {len(results)}" + (f" - {refs}" if refs else "")
 
 
-# ---- the table -------------------------------------------------------------------------------
-
-_TABLE = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_ENTRY = msgspec.json.Decoder(TableEntry)
-
-
-def load_table(path: Path) -> dict[str, msgspec.Raw]:
-    """The table, keyed by model; entries are decoded only when looked up."""
-    try:
-        return _TABLE.decode(path.read_bytes())
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found") from None
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ConfigError(str(path), f"not a LiteLLM price table: {exc}") from None
-
-
-def table_prices(entry: TableEntry) -> dict[str, Decimal]:
-    """The catalog's prices for one entry: token prices per 1M tokens, the rest as they are."""
-    per_token = {
-        "input": entry.input_cost_per_token,
-        "output": _first(entry.output_cost_per_token, entry.output_cost_per_image_token),
-        "cached_input": entry.cache_read_input_token_cost,
-        "cache_write": entry.cache_creation_input_token_cost,
-        "reasoning": entry.output_cost_per_reasoning_token,
-        "per_1m_characters": entry.input_cost_per_character,
-    }
-    # LiteLLM's input_cost_per_image is per *generated* image only on image models.
-    generated = entry.input_cost_per_image if entry.mode == "image_generation" else None
-    as_is = {
-        "per_image": _first(entry.output_cost_per_image, generated),
-        "per_second": _first(entry.input_cost_per_second, entry.output_cost_per_second),
-    }
-    prices = {k: v.scaleb(_PER_MILLION) for k, v in per_token.items() if v is not None}
-    prices.update({k: v for k, v in as_is.items() if v is not None})
-    return {k: prices[k] for k in PRICE_FIELDS if k in prices}
-
-
 SEARCH_FEES = ("per_search", "per_grounded_request")  # from the providers' pricing pages
-
-
-def table_limits(entry: TableEntry) -> dict[str, int]:
-    limits = {
-        "context_window": entry.max_input_tokens,
-        "max_output_tokens": entry.max_output_tokens,
-    }
-    return {k: v for k, v in limits.items() if v is not None}
-
-
-def _first(*values: Decimal | None) -> Decimal | None:
-    return next((v for v in values if v is not None), None)
-
-
-def lookup(
-    table: dict[str, msgspec.Raw], provider: str, model: str, info: ModelInfo
-) -> tuple[str, TableEntry] | None:
-    """The table entry for one catalog model (see the module docstring for the order)."""
-    names = [model] + ([info.upstream_name] if info.upstream_name not in (None, model) else [])
-    spaces = NAMESPACES.get(provider, (provider,))
-    guarded = [f"{ns}/{n}" for n in names for ns in spaces] + names
-    for key in guarded:
-        entry = _entry(table, key)
-        if entry is not None and entry.litellm_provider in spaces:
-            return key, entry
-    for key in ALIASES.get(provider, {}).get(model, ()):
-        entry = _entry(table, key)
-        if entry is not None:
-            return key, entry
-    return None
-
-
-class _BadEntry(Exception):
-    """A table entry whose fields do not have the documented types."""
-
-
-def _entry(table: dict[str, msgspec.Raw], key: str) -> TableEntry | None:
-    raw = table.get(key)
-    if raw is None:
-        return None
-    try:
-        return _ENTRY.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise _BadEntry(f"table entry {key} is malformed: {exc}") from None
 
 
 # ---- the refresh -----------------------------------------------------------------------------
@@ -245,22 +133,27 @@ def refresh_prices(
     table = load_table(table_path)
     if not providers_dir.is_dir():
         raise ConfigError(str(providers_dir), "not a directory")
+    index = by_provider(table)
     results: list[ModelResult] = []
+    skipped: Counter[str] = Counter()
     rewritten: dict[Path, str] = {}
     for path in sorted(providers_dir.glob("*.toml")):
-        file_results, new_text = _refresh_file(path, table)
+        keys = [k for ns in namespaces(path.stem) for k in index.get(ns, ())]
+        file_results, new_text, file_skipped = _refresh_file(path, table, keys)
         results += file_results
+        skipped.update(s.reason for s in file_skipped)
         if new_text is not None:
             rewritten[path] = new_text
     if not dry_run:
         for path, text in rewritten.items():
             _write(path, text)
-    return RefreshReport(tuple(results), tuple(map(str, rewritten)), dry_run)
+    counts = tuple(sorted(skipped.items(), key=lambda item: (-item[1], item[0])))
+    return RefreshReport(tuple(results), tuple(map(str, rewritten)), dry_run, counts)
 
 
 def _refresh_file(
-    path: Path, table: dict[str, msgspec.Raw]
-) -> tuple[list[ModelResult], str | None]:
+    path: Path, table: Table, keys: list[str]
+) -> tuple[list[ModelResult], str | None, list[catalog_add.Skipped]]:
     text = path.read_bytes().decode("utf-8")
     provider = _decode(text, str(path))
     results = []
@@ -270,13 +163,36 @@ def _refresh_file(
         results.append(result)
         if new_info is not None:
             updated[model] = (info, new_info)
-    if not updated:
-        return results, None
-    new_text = edit_catalog(text, updated, str(path))
+    used = catalog_add.used_keys(table, provider, path.stem)
+    added, skipped = catalog_add.new_models(table, keys, provider, path.stem, used)
+    results += [ModelResult(path.stem, a.model, "added", a.key, note=_summary(a)) for a in added]
+    if not updated and not added:
+        return results, None, skipped
+    new_text = edit_catalog(text, updated, str(path)) if updated else text
+    new_text = _append(new_text, catalog_add.render(added))
     models = {m: updated[m][1] if m in updated else i for m, i in provider.models.items()}
+    models.update({a.model: a.info for a in added})
     if _decode(new_text, str(path)) != msgspec.structs.replace(provider, models=models):
         raise ConfigError(str(path), "cannot be edited safely (unusual layout); left unchanged")
-    return results, new_text
+    return results, new_text, skipped
+
+
+def _summary(added: catalog_add.Added) -> str:
+    prices = added.info.prices
+    shown = [
+        f"{f} {format_price(v)}" for f in PRICE_FIELDS if (v := getattr(prices, f)) is not None
+    ]
+    return f"{added.info.type}, " + ", ".join(shown)
+
+
+def _append(text: str, lines: list[str]) -> str:
+    """`lines` after the end of `text`, in its newline style."""
+    if not lines:
+        return text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if text and not text.endswith("\n"):
+        text += newline
+    return text + newline.join(lines) + newline
 
 
 def _refresh_model(
@@ -286,7 +202,7 @@ def _refresh_model(
         return ModelResult(provider, model, "pinned"), None
     try:
         found = lookup(table, provider, model, info)
-    except _BadEntry as exc:
+    except BadEntry as exc:
         return ModelResult(provider, model, "missing", note=str(exc)), None
     if found is None:
         return ModelResult(provider, model, "missing"), None
