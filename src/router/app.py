@@ -15,7 +15,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from router.admission import Admission
-from router.api import admin, ironlabs, openai, openai_media, openai_models, pages
+from router.api import (
+    admin,
+    ironlabs,
+    openai,
+    openai_media,
+    openai_media_ops,
+    openai_models,
+    openapi,
+    pages,
+)
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
@@ -107,8 +116,16 @@ def create_app(runtime: Runtime) -> Starlette:
         *admin.routes(runtime),
         *pages.routes(runtime),
     ]
+    operations = (
+        *ironlabs.OPERATIONS,
+        *openai.OPERATIONS,
+        *openai_media_ops.OPERATIONS,
+        *openai_models.OPERATIONS,
+        *admin.OPERATIONS,
+        *pages.OPERATIONS,
+    )
     return Starlette(
-        routes=routes,
+        routes=[*routes, *openapi.routes(operations, routes)],
         middleware=[
             Middleware(MetricsMiddleware, metrics=runtime.metrics, surface_of=surface_of),
             Middleware(

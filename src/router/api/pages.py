@@ -17,6 +17,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from router.api.common import ENCODER
+from router.api.errors import OwnError
+from router.api.openapi import JSON, PUBLIC, TEXT, Errors, Op
 from router.config import Prices
 from router.core.catalog import Catalog
 from router.core.types import Target
@@ -181,3 +183,27 @@ def routes(rt: Runtime) -> list[Route]:
         Route("/models/", models_page, methods=["GET", "HEAD"]),
         Route("/assets/models.json", models_json, methods=["GET", "HEAD"]),
     ]
+
+
+OPERATIONS = (
+    Op(
+        "GET",
+        "/models/",
+        "The public model list (HTML)",
+        "Models",
+        {"text/html": TEXT},
+        None,
+        Errors(OwnError, PUBLIC),
+        (),
+    ),
+    Op(
+        "GET",
+        "/assets/models.json",
+        "The public model list",
+        "Models",
+        {JSON: PublicList},
+        None,
+        Errors(OwnError, PUBLIC),
+        (),
+    ),
+)
