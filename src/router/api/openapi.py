@@ -320,7 +320,7 @@ def served(ops: Sequence[Op], app_routes: Sequence[BaseRoute]) -> list[Op]:
 
 def routes(ops: Sequence[Op], app_routes: Sequence[BaseRoute]) -> list[Route]:
     """`/openapi.json`, `/docs` and the page's assets, all read or built now."""
-    body = ENCODER.encode(document(served([*OPERATIONS, *ops], app_routes)))
+    body = ENCODER.encode(document(served([*ops, *OPERATIONS], app_routes)))
     static = resources.files("router") / "static"
     page = (static / "docs.html").read_bytes()
     assets = {name: ((static / name).read_bytes(), kind) for name, kind in _ASSETS.items()}
