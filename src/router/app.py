@@ -20,8 +20,8 @@ from router.api import (
     ironlabs,
     openai,
     openai_media,
-    openai_media_ops,
     openai_models,
+    openai_ops,
     openapi,
     pages,
 )
@@ -118,8 +118,7 @@ def create_app(runtime: Runtime) -> Starlette:
     ]
     operations = (
         *ironlabs.OPERATIONS,
-        *openai.OPERATIONS,
-        *openai_media_ops.OPERATIONS,
+        *openai_ops.OPERATIONS,
         *openai_models.OPERATIONS,
         *admin.OPERATIONS,
         *pages.OPERATIONS,

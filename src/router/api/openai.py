@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 import time
 from decimal import Decimal
-from typing import Literal
 
 import msgspec
 from starlette.requests import Request
@@ -31,9 +30,7 @@ from router.api.common import (
     sse,
     trail_header,
 )
-from router.api.errors import OpenAIError
 from router.api.openai_request import CHAT_BODY, ChatBody, chat_request, validate
-from router.api.openapi import CALL, JSON, SSE, Errors, Events, Op
 from router.core.chat import ChatCall, ChatStream
 from router.core.types import (
     Attempt,
@@ -246,45 +243,6 @@ def _tool(e: ToolCallDelta) -> bytes:
     return ENCODER.encode(_ToolMore(e.index, _ToolArgs(e.arguments)))
 
 
-class _ChunkFunction(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str | msgspec.UnsetType = msgspec.UNSET  # in a tool call's first delta only
-    arguments: str
-
-
-class _ChunkToolCall(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    index: int
-    id: str | msgspec.UnsetType = msgspec.UNSET  # in a tool call's first delta only
-    type: Literal["function"] | msgspec.UnsetType = msgspec.UNSET
-    function: _ChunkFunction
-
-
-class ChunkDelta(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    role: str | msgspec.UnsetType = msgspec.UNSET
-    content: str | msgspec.UnsetType = msgspec.UNSET
-    refusal: msgspec.UnsetType | None = msgspec.UNSET
-    reasoning_content: str | msgspec.UnsetType = msgspec.UNSET
-    tool_calls: list[_ChunkToolCall] | msgspec.UnsetType = msgspec.UNSET
-
-
-class ChunkChoice(msgspec.Struct, forbid_unknown_fields=True):
-    index: int
-    delta: ChunkDelta
-    logprobs: None
-    finish_reason: str | None
-
-
-class ChatCompletionChunk(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What `Chunks` writes, frame by frame (for the document; the frames are pre-encoded)."""
-
-    id: str
-    object: Literal["chat.completion.chunk"]
-    created: int
-    model: str
-    system_fingerprint: None
-    choices: list[ChunkChoice]
-    usage: OutUsage | msgspec.UnsetType | None = msgspec.UNSET
-
-
 class StreamError(msgspec.Struct, kw_only=True):
     message: str
     type: str = "upstream_error"
@@ -371,24 +329,3 @@ def routes(rt: Runtime) -> list[Route]:
         return json_response(render(completion, ident, created), headers=headers_for(completion))
 
     return [Route("/v1/chat/completions", endpoint(rt, CHAT_BODY, completions), methods=["POST"])]
-
-
-OPERATIONS = (
-    Op(
-        "POST",
-        "/v1/chat/completions",
-        "Chat completion (OpenAI-compatible)",
-        "OpenAI",
-        {JSON: ChatCompletion, SSE: Events((ChatCompletionChunk, StreamErrorEvent))},
-        ChatBody,
-        Errors(OpenAIError, CALL),
-        examples=(
-            {"model": "demo/echo", "messages": [{"role": "user", "content": "Say hi"}]},
-            {
-                "model": "demo/echo",
-                "messages": [{"role": "user", "content": "Say hi"}],
-                "stream": True,
-            },
-        ),
-    ),
-)

@@ -1,8 +1,10 @@
-"""The OpenAI-compatible media endpoints (`router.api.openai_media`) for /openapi.json: the
-answers they relay, as OpenAI documents them, and their operations.
+"""The OpenAI-compatible surface's operations for /openapi.json: chat
+(`router.api.openai`) and media (`router.api.openai_media`), with the Structs of what they
+send that is not encoded from a Struct.
 
-The gateway relays a provider's answer as it sent it, so these Structs are documentation (and
-checked against the demo provider's answers by the schemathesis run), never decoded.
+`chat.completion.chunk` frames are pre-encoded by `openai.Chunks`, and the media endpoints
+relay a provider's answer as it sent it (as OpenAI documents them), so these Structs are
+documentation, never decoded; the schemathesis run checks them against real answers.
 """
 
 from __future__ import annotations
@@ -12,16 +14,62 @@ from typing import Literal
 import msgspec
 
 from router.api.errors import OpenAIError
+from router.api.openai import ChatCompletion, OutUsage, StreamErrorEvent
 from router.api.openai_media import (
     EmbeddingsBody,
     ImagesBody,
     SpeechBody,
     TranscriptionForm,
 )
+from router.api.openai_request import ChatBody
 from router.api.openapi import AUDIO, CALL, JSON, SSE, TEXT, Errors, Events, Form, Op
 
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
+
+# ---- chat ---------------------------------------------------------------------------------
+
+
+class _ChunkFunction(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str | Unset = UNSET  # in a tool call's first delta only
+    arguments: str
+
+
+class _ChunkToolCall(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    index: int
+    id: str | Unset = UNSET  # in a tool call's first delta only
+    type: Literal["function"] | Unset = UNSET
+    function: _ChunkFunction
+
+
+class ChunkDelta(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    role: str | Unset = UNSET
+    content: str | Unset = UNSET
+    refusal: Unset | None = UNSET
+    reasoning_content: str | Unset = UNSET
+    tool_calls: list[_ChunkToolCall] | Unset = UNSET
+
+
+class ChunkChoice(msgspec.Struct, forbid_unknown_fields=True):
+    index: int
+    delta: ChunkDelta
+    logprobs: None
+    finish_reason: str | None
+
+
+class ChatCompletionChunk(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What `Chunks` writes, frame by frame (for the document; the frames are pre-encoded)."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    system_fingerprint: None
+    choices: list[ChunkChoice]
+    usage: OutUsage | Unset | None = UNSET
+
+
+# ---- media --------------------------------------------------------------------------------
 
 
 class Embedding(msgspec.Struct):
@@ -86,6 +134,23 @@ _ERRORS = Errors(OpenAIError, CALL)
 _UPLOAD = Form(TranscriptionForm, ("file",), ("file", "model"))
 
 OPERATIONS = (
+    Op(
+        "POST",
+        "/v1/chat/completions",
+        "Chat completion (OpenAI-compatible)",
+        "OpenAI",
+        {JSON: ChatCompletion, SSE: Events((ChatCompletionChunk, StreamErrorEvent))},
+        ChatBody,
+        _ERRORS,
+        examples=(
+            {"model": "demo/echo", "messages": [{"role": "user", "content": "Say hi"}]},
+            {
+                "model": "demo/echo",
+                "messages": [{"role": "user", "content": "Say hi"}],
+                "stream": True,
+            },
+        ),
+    ),
     Op(
         "POST",
         "/v1/embeddings",
