@@ -165,3 +165,59 @@ def test_docs_page_renders_in_headless_chromium(demo_gateway, tmp_path):
         check=True,
     )
     assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+# ---- found while fuzzing the document's operations by hand ----------------------------------
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def test_a_model_name_with_a_control_character_is_a_clean_400(demo_gateway):
+    url, headers = demo_gateway.url, demo_gateway.headers
+    chat = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": "demo/echo\u0000", "messages": HI},
+        headers=headers,
+    )
+    assert chat.status_code == 400
+    assert chat.json()["error"]["param"] == "model"
+    assert chat.json()["error"]["code"] == "invalid_value"
+    iron = httpx.post(
+        f"{url}/api/v1/completions",
+        json={"models": ["demo/echo", "demo/echo\u001b"], "messages": HI},
+        headers=headers,
+    )
+    assert iron.status_code == 400 and iron.json()["error"]["field"] == "models[1]"
+    embed = httpx.post(
+        f"{url}/v1/embeddings",
+        json={"model": "demo/embed", "fallback_models": ["x\u0085"], "input": "a"},
+        headers=headers,
+    )
+    assert embed.status_code == 400 and embed.json()["error"]["param"] == "fallback_models[0]"
+
+
+def test_a_non_ascii_model_name_is_answered_with_an_escaped_header(demo_gateway):
+    url, headers = demo_gateway.url, demo_gateway.headers
+    chat = httpx.post(
+        f"{url}/v1/chat/completions", json={"model": "demo/эхо", "messages": HI}, headers=headers
+    )
+    assert chat.status_code == 200 and chat.json()["model"] == "demo/эхо"
+    assert chat.headers["x-router-attempts"].startswith("demo/\\u044d\\u0445\\u043e ok 200 ")
+    embed = httpx.post(
+        f"{url}/v1/embeddings", json={"model": "demo/эмбед", "input": "a"}, headers=headers
+    )
+    assert embed.status_code == 200
+    assert embed.headers["x-router-model"] == "demo/\\u044d\\u043c\\u0431\\u0435\\u0434"
+
+
+def test_unknown_admin_and_iron_labs_paths_answer_json_as_documented(demo_gateway):
+    url, headers = demo_gateway.url, demo_gateway.headers
+    # a key id holding a slash matches no route: still the documented 404 shape
+    r = httpx.get(f"{url}/admin/keys/a%2Fb", headers=headers)
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    assert r.json()["error"]["code"] == "unknown_url"
+    r = httpx.put(f"{url}/api/v1/completions", headers=headers)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert r.headers["allow"] == "POST"
+    page = httpx.get(f"{url}/nothing-here")
+    assert page.status_code == 404 and page.text == "Not Found"

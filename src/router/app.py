@@ -58,9 +58,11 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown paths and methods: OpenAI's shape under /v1/, Starlette's plain text elsewhere."""
+    """Unknown paths and methods: in the surface's JSON shape under an API prefix (the admin
+    API's too, as /openapi.json documents), Starlette's plain text elsewhere."""
     assert isinstance(exc, HTTPException)
-    if surface_of(request.scope["path"]) != "openai":
+    path = request.scope["path"]
+    if surface_of(path) is None and not path.startswith("/admin/"):
         return PlainTextResponse(exc.detail, exc.status_code, exc.headers)
     code = "unknown_url" if exc.status_code == 404 else "method_not_allowed"
     message = f"{request.method} {request.scope['path']}: {exc.detail}"

@@ -99,9 +99,17 @@ def json_response(
 
 def trail_header(attempts: Iterable[Attempt]) -> str:
     """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated."""
-    return ", ".join(
-        f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms" for a in attempts
+    return header_safe(
+        ", ".join(
+            f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms" for a in attempts
+        )
     )
+
+
+def header_safe(text: str) -> str:
+    """`text` as an HTTP header value can carry it: a model name the caller chose may hold
+    any printable character, and a header only Latin-1 (ASCII here, escaped as `\\u...`)."""
+    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode()
 
 
 # ---- the endpoint skeleton ----------------------------------------------------------------
@@ -141,7 +149,13 @@ def asked(field: str, names: Sequence[str], first: str | None = None) -> tuple[A
     """`names` as asked for in the list field `field` (`field[i]`); `first`, when given, is
     a single-model field (`model`) that comes before them."""
     head = (Asked(first, "model"),) if first is not None else ()
-    return head + tuple(Asked(n, f"{field}[{i}]") for i, n in enumerate(names))
+    out = head + tuple(Asked(n, f"{field}[{i}]") for i, n in enumerate(names))
+    for a in out:
+        if not a.name.isprintable():
+            raise RequestError(
+                "invalid_value", "A model name must not hold control characters.", a.field
+            )
+    return out
 
 
 # ---- the SSE relay --------------------------------------------------------------------------
