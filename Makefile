@@ -1,27 +1,45 @@
 # Two commands for a new user: `make run` and `make test`. Everything else is optional.
+# `make` alone lists the targets. run/check honour ROUTER_CONFIG, HOST, PORT and WORKERS.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP  := $(VENV)/.installed
-PORT   ?= 8080
+ROUTER_CONFIG ?= routing.toml
+HOST    ?=
+PORT    ?=
+WORKERS ?= 1
+SERVE_ARGS = --config $(ROUTER_CONFIG) --workers $(WORKERS) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-.PHONY: run test check lint bench bench-quick bench-soak bench-peers bench-profile clean
+.DEFAULT_GOAL := help
+.PHONY: help run test check lint bench bench-quick bench-soak bench-peers bench-profile clean
 
-$(STAMP): pyproject.toml
+help:  ## list the targets (this text)
+	@echo "make TARGET   (run/check honour ROUTER_CONFIG=$(ROUTER_CONFIG) HOST= PORT= WORKERS=$(WORKERS))"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,otel]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## serve on http://127.0.0.1:$(PORT) with routing.toml (dev key: sk-router-dev)
-	PORT=$(PORT) $(BIN)/router serve --config routing.toml
+run: $(RUN_STAMP)  ## install the gateway alone and serve it (dev key sk-router-dev on loopback)
+	$(BIN)/router serve $(SERVE_ARGS)
 
-check: $(STAMP)  ## validate routing.toml and providers/ without serving
-	$(BIN)/router check --config routing.toml
+check: $(RUN_STAMP)  ## validate routing.toml (or ROUTER_CONFIG) and its providers, serving nothing
+	$(BIN)/router check --config $(ROUTER_CONFIG)
 
-test: $(STAMP)  ## install and run the whole suite
+test: $(STAMP)  ## install the test tools (.[dev,otel]) and run the whole suite
 	./scripts/ensure-chromium
 	./scripts/ensure-deploy-tools
+	./scripts/ensure-codex
+	./scripts/ensure-claude-code
+	./scripts/ensure-prometheus
 	$(BIN)/python -m pytest -q
 
 BENCH_STAMP := $(VENV)/.bench-installed
@@ -46,9 +64,9 @@ bench-soak: $(BENCH_STAMP)  ## streaming soak, gateway RSS first/last/max (MINUT
 bench-profile: $(BENCH_STAMP)  ## py-spy under load: where the gateway's CPU goes per request
 	$(BIN)/python -m bench profile
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff and mypy --strict
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
 
-clean:
+clean:  ## remove .venv, caches and the local database
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache router.db router.db-* bench/.peers-venv

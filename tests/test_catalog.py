@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from router.config import Prices, Provider, load_provider
-from router.errors import ConfigError
-from router.prices import (
+from router.cli.main import main as router_main
+from router.cli.prices import (
     ModelResult,
     RefreshReport,
     TableEntry,
     format_price,
-    main,
     refresh_prices,
     table_prices,
 )
+from router.config import Prices, Provider, load_provider
+from router.errors import ConfigError
 from router.protocols import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,13 +158,24 @@ REFERENCE_MODELS = [
         "anthropic",
         "claude-3-5-sonnet-20241022",
         "chat",
-        {"input": "3", "output": "15", "cached_input": "0.30", "cache_write": "3.75"},
+        {
+            "input": "3",
+            "output": "15",
+            "cached_input": "0.30",
+            "cache_write": "3.75",
+            "per_search": "0.01",
+        },
     ),
     (
         "google",
         "gemini-2.0-flash",
         "chat",
-        {"input": "0.10", "output": "0.40", "cached_input": "0.025"},
+        {
+            "input": "0.10",
+            "output": "0.40",
+            "cached_input": "0.025",
+            "per_grounded_request": "0.035",
+        },
     ),
 ]
 
@@ -309,7 +320,7 @@ def test_refresh_is_idempotent_on_the_committed_catalog(table, providers_copy):
     assert report.by_status("changed") == ()
     assert report.by_status("missing") == ()
     assert refs(report.by_status("pinned")) == PINNED
-    assert len(report.by_status("unchanged")) == 68
+    assert len(report.by_status("unchanged")) == 82
     assert report.written == ()
     assert snapshot(providers_copy) == before
 
@@ -504,7 +515,7 @@ def test_render_is_a_concise_summary():
 
 def test_main_refreshes_and_prints_the_report(providers_copy, capsys):
     argv = ["refresh", "--table", str(DISAGREEING_TABLE), "--providers", str(providers_copy)]
-    assert main([*argv, "--dry-run"]) == 0
+    assert router_main(["prices", *argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(
         "changed: 2\n"
@@ -521,5 +532,5 @@ def test_main_refreshes_and_prints_the_report(providers_copy, capsys):
 
 
 def test_main_fails_cleanly_without_a_table(tmp_path, capsys):
-    assert main(["refresh", "--table", str(tmp_path / "nope.json")]) == 1
+    assert router_main(["prices", "refresh", "--table", str(tmp_path / "nope.json")]) == 1
     assert capsys.readouterr().err == f"router prices: {tmp_path / 'nope.json'}: file not found\n"

@@ -103,3 +103,22 @@ def test_config_path_from_environment(tmp_path: Path):
     r = _router("check", env={"ROUTER_CONFIG": str(config), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert "1 aliases" in r.stdout
+
+
+def test_errors_give_the_line_and_a_did_you_mean(tmp_path):
+    config = write_config(tmp_path, "\n[timeouts]\nconect = 3.0\n", policy="")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={})
+    assert str(err.value) == (
+        f"{config}:6: Object contains unknown field `conect` - at `$.timeouts`;"
+        " did you mean `connect`?"
+    )
+    bad = 'protocol = "openai"\nbase_url = "x"\n[models."m".prices]\ninptu = "1"\n'
+    config = write_config(tmp_path / "p", providers={"bad": bad})
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={})
+    assert str(err.value).startswith(f"{config.parent / 'providers' / 'bad.toml'}:4: ")
+    assert str(err.value).endswith("did you mean `input`?")
+    config = write_config(tmp_path / "a", "[aliases]\nfast = ['nowhere/model']\n", policy="")
+    with pytest.raises(ConfigError, match=rf"^{config}:5: alias 'fast' names 'nowhere/model'"):
+        load_settings(config, env={})

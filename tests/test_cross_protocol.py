@@ -95,7 +95,8 @@ def ask(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
 
 def trail(header: str) -> list[tuple[str, str, str]]:
     """(target, outcome, status) of each attempt in `x-router-attempts`."""
-    entries = [re.fullmatch(r"(\S+) (\S+) (\S+) \d+ms", e) for e in header.split(", ")]
+    entry = re.compile(r"(\S+) (\S+) (\S+) \d+ms(?: after \d+ms)?")
+    entries = [entry.fullmatch(e) for e in header.split(", ")]
     assert all(entries), header
     return [m.groups() for m in entries if m]
 

@@ -19,16 +19,11 @@ import pytest
 
 from conftest import need
 from gateway_harness import FAST_POLICY, MASTER_KEY, Gateway, running_gateway
+from router.auth import KeyAuth, bearer
 from router.errors import NotFoundError, RequestError
-from router.store.keys import (
-    KeyAuth,
-    KeyChanges,
-    KeyDb,
-    NewKey,
-    SqliteKeyStore,
-    hash_key,
-    open_keys,
-)
+from router.store.key_records import KeyChanges, NewKey, hash_key
+from router.store.keys import open_keys
+from router.store.keys_sqlite import KeyDb, SqliteKeyStore
 
 USER = [{"role": "user", "content": "hello"}]
 
@@ -137,13 +132,145 @@ def test_admin_api_issues_lists_updates_and_revokes(demo_gateway):
 
 def test_admin_api_needs_the_master_key(demo_gateway):
     secret = str(create(demo_gateway)["key"])
-    assert admin(demo_gateway, "GET", "/admin/keys", key=secret).status_code == 401
-    assert (
-        admin(demo_gateway, "POST", "/admin/keys", key=secret, json={"name": "x"}).status_code
-        == 401
-    )
+    forbidden = {
+        "error": {
+            "code": "forbidden",
+            "message": "This endpoint needs the master key; virtual keys may only call models.",
+            "field": None,
+        }
+    }
+    for method, path in (("GET", "/admin/keys"), ("POST", "/admin/keys"), ("GET", "/admin/health")):
+        r = admin(demo_gateway, method, path, key=secret, json={"name": "x"})
+        assert (r.status_code, r.json()) == (403, forbidden)
     r = httpx.get(f"{demo_gateway.url}/admin/keys")
     assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key")
+    r = admin(demo_gateway, "GET", "/admin/keys", key="sk-rt-not-a-key")
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key")
+
+
+def test_an_expiry_in_the_past_is_refused_naming_the_field(demo_gateway):
+    r = admin(
+        demo_gateway,
+        "POST",
+        "/admin/keys",
+        json={"name": "x", "expires_at": "2001-01-01T00:00:00Z"},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"] == {
+        "code": "invalid_value",
+        "message": "expires_at 2001-01-01T00:00:00Z is in the past: give a future time, or none"
+        " for a key that never expires (revoke a key to end it now).",
+        "field": "expires_at",
+    }
+    key_id = create(demo_gateway)["id"]
+    patched = admin(
+        demo_gateway, "PATCH", f"/admin/keys/{key_id}", json={"expires_at": "2001-01-01T00:00:00Z"}
+    )
+    assert (patched.status_code, patched.json()["error"]["field"]) == (400, "expires_at")
+    assert admin(demo_gateway, "GET", "/admin/keys").json()["data"][0]["expires_at"] is None
+
+
+class CountingStore(SqliteKeyStore):
+    """The real SQLite store, counting the last-used writes it receives."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.writes: list[dict[str, float]] = []
+
+    async def touch(self, uses: dict[str, float]) -> None:
+        self.writes.append(dict(uses))
+        await super().touch(uses)
+
+
+async def test_last_use_is_written_at_most_once_a_minute_off_the_request_path(tmp_path):
+    store = await CountingStore(str(tmp_path / "keys.db")).open()
+    secret, record = await store.create(NewKey(name="web"))
+    assert record.last_used_at is None
+    auth = KeyAuth(store, ttl=60)
+    before = time.time()
+    for _ in range(50):
+        assert await auth.lookup(secret) is not None
+    await auth.close()
+    assert len(store.writes) == 1 and list(store.writes[0]) == [record.id]
+    used = (await store.get(record.id)).last_used_at
+    assert used is not None and before <= used <= time.time()
+    eager = KeyAuth(store, ttl=60, touch_every=0.0)
+    await eager.lookup(secret)
+    await eager.close()
+    assert len(store.writes) == 2
+    await store.close()
+
+
+def test_keys_show_when_they_were_last_used(demo_gateway, tmp_path):
+    created = create(demo_gateway)
+    assert created["last_used_at"] is None
+    with sdk(demo_gateway, str(created["key"])) as client:
+        client.chat.completions.create(model="demo/echo", messages=USER)
+    deadline = time.monotonic() + 5
+    while (seen := admin(demo_gateway, "GET", f"/admin/keys/{created['id']}").json())[
+        "last_used_at"
+    ] is None:
+        assert time.monotonic() < deadline, "last use never recorded"
+        time.sleep(0.02)
+    assert seen["last_used_at"].startswith(time.strftime("%Y-%m-%d", time.gmtime()))
+    listed = cli(tmp_path / "routing.toml", "list")
+    assert listed.stdout.splitlines()[0].split() == [
+        "ID",
+        "PREFIX",
+        "STATUS",
+        "EXPIRES",
+        "LAST",
+        "USED",
+        "MODELS",
+        "NAME",
+    ]
+    assert seen["last_used_at"][:16] in listed.stdout.replace("T", "T")
+
+
+def test_sqlite_file_from_before_last_use_is_migrated(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT"
+        " NULL, name TEXT NOT NULL, models TEXT NOT NULL, expires_at REAL, metadata TEXT NOT"
+        " NULL, created_at REAL NOT NULL, revoked_at REAL)"
+    )
+    old.execute(
+        "INSERT INTO api_keys VALUES ('key_1', 'h', 'sk-rt-abcdef', 'old', '[\"*\"]', NULL,"
+        " '{}', 1.0, NULL)"
+    )
+    old.commit()
+    old.close()
+    db = KeyDb(str(path))
+    assert [(r.id, r.last_used_at) for r in db.list()] == [("key_1", None)]
+    db.touch({"key_1": 5.0})
+    assert db.get("key_1").last_used_at == 5.0
+    db.close()
+
+
+@pytest.mark.parametrize("surface", ["/v1/chat/completions", "/api/v1/completions"])
+def test_the_master_key_is_compared_exactly(demo_gateway, surface):
+    body = {"messages": USER, "model": "demo/echo", "models": ["demo/echo"]}
+    if surface == "/v1/chat/completions":
+        body.pop("models")
+    else:
+        body.pop("model")
+    url = demo_gateway.url + surface
+    bearer = f"Bearer {MASTER_KEY}".encode()
+    for suffix in (b"\xa0", "\u00a0".encode(), b"x", "\u2003".encode()):
+        r = httpx.post(url, json=body, headers={"Authorization": bearer + suffix})
+        assert r.status_code == 401, suffix
+    assert httpx.post(url, json=body, headers={"Authorization": bearer}).status_code == 200
+
+
+def test_only_http_optional_whitespace_is_trimmed_from_a_key():
+    # (h11 will not even send trailing whitespace, so this is checked below the HTTP layer)
+    assert [bearer(f"Bearer {k}") for k in ("k", " k", "k ", "\tk\t", " \t k \t ")] == ["k"] * 5
+    for other in ("k\u00a0", "\u00a0k", "k\u2003", "k\x0b", "k\x0c", "k\n", "k\u3000"):
+        assert bearer(f"Bearer {other}") == other
+    assert bearer("Bearer ") is None and bearer("Basic k") is None and bearer(None) is None
 
 
 @pytest.mark.parametrize(
@@ -201,7 +328,10 @@ def test_iron_labs_surface_honours_the_same_keys(demo_gateway):
 
 
 def test_expired_key_is_refused(demo_gateway):
-    secret = str(create(demo_gateway, expires_at="2001-01-01T00:00:00Z")["key"])
+    until = int(time.time() + 1.5)  # whole seconds: an expiry in the past is refused
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
+    secret = str(create(demo_gateway, expires_at=soon)["key"])
+    time.sleep(max(0.0, until - time.time()) + 0.05)
     with sdk(demo_gateway, secret) as client, pytest.raises(openai.AuthenticationError) as refused:
         client.chat.completions.create(model="demo/echo", messages=USER)
     assert "expired" in refused.value.message

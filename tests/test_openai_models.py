@@ -73,8 +73,10 @@ def test_a_key_lists_only_what_it_may_use(env):
     assert [i for i in ids if i.startswith("gpt-4o")] == [
         "gpt-4o",
         "gpt-4o-mini",
+        "gpt-4o-mini-search-preview",
         "gpt-4o-mini-transcribe",
         "gpt-4o-mini-tts",
+        "gpt-4o-search-preview",
         "gpt-4o-transcribe",
     ]
     assert "smart" in ids  # its chain starts with openai/gpt-4o-mini

@@ -45,7 +45,7 @@ def test_every_route_is_documented_and_nothing_else(tmp_path):
     assert doc["openapi"] == "3.1.0"
     routes = _routes(config)
     assert _operations(doc) == routes
-    assert len(routes) == 23
+    assert len(routes) == 34
     for wanted in (
         ("post", "/api/v1/completions"),
         ("post", "/v1/chat/completions"),
@@ -115,8 +115,10 @@ def test_schemas_say_what_the_gateway_sends(demo_gateway):
             "type": "http",
             "scheme": "bearer",
             "description": "`Authorization: Bearer <key>`",
-        }
+        },
+        "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"},  # /v1/messages
     }
+    assert doc["paths"]["/v1/messages"]["post"]["security"] == [{"bearer": []}, {"x-api-key": []}]
     for leak in ("127.0.0.1", "sk-", "API_KEY"):
         assert leak not in httpx.get(f"{demo_gateway.url}/openapi.json").text
 

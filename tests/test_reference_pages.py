@@ -332,6 +332,25 @@ def test_completions_fallback_models_variant(pages):
     assert sent["generationConfig"]["maxOutputTokens"] == 1024
 
 
+def test_completions_with_search_passes_by_the_model_that_cannot_search(pages):
+    """The page's request with `"search": true`: gpt-4o cannot search on Chat Completions and
+    no gateway search is configured, so Claude answers with its web search server tool."""
+    pages.fakes["anthropic"].script(
+        "claude-3-5-sonnet-20241022", Fault.ok(text="Routing, grounded.", usage=(120, 80))
+    )
+    run = pages.run(
+        EX["completions"].text.replace('"stream": false', '"search": true, "stream": false')
+    )
+    assert run.status == 200, run.out
+    body = run.json()
+    assert (body["provider"], body["model"]) == ("anthropic", "claude-3-5-sonnet-20241022")
+    assert body["sources"] == []  # the fake's answer cites nothing
+    assert body["usage"]["searches"] == 0
+    assert not pages.fakes["openai"].seen
+    sent = only(pages.fakes["anthropic"]).body
+    assert sent["tools"] == [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]
+
+
 def test_completions_schema_template_is_refused_with_the_field(pages):
     as_written = pages.run(EX["completions_template"].text)  # the page sends no key
     assert as_written.status == 401
@@ -499,7 +518,11 @@ def test_the_pages_model_list_paths_list_the_pages_models(pages):
     for use, model in RECOMMENDED:
         ref = "/".join((pages.gw.runtime.catalog.bare[model][0], model))
         assert listed[ref] == TYPES[use]
-        assert f'<tr data-type="{TYPES[use]}"><td><code>{ref}</code></td>' in page.text
+        provider = ref.split("/")[0]
+        assert (
+            f'<tr data-type="{TYPES[use]}" data-provider="{provider}" data-configured="yes">'
+            f'<td data-label="Model"><code>{ref}</code></td>' in page.text
+        )
     assert "sk-upstream" not in public.text + page.text  # names and types, not API keys
 
 

@@ -3,8 +3,16 @@ written before the format had its own Structs still read back."""
 
 from __future__ import annotations
 
-from router.core.types import CacheHint, ImagePart, Message, TextPart, ThinkingPart, ToolCall
-from router.store.stored import decode_messages, encode_messages
+from router.core.types import (
+    CacheHint,
+    ImagePart,
+    Message,
+    Source,
+    TextPart,
+    ThinkingPart,
+    ToolCall,
+)
+from router.store.stored import decode_messages, decode_sources, encode_messages
 
 TURN = (
     Message(
@@ -59,3 +67,19 @@ def test_rows_written_by_earlier_versions_still_read():
         Message("user", (TextPart("hi"),)),
         Message("assistant", (TextPart("You said: hi"),)),
     ]
+
+
+def test_a_searched_answer_keeps_its_sources_and_older_rows_read_without():
+    """Sources are an optional field of the answer: rows without it stay byte for byte."""
+    answer = (Message("assistant", (TextPart("Rome is warm [1]."),)),)
+    cited = (Source("https://w.example/rome", "Rome weather"),)
+    blob = encode_messages(answer, cited)
+    assert blob == (
+        b'[{"role":"assistant","content":[{"type":"text","text":"Rome is warm [1]."}],'
+        b'"tool_calls":[],"tool_call_id":null,"name":null,'
+        b'"sources":[{"url":"https://w.example/rome","title":"Rome weather"}]}]'
+    )
+    assert decode_sources(blob) == cited
+    assert decode_messages(blob) == list(answer)
+    assert decode_sources(PINNED) == ()
+    assert encode_messages(TURN, ()) == PINNED

@@ -1,89 +1,12 @@
-"""The `router` command: serve, check, prices, keys."""
+"""`python -m router` and the `router` script: the command line lives in `router.cli`."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
-from router.config import load_settings
-from router.errors import ConfigError
-from router.runtime import master_key
+from router.cli.main import main
 
-
-def _serve(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    settings = load_settings(args.config, env)
-    host = args.host or settings.server.host
-    port = args.port or int(env.get("PORT") or settings.server.port)
-    master_key(settings, env, host)  # refuse a dev key on a public address before binding
-    os.environ["ROUTER_CONFIG"] = os.path.abspath(args.config)
-    os.environ["ROUTER_HOST"] = host
-    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        import tempfile
-
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="router-metrics-")
-    print(
-        f"router: serving on http://{host}:{port} ({len(settings.providers)} providers)",
-        file=sys.stderr,
-    )
-    from router.supervisor import serve  # drains on SIGTERM: see router.serving
-
-    return serve(host, port, args.workers, args.log_level)
-
-
-def _check(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    models = sum(len(p.models) for p in settings.providers.values())
-    print(
-        f"{args.config}: ok ({len(settings.providers)} providers, {models} models,"
-        f" {len(settings.aliases)} aliases)"
-    )
-    return 0
-
-
-def _prices(args: argparse.Namespace, rest: list[str]) -> int:
-    from router import prices
-
-    return prices.main(rest)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="router", description="Multi-model LLM routing gateway.")
-    sub = p.add_subparsers(dest="command", required=True)
-    default_config = os.environ.get("ROUTER_CONFIG", "routing.toml")
-    serve = sub.add_parser("serve", help="serve the gateway")
-    serve.add_argument("--config", default=default_config)
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="warning")
-    check = sub.add_parser("check", help="validate routing.toml and providers/ without serving")
-    check.add_argument("--config", default=default_config)
-    sub.add_parser(
-        "prices", help="refresh catalog prices: router prices refresh --table FILE", add_help=False
-    )
-    sub.add_parser(
-        "keys", help="virtual keys: router keys create|list|update|revoke", add_help=False
-    )
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["prices"]:
-        return _prices(argparse.Namespace(), argv[1:])
-    if argv[:1] == ["keys"]:
-        from router import keyadmin
-
-        return keyadmin.main(argv[1:])
-    args = parser().parse_args(argv)
-    try:
-        return _check(args) if args.command == "check" else _serve(args)
-    except ConfigError as exc:
-        print(f"router: configuration error: {exc}", file=sys.stderr)
-        return 2
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

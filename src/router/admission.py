@@ -5,12 +5,16 @@ Pure ASGI. Beyond the in-flight limit a request is answered 503 `overloaded` wit
 `Retry-After` at once, never queued; /healthz, /readyz and /metrics are always answered. A
 body is counted while it is read, whatever `Content-Length` says or whether it is chunked:
 past the limit, the next read raises `RequestError` 413 (rendered in the surface's shape by
-the app's handler) and the connection is closed, so the rest is never read.
+the app's handler) and the connection is closed, so the rest is never read. Before closing,
+the connection lingers (`LINGER`, reading and discarding) after the answer went out: closing a
+socket with unread data makes the kernel reset it, and the reset would discard the answer
+from the client's buffer before it reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -32,6 +36,7 @@ BODY_LIMITS = (
 BODY_TIMEOUT = 60.0
 """Seconds a client may take to send one piece of its body before the request is refused."""
 RETRY_AFTER = "1"
+LINGER = 1.0  # seconds a refused upload is still read (and dropped) after the answer
 
 Render = Callable[[Request, int, str, str, "str | None", "dict[str, str] | None"], Response]
 """The app's error renderer: (request, status, code, message, field, headers) -> Response."""
@@ -74,8 +79,9 @@ class Admission:
             await self._overloaded(scope, receive, send)
             return
         self.inflight += 1
+        body = _Body(scope, receive)
         try:
-            await self.app(scope, _Body(scope, receive), send)
+            await self.app(scope, body, _Lingering(send, body))
         finally:
             self.inflight -= 1
 
@@ -89,13 +95,14 @@ class Admission:
 class _Body:
     """`receive` that counts body bytes against the path's limit and times each wait."""
 
-    __slots__ = ("done", "limit", "read", "receive")
+    __slots__ = ("done", "limit", "read", "receive", "refused")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.receive = receive
         self.limit = body_limit(scope["path"])
         self.read = 0
         self.done = False
+        self.refused = False  # a 413 or 408: the rest of the body was not read
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 self.read = -1  # refused at the first read, before any byte is taken
@@ -104,17 +111,43 @@ class _Body:
         if self.done:
             return await self.receive()  # the body is in: what follows is the disconnect
         if self.read < 0:
+            self.refused = True
             raise too_large(self.limit)
         try:
             async with asyncio.timeout(BODY_TIMEOUT):
                 message = await self.receive()
         except TimeoutError:
+            self.refused = True
             raise RequestError(
                 "body_timeout", "The request body did not arrive in time.", None, status=408
             ) from None
         if message["type"] == "http.request":
             self.read += len(message.get("body", b""))
             if self.read > self.limit:
+                self.refused = True
                 raise too_large(self.limit)
             self.done = not message.get("more_body", False)
         return message
+
+
+class _Lingering:
+    """`send` that, for an answer refusing the body, holds the end of the response while it
+    reads and drops what the client is still sending, for at most `LINGER` seconds."""
+
+    __slots__ = ("body", "send")
+
+    def __init__(self, send: Send, body: _Body) -> None:
+        self.send = send
+        self.body = body
+
+    async def __call__(self, message: Message) -> None:
+        last = message["type"] == "http.response.body" and not message.get("more_body")
+        if not (last and self.body.refused):
+            await self.send(message)
+            return
+        await self.send({**message, "more_body": True})  # the whole answer, Content-Length'd
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER):
+                while (await self.body.receive())["type"] == "http.request":
+                    pass
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})

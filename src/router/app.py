@@ -17,6 +17,8 @@ from starlette.routing import Route
 from router.admission import Admission
 from router.api import (
     admin,
+    admin_spend,
+    anthropic,
     ironlabs,
     openai,
     openai_media,
@@ -24,13 +26,16 @@ from router.api import (
     openai_ops,
     openapi,
     pages,
+    responses,
+    status,
 )
 from router.api.common import json_response, trail_header
 from router.api.errors import SHAPES, failed, surface_of
 from router.config import load_settings
 from router.core.types import Attempt
 from router.errors import AllTargetsFailed, RequestError, UpstreamError
-from router.metrics import MetricsMiddleware
+from router.limits_answers import Refused
+from router.observe.middleware import ObserveMiddleware
 from router.runtime import Runtime
 
 log = logging.getLogger("router")
@@ -55,6 +60,12 @@ async def _request_error(request: Request, exc: Exception) -> Response:
     # a body refused part-way (too large, too slow) is never read further: close after
     headers = {"connection": "close"} if exc.status in (408, 413) else None
     return _error(request, exc.status, exc.code, exc.message, exc.field, headers)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    """A budget or rate limit refused the request (`router.limits`): with its headers."""
+    assert isinstance(exc, Refused)
+    return _error(request, exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -96,7 +107,7 @@ def create_app(runtime: Runtime) -> Starlette:
     async def admin_health(request: Request) -> Response:
         principal = await runtime.auth.authenticate(request.headers.get("authorization"))
         runtime.auth.require_master(principal)
-        return json_response({"circuits": runtime.health.snapshot()})
+        return json_response({"circuits": runtime.health.snapshot(), "learned": runtime.learned()})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -112,11 +123,15 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/metrics", metrics),
         Route("/admin/health", admin_health),
         *ironlabs.routes(runtime),
+        *anthropic.routes(runtime),
         *openai.routes(runtime),
         *openai_media.routes(runtime),
         *openai_models.routes(runtime),
+        *responses.routes(runtime),
         *admin.routes(runtime),
+        *admin_spend.routes(runtime),
         *pages.routes(runtime),
+        *status.routes(runtime, runtime.status_board),
     ]
     operations = (
         *ironlabs.OPERATIONS,
@@ -124,11 +139,22 @@ def create_app(runtime: Runtime) -> Starlette:
         *openai_models.OPERATIONS,
         *admin.OPERATIONS,
         *pages.OPERATIONS,
+        *anthropic.OPERATIONS,
+        *responses.OPERATIONS,
+        *status.OPERATIONS,
+        *admin_spend.OPERATIONS,
+    )
+    observe = Middleware(
+        ObserveMiddleware,
+        metrics=runtime.metrics,
+        surface_of=surface_of,
+        log=runtime.request_log,
+        tracing=runtime.tracing,
     )
     return Starlette(
         routes=[*routes, *openapi.routes(operations, routes)],
         middleware=[
-            Middleware(MetricsMiddleware, metrics=runtime.metrics, surface_of=surface_of),
+            observe,
             Middleware(
                 Admission,
                 max_inflight=runtime.settings.server.max_inflight,
@@ -140,6 +166,7 @@ def create_app(runtime: Runtime) -> Starlette:
         exception_handlers={
             HTTPException: _http_error,
             RequestError: _request_error,
+            Refused: _refused,
             AllTargetsFailed: _all_failed,
             UpstreamError: _unexpected,
             Exception: _unexpected,

@@ -91,6 +91,7 @@ class Failure(enum.StrEnum):
     UNSUPPORTED = "unsupported"
     RESCUE_MISMATCH = "rescue_mismatch"
     CLIENT_CLOSED = "client_closed"  # the caller left mid-stream
+    NO_SEARCH = "no_search"  # web search asked for; the model cannot and no gateway search
 
 
 RETRYABLE = frozenset(

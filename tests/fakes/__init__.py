@@ -11,8 +11,10 @@ Base URLs (`fake.url`): openai `http://127.0.0.1:PORT/v1`, anthropic `http://127
 (the client appends /v1/messages), gemini `http://127.0.0.1:PORT/v1beta`, azure
 `http://127.0.0.1:PORT/openai`. Modules: `faults` (what to do), `server` (the HTTP server),
 `inbound` (routes, `Seen`), `transport` (how faults break the socket), `*_wire` (each
-protocol's framing and error bodies), `media` (embeddings, images, audio), `cassettes`
-(recorded default replies), `binary` (PNG/MP3/WAV bytes), `sse` (reading SSE bodies in tests).
+protocol's framing and error bodies), `anthropic_strict` (what the real Anthropic API refuses,
+the Messages event order), `media` (embeddings, images, audio), `cassettes` (recorded default
+replies), `binary` (PNG/MP3/WAV bytes), `sse` (reading SSE bodies in tests).
+`FakeUpstream("anthropic")` is strict unless `strict=False`.
 """
 
 from fakes.cassettes import RECORDED

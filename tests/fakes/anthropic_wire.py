@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from fakes import cassettes
+from fakes.anthropic_strict import request_problem
 from fakes.faults import Fault, Reply, ToolCall, Usage
 from fakes.frames import Answer, Ctx, Frame, FrameKind, Stream, Whole, dumps, error_body
 
@@ -164,6 +165,22 @@ class AnthropicMessages:
             Frame(_event("message_stop", {"type": "message_stop"}), "end"),
         ]
         return Stream(content_type=SSE, frames=tuple(frames))
+
+
+def invalid(ctx: Ctx, message: str) -> Answer:
+    """The real API's 400 for a body it refuses."""
+    error = {"type": "invalid_request_error", "message": message}
+    body = dumps({"type": "error", "error": error, "request_id": ctx.ident("req_")})
+    return Whole(status=400, pieces=(body,))
+
+
+def count_tokens(ctx: Ctx) -> Answer:
+    """`/v1/messages/count_tokens`: a deterministic count (a token per four bytes of the
+    compact JSON of `messages`), after the same strict checks."""
+    problem = request_problem(ctx.body, count=True)
+    if problem is not None:
+        return invalid(ctx, problem)
+    return Whole(pieces=(dumps({"input_tokens": len(dumps(ctx.body["messages"])) // 4}),))
 
 
 def _block(

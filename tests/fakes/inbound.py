@@ -4,7 +4,7 @@ Routes (everything else is a 404):
 
     openai     POST /v1/chat/completions, /v1/embeddings, /v1/images/generations,
                /v1/audio/speech, /v1/audio/transcriptions;  GET /v1/models
-    anthropic  POST /v1/messages
+    anthropic  POST /v1/messages, /v1/messages/count_tokens
     gemini     POST /v1beta/models/{model}:generateContent,
                POST /v1beta/models/{model}:streamGenerateContent?alt=sse
     azure      POST /openai/deployments/{deployment}/{endpoint}   (model = deployment)
@@ -65,7 +65,8 @@ def resolve(protocol: str, method: str, path: str) -> Route | None:
     if protocol == "openai" and path.startswith("/v1/"):
         return _endpoint(path[4:])
     if protocol == "anthropic":
-        return Route("chat") if path == "/v1/messages" else None
+        counting = Route("count_tokens") if path == "/v1/messages/count_tokens" else None
+        return Route("chat") if path == "/v1/messages" else counting
     if protocol == "gemini":
         match = _GEMINI.fullmatch(path)
         return Route("chat", match[1], match[2] == "streamGenerateContent") if match else None

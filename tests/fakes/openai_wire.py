@@ -94,11 +94,17 @@ class OpenAIChat:
             message["tool_calls"] = [{"id": call.id, "type": "function", "function": function}]
         message |= {"refusal": None, "annotations": []}
         finish = "tool_calls" if reply.tool_call else "stop"
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        if self.azure:
-            choice["content_filter_results"] = _OUTPUT_FILTER
+        choices = []
+        for i in range(_n(ctx)):  # `n` choices, the i-th text marked with its index
+            text = reply.text if i == 0 else f"{reply.text} #{i}"
+            lp = _logprobs(ctx, reply.pieces() if i == 0 else [text])
+            choice = {"index": i, "message": message | {"content": text}, "logprobs": lp}
+            choice["finish_reason"] = finish
+            if self.azure:
+                choice["content_filter_results"] = _OUTPUT_FILTER
+            choices.append(choice)
         out = self._head(ctx, "chat.completion") | {
-            "choices": [choice],
+            "choices": choices,
             "usage": usage_json(reply.final_usage()),
         }
         if self.azure:
@@ -121,8 +127,11 @@ class OpenAIChat:
             out["usage"] = usage
         return _data(dumps(out))
 
-    def _delta(self, ctx: Ctx, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def _delta(
+        self, ctx: Ctx, delta: dict[str, Any], finish: str | None = None, index: int = 0
+    ) -> bytes:
+        logprobs = _logprobs(ctx, [delta["content"]]) if delta.get("content") else None
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return self._chunk(ctx, [self._choice(choice)])
 
     def _frames(self, reply: Reply, ctx: Ctx) -> list[Frame]:
@@ -138,6 +147,10 @@ class OpenAIChat:
             frames.append(Frame(self._delta(ctx, {"reasoning_content": piece}), "content"))
         for piece in reply.pieces():
             frames.append(Frame(self._delta(ctx, {"content": piece}), "content"))
+        for i in range(1, _n(ctx)):  # further choices follow the first, marked with their index
+            frames.append(Frame(self._delta(ctx, role, index=i), "content"))
+            more = {"content": f"{reply.text} #{i}"}
+            frames.append(Frame(self._delta(ctx, more, "stop", index=i), "content"))
         frames += self._tool_frames(reply, ctx)
         finish = "tool_calls" if reply.tool_call else "stop"
         frames.append(Frame(self._delta(ctx, {}, finish), "final"))
@@ -324,3 +337,25 @@ _NO_DEPLOYMENT = (
     "the last 5 minutes, please wait a moment and try again."
 )
 _AZURE = {"rate_limited": _azure_429, "invalid_key": _azure_401, "content_policy": _azure_filter}
+
+
+def _n(ctx: Ctx) -> int:
+    n = ctx.body.get("n") if isinstance(ctx.body, dict) else None
+    return n if isinstance(n, int) and n > 1 else 1
+
+
+def _logprobs(ctx: Ctx, pieces: list[str]) -> dict[str, Any] | None:
+    """OpenAI's `logprobs` object for `pieces`, when the request asked for them."""
+    if not (isinstance(ctx.body, dict) and ctx.body.get("logprobs")):
+        return None
+    top = ctx.body.get("top_logprobs") or 0
+    content = [
+        {
+            "token": p,
+            "logprob": -0.25,
+            "bytes": list(p.encode()),
+            "top_logprobs": [{"token": p, "logprob": -0.25, "bytes": list(p.encode())}][:top],
+        }
+        for p in pieces
+    ]
+    return {"content": content, "refusal": None}

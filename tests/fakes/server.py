@@ -31,7 +31,9 @@ import msgspec
 from aiohttp import web
 
 from fakes import inbound, media, transport
-from fakes.anthropic_wire import AnthropicMessages
+from fakes.anthropic_strict import request_problem
+from fakes.anthropic_wire import AnthropicMessages, invalid
+from fakes.anthropic_wire import count_tokens as anthropic_count
 from fakes.cassettes import RECORDED
 from fakes.faults import Fault
 from fakes.frames import Answer, Ctx, Dialect, Stream, seal
@@ -69,18 +71,26 @@ class FakeUpstream:
     """A scriptable fake of one LLM provider, served over real loopback HTTP."""
 
     def __init__(
-        self, protocol: str, *, api_key: str | None = None, models: Iterable[str] = DEFAULT_MODELS
+        self,
+        protocol: str,
+        *,
+        api_key: str | None = None,
+        models: Iterable[str] = DEFAULT_MODELS,
+        strict: bool = True,
     ) -> None:
         if protocol not in DIALECTS:
             raise ValueError(f"unknown protocol {protocol!r}; one of {sorted(DIALECTS)}")
         self.protocol = protocol
         self.api_key = api_key
+        self.strict = strict  # anthropic: refuse bodies the real API refuses (anthropic_strict)
         self.models = list(models)
         self._dialect = DIALECTS[protocol]
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Fault]] = {}
         self._always: dict[str, Fault] = {}
         self._seen: list[Seen] = []
+        self._gone: list[str | None] = []  # models whose caller disconnected mid-answer
+        self._model_of: dict[asyncio.Task[Any] | None, str | None] = {}  # handler -> model
         self._seq = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -172,6 +182,12 @@ class FakeUpstream:
         with self._lock:
             return list(self._seen)
 
+    @property
+    def disconnected(self) -> list[str | None]:
+        """The models of requests whose client closed the connection before the answer ended."""
+        with self._lock:
+            return list(self._gone)
+
     def seen_for(self, model: str) -> list[Seen]:
         return [s for s in self.seen if s.model == model]
 
@@ -196,7 +212,12 @@ class FakeUpstream:
         self._tasks.add(task)
         try:
             return await self._serve(request, time.monotonic())
+        except asyncio.CancelledError:  # aiohttp cancels a handler whose client disconnected
+            with self._lock:
+                self._gone.append(self._model_of.get(task))
+            raise
         finally:
+            self._model_of.pop(task, None)
             self._tasks.discard(task)
 
     async def _serve(self, request: web.Request, arrived: float) -> web.StreamResponse:
@@ -208,6 +229,7 @@ class FakeUpstream:
             )
             return await self._static(route)
         model = inbound.model_of(route, body)
+        self._model_of[asyncio.current_task()] = model
         if self.api_key is not None and inbound.api_key_of(self.protocol, request) != self.api_key:
             fault = Fault.invalid_key()
         else:
@@ -257,11 +279,17 @@ class FakeUpstream:
             return self._dialect.error(fault, ctx)
         if self.protocol == "gemini" and ctx.stream and request.query.get("alt") != "sse":
             return self._dialect.error(Fault.status(400), ctx)  # the fake streams only SSE
+        if route.endpoint == "chat" and self.strict and self.protocol == "anthropic":
+            problem = request_problem(ctx.body)
+            if problem is not None:
+                return invalid(ctx, problem)
         if route.endpoint == "chat":
             reply = fault.reply
             if not reply.recorded and reply.text is None and reply.tool_call is None:
                 reply = msgspec.structs.replace(reply, text=RECORDED[self.protocol].text)
             answer = self._dialect.chat(reply, ctx)
+        elif route.endpoint == "count_tokens":
+            answer = anthropic_count(ctx)
         else:
             answer = _MEDIA[route.endpoint](fault.reply, ctx)
         if isinstance(answer, Stream):

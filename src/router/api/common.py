@@ -11,6 +11,7 @@ request/response Structs and rendering.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
@@ -20,10 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.auth import Principal
+from router.config import HEDGE_AFTER, STRATEGIES, Strategy
+from router.core.call import RouteAsk
 from router.core.chat import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError, StreamFailed
 from router.lifecycle import DrainDeadline, Lifecycle
+from router.observe.record import new_request_id
 from router.runtime import Runtime
 
 T = TypeVar("T")
@@ -69,26 +73,71 @@ async def read_body(request: Request) -> bytes:
     return await request.body()
 
 
+def _seconds(request: Request, name: str, strict: bool) -> float | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if 0 < value < float("inf"):
+        return value
+    if strict:
+        raise RequestError("invalid_value", f"{name} must be a positive number of seconds.", name)
+    return None  # an SDK's header we did not ask for: ignored when it makes no sense
+
+
 def request_timeout(request: Request) -> float | None:
-    """A per-request deadline in seconds: `x-router-timeout`, lowered to the OpenAI SDK's own
+    """A per-request deadline in seconds: `x-router-timeout`, lowered to the Anthropic SDK's
     `x-stainless-timeout` (no point working after the client has given up)."""
-    found: float | None = None
-    for name in ("x-router-timeout", "x-stainless-timeout"):
-        raw = request.headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            value = -1.0
-        if not 0 < value < float("inf"):
-            if name == "x-stainless-timeout":
-                continue
-            raise RequestError(
-                "invalid_value", f"{name} must be a positive number of seconds.", name
-            )
-        found = value if found is None else min(found, value)
-    return found
+    found = [
+        v
+        for v in (
+            _seconds(request, "x-router-timeout", True),
+            _seconds(request, "x-stainless-timeout", False),
+        )
+        if v is not None
+    ]
+    return min(found) if found else None
+
+
+def strategy_of(value: str | None, field: str) -> Strategy | None:
+    """A strategy name the caller gave (header or field), checked: a 400 naming `field`."""
+    if value is None:
+        return None
+    if value not in STRATEGIES:
+        raise RequestError(
+            "invalid_value", f"{field} must be one of: {', '.join(STRATEGIES)}.", field
+        )
+    return value  # type: ignore[return-value]  # checked against the Literal's members above
+
+
+def route_ask(request: Request) -> RouteAsk:
+    """The caller's routing asks from headers: `x-router-strategy`, `x-router-hedge-after`,
+    `x-router-cache` (seconds to cache the answer)."""
+    headers = request.headers
+    hedge = headers.get("x-router-hedge-after")
+    if hedge is not None and not HEDGE_AFTER.match(hedge):
+        raise RequestError(
+            "invalid_value",
+            "x-router-hedge-after must be milliseconds or a percentile like p95.",
+            "x-router-hedge-after",
+        )
+    cache = headers.get("x-router-cache")
+    if cache is not None and not cache.isdigit():
+        raise RequestError(
+            "invalid_value", "x-router-cache must be whole seconds (0: off).", "x-router-cache"
+        )
+    strategy = strategy_of(headers.get("x-router-strategy"), "x-router-strategy")
+    return RouteAsk(strategy, hedge, None if cache is None else int(cache))
+
+
+def routed(begun: Begun, strategy: str | None) -> RouteAsk:
+    """The routing asks of a call: a body's extension field wins over the header."""
+    if strategy is None:
+        return begun.route
+    return msgspec.structs.replace(begun.route, strategy=strategy_of(strategy, "strategy"))
 
 
 def json_response(
@@ -98,10 +147,15 @@ def json_response(
 
 
 def trail_header(attempts: Iterable[Attempt]) -> str:
-    """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated."""
+    """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated; a
+    retry also says how long it waited before it started (`after Nms`), and ` hedged` ends the
+    entry of an attempt started as a hedge."""
     return header_safe(
         ", ".join(
-            f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms" for a in attempts
+            f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms"
+            + (f" after {a.waited_ms}ms" if a.waited_ms else "")
+            + (" hedged" if a.hedged is True else "")
+            for a in attempts
         )
     )
 
@@ -121,46 +175,136 @@ class Begun(msgspec.Struct, frozen=True):
     received: float  # loop time
     principal: Principal
     timeout: float | None
+    read_timeout: float | None = None  # the OpenAI/Anthropic SDKs' `x-stainless-read-timeout`
+    request_id: str = ""  # `req_<hex>`: the ledger's and the logs' name for this request
+
+    def deadline(self, stream: bool) -> float | None:
+        """The call's deadline: the SDK's read timeout bounds a whole non-streamed answer
+        (nothing is read until it is complete); a stream's reads are each short."""
+        if stream or self.read_timeout is None:
+            return self.timeout
+        return min(self.timeout or self.read_timeout, self.read_timeout)
+
+    route: RouteAsk = RouteAsk()
 
 
 async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
     received = rt.now()
     principal = await rt.auth.authenticate(request.headers.get("authorization"))
-    return Begun(received, principal, request_timeout(request))
+    if rt.ledger.full:  # back-pressure: the ledger's writer is behind, wait for room
+        await rt.ledger.admit()
+    read = _seconds(request, "x-stainless-read-timeout", False)
+    return Begun(
+        received, principal, request_timeout(request), read, _call_id(request), route_ask(request)
+    )
+
+
+def _call_id(request: Request) -> str:
+    """The call's own id: the request id (`x-request-id`, see `router.observe`), made unique
+    when the caller chose it (the ledger and the limits key on it: two requests sent with the
+    same id must not share a row), as `<caller's id>.<8 hex>`."""
+    rid: str | None = request.scope.get("request_id")
+    if rid is None:
+        return new_request_id()
+    if request.headers.get("x-request-id") == rid:
+        return f"{rid}.{secrets.token_hex(4)}"
+    return rid
 
 
 def endpoint(
     rt: Runtime,
-    decoder: msgspec.json.Decoder[T],
+    decoder: msgspec.json.Decoder[T] | Callable[[bytes], T],
     handle: Callable[[Begun, T, Request], Awaitable[Response]],
 ) -> Handler:
-    """A JSON endpoint: `handle(begun, body, request)` after the skeleton's steps."""
+    """A JSON endpoint: `handle(begun, body, request)` after the skeleton's steps. `decoder`
+    is a msgspec decoder (errors name the field) or a function doing the same."""
 
     async def run(request: Request) -> Response:
         begun = await begin(rt, request)
-        body = decode(decoder, await read_body(request))
-        return await handle(begun, body, request)
+        raw = await read_body(request)
+        grant = await rt.limits.admit(begun.principal, begun.request_id, raw)
+        try:
+            body = (
+                decode(decoder, raw) if isinstance(decoder, msgspec.json.Decoder) else decoder(raw)
+            )
+            response = await handle(begun, body, request)
+        except BaseException:
+            rt.limits.release(begun.request_id)  # nothing if the call's report settled it
+            raise
+        if grant is not None and grant.headers:
+            response.headers.update(grant.headers)
+        return response
 
     return run
 
 
+def answer_headers(completion: Completion) -> dict[str, str]:
+    """What every non-streamed answer says about itself: the attempt trail, the strategy that
+    ordered it, the cache's verdict (when asked), the cost (USD, when the catalog prices the
+    model) and the parameters the target could not honour."""
+    headers = {
+        "x-router-attempts": trail_header(completion.attempts),
+        "x-router-strategy": completion.strategy,
+    }
+    if completion.cache is not None:
+        headers["x-router-cache"] = completion.cache
+    if completion.costs is not None:
+        headers["x-router-cost"] = format(completion.costs.total_tokens_cost, "f")
+    if completion.dropped:
+        headers["x-router-dropped"] = ", ".join(completion.dropped)
+    return headers
+
+
+MAX_OUTPUT = 10_000_000
+"""Above any model's output limit: a larger `max_tokens` is refused, a smaller one is clamped
+to each target's own `max_output_tokens` (`ChatRequest.output_limit`)."""
+
+Range = tuple[str, float, float]
+
+
+def check_ranges(body: object, ranges: Iterable[Range]) -> None:
+    """Each named number of `body`, when set, within its bounds; else a 400 naming it."""
+    for name, low, high in ranges:
+        value = getattr(body, name)
+        if value is not None and not low <= value <= high:
+            raise RequestError("invalid_value", f"{name} must be between {low} and {high}.", name)
+
+
 def asked(field: str, names: Sequence[str], first: str | None = None) -> tuple[Asked, ...]:
     """`names` as asked for in the list field `field` (`field[i]`); `first`, when given, is
-    a single-model field (`model`) that comes before them."""
+    a single-model field (`model`) that comes before them. A name with a control character
+    (it could never be a model, and would break a header) is a 400 naming its field."""
     head = (Asked(first, "model"),) if first is not None else ()
     out = head + tuple(Asked(n, f"{field}[{i}]") for i, n in enumerate(names))
     for a in out:
         if not a.name.isprintable():
             raise RequestError(
-                "invalid_value", "A model name must not hold control characters.", a.field
+                "invalid_value", "A model name may not contain control characters.", a.field
             )
     return out
+
+
+FALLBACK_HEADER = "x-router-fallback-models"
+
+
+def header_fallbacks(request: Request) -> tuple[Asked, ...]:
+    """The per-request chain of the `x-router-fallback-models` header (comma-separated model
+    names, tried after the body's), on every surface: clients that cannot add body fields
+    (Claude Code through `ANTHROPIC_CUSTOM_HEADERS`) can still ask for fallbacks."""
+    raw = request.headers.get(FALLBACK_HEADER)
+    if not raw:
+        return ()
+    names = [n.strip() for n in raw.split(",")]
+    return tuple(Asked(n, FALLBACK_HEADER) for n in names if n)
 
 
 # ---- the SSE relay --------------------------------------------------------------------------
 
 DONE = b"data: [DONE]\n\n"
+SHUTDOWN_GRACE = 4.0
+"""Seconds a stream in flight at shutdown (SIGTERM) may take to finish before it is cut,
+within uvicorn's 5 s graceful shutdown: its answer and its ledger row both complete."""
 
 
 class StreamRenderer(Protocol):
@@ -181,7 +325,14 @@ class StreamRenderer(Protocol):
 def sse(stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle) -> Response:
     """The stream as an SSE response: one send per upstream read, a ping every 15 s of
     silence, and `x-router-attempts` as it stood at the commit point."""
-    headers = {"x-router-attempts": trail_header(stream.trail)}
+    headers = {
+        "x-router-attempts": trail_header(stream.trail),
+        "x-router-strategy": stream.trail.strategy,
+    }
+    if stream.cache is not None:
+        headers["x-router-cache"] = stream.cache
+    if stream.dropped:
+        headers["x-router-dropped"] = ", ".join(stream.dropped)
     return EventSourceResponse(
         _relay(stream, renderer, lifecycle), headers=headers, ping=15, send_timeout=None
     )

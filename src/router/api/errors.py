@@ -14,7 +14,12 @@ import msgspec
 from router.core.types import Attempt
 from router.errors import AllTargetsFailed, Failure
 
-SURFACES: tuple[tuple[str, str], ...] = (("/api/v1/", "ironlabs"), ("/v1/", "openai"))
+SURFACES: tuple[tuple[str, str], ...] = (
+    ("/api/v1/", "ironlabs"),
+    ("/v1/responses", "responses"),
+    ("/v1/messages", "anthropic"),
+    ("/v1/", "openai"),
+)
 
 
 def surface_of(path: str) -> str | None:
@@ -148,5 +153,49 @@ def own_error(
     return OwnError(OwnErrorBody(code=code, message=message, field=field, attempts=trail))
 
 
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_type(status: int) -> str:
+    return ANTHROPIC_TYPES.get(status) or (
+        "api_error" if status >= 500 else "invalid_request_error"
+    )
+
+
+class AnthropicErrorBody(msgspec.Struct):
+    type: str
+    message: str
+
+
+class AnthropicError(msgspec.Struct, kw_only=True):
+    type: str = "error"
+    error: AnthropicErrorBody
+
+
+def anthropic_error(
+    status: int, code: str, message: str, field: str | None, attempts: list[Attempt] | None
+) -> object:
+    """Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`; the field a 400
+    is about is named in the message, the trail is in `x-router-attempts`."""
+    where = f" ({field})" if field and field not in message else ""
+    return AnthropicError(error=AnthropicErrorBody(anthropic_type(status), message + where))
+
+
 Shape = Callable[[int, str, str, str | None, list[Attempt] | None], object]
-SHAPES: dict[str | None, Shape] = {"openai": openai_error, "ironlabs": own_error, None: own_error}
+SHAPES: dict[str | None, Shape] = {
+    "openai": openai_error,
+    "responses": openai_error,
+    "ironlabs": own_error,
+    "anthropic": anthropic_error,
+    None: own_error,
+}

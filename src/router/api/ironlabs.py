@@ -2,8 +2,9 @@
 
 Shapes follow shared/reference/ironlabs-completions.md field for field. Stream events:
 `{"type":"text","text":...}` per piece of text, then `{"type":"response", ...the complete
-response object...}`, then `[DONE]`; a failure after the first text ends the stream with
-`{"type":"error","error":{...}}` before `[DONE]`.
+response object...}`, then `[DONE]`; with `search: true` a `{"type":"sources",...}` event
+comes right before the `response` event (which carries `sources` too). A failure after the
+first text ends the stream with `{"type":"error","error":{...}}` before `[DONE]`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ from starlette.routing import Route
 from router.api.common import (
     DONE,
     ENCODER,
+    MAX_OUTPUT,
     Begun,
+    answer_headers,
     asked,
+    check_ranges,
     endpoint,
+    header_fallbacks,
     json_response,
+    routed,
     sse,
-    trail_header,
 )
 from router.api.errors import OwnError
 from router.api.openapi import CALL, JSON, SSE, Errors, Events, Op
-from router.api.parts import InImage, InImageUrl, InText, part_of
+from router.api.parts import InImage, InImageUrl, InText, check_images, part_of
 from router.core.chat import ChatCall, ChatStream
 from router.core.types import (
     Attempt,
@@ -63,6 +68,7 @@ class CompletionsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     maxRetries: int | None = None
     search: bool = False
     conversationId: str | None = None
+    strategy: str | None = None  # extension: how `models` are ordered (README, "Strategies")
 
 
 _REQUEST = msgspec.json.Decoder(CompletionsRequest)
@@ -74,6 +80,7 @@ class OutCosts(msgspec.Struct):
     input_tokens_cost: Decimal | None
     output_tokens_cost: Decimal | None
     total_tokens_cost: Decimal | None
+    search_cost: Decimal | msgspec.UnsetType | None = msgspec.UNSET  # when search was asked
 
 
 class OutUsage(msgspec.Struct):
@@ -82,6 +89,7 @@ class OutUsage(msgspec.Struct):
     totalTokens: int
     reasoningTokens: int
     costs: OutCosts
+    searches: int | msgspec.UnsetType = msgspec.UNSET  # when search was asked
 
 
 class OutText(msgspec.Struct, kw_only=True):
@@ -95,7 +103,12 @@ class OutMessage(msgspec.Struct, kw_only=True):
     content: list[OutText]
 
 
-class CompletionsResponse(msgspec.Struct):
+class OutSource(msgspec.Struct):
+    url: str
+    title: str
+
+
+class CompletionsResponse(msgspec.Struct, kw_only=True):
     provider: str
     model: str
     responseMessageId: str
@@ -105,6 +118,11 @@ class CompletionsResponse(msgspec.Struct):
     usage: OutUsage
     latency: int
     ttft: int
+    sources: list[OutSource] | msgspec.UnsetType = msgspec.UNSET  # when search was asked
+
+
+class SourcesEvent(msgspec.Struct, tag="sources", tag_field="type"):
+    sources: list[OutSource]
 
 
 class FinalEvent(CompletionsResponse, tag="response", tag_field="type"):
@@ -152,24 +170,19 @@ def title_from(messages: tuple[Message, ...], limit: int = 60) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
+_RANGES = (("temperature", 0, 1), ("maxTokens", 1, MAX_OUTPUT), ("maxRetries", 0, 10))
+
+
 def validate(body: CompletionsRequest) -> None:
     """Checks beyond the types, each naming its field."""
     if not body.messages:
         raise RequestError("invalid_value", "At least one message is required.", "messages")
     if not body.models:
         raise RequestError("invalid_value", "At least one model is required.", "models")
-    if body.temperature is not None and not 0 <= body.temperature <= 1:
-        raise RequestError("invalid_value", "temperature must be between 0 and 1.", "temperature")
-    if body.maxTokens is not None and body.maxTokens < 1:
-        raise RequestError("invalid_value", "maxTokens must be at least 1.", "maxTokens")
-    if body.maxRetries is not None and not 0 <= body.maxRetries <= 10:
-        raise RequestError("invalid_value", "maxRetries must be between 0 and 10.", "maxRetries")
-    if body.search:
-        raise RequestError(
-            "search_unavailable",
-            "Web search grounding is not available on this gateway; send search: false.",
-            "search",
-        )
+    check_ranges(body, _RANGES)
+    for i, m in enumerate(body.messages):
+        if isinstance(m.content, list):
+            check_images(m.content, f"messages[{i}].content")
     if body.conversationId is not None:
         try:
             uuid.UUID(body.conversationId)
@@ -185,12 +198,15 @@ def render(
     conv_id: str,
     title: str,
     cls: type[CompletionsResponse] = CompletionsResponse,
+    search: bool = False,
 ) -> CompletionsResponse:
     u = completion.usage
     c = completion.costs
     costs = (
         OutCosts(c.input_tokens_cost, c.output_tokens_cost, c.total_tokens_cost) if c else _UNKNOWN
     )
+    if search:
+        costs = msgspec.structs.replace(costs, search_cost=c.search_cost if c else None)
     return cls(
         provider=completion.provider,
         model=completion.model,
@@ -199,11 +215,21 @@ def render(
         conversationTitle=title,
         message=OutMessage(content=[OutText(text=completion.text)]),
         usage=OutUsage(
-            u.prompt_tokens, u.completion_tokens, u.total_tokens, u.reasoning_tokens, costs
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.total_tokens,
+            u.reasoning_tokens,
+            costs,
+            u.searches if search else msgspec.UNSET,
         ),
         latency=completion.latency_ms,
         ttft=completion.ttft_ms,
+        sources=sources_of(completion) if search else msgspec.UNSET,
     )
+
+
+def sources_of(completion: Completion) -> list[OutSource]:
+    return [OutSource(s.url, s.title) for s in completion.sources]
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -213,26 +239,30 @@ def routes(rt: Runtime) -> list[Route]:
         conv_id, title, history = await _conversation(rt, body.conversationId, new)
         call = ChatCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=asked("models", body.models),
-            fallbacks=asked("fallback_models", body.fallback_models),
+            fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
             request=ChatRequest(
-                messages=history + new, temperature=body.temperature, max_tokens=body.maxTokens
+                messages=history + new,
+                temperature=body.temperature,
+                max_tokens=body.maxTokens,
+                search=body.search,
             ),
             max_retries=body.maxRetries,
-            timeout=begun.timeout,
+            timeout=begun.deadline(body.stream),
             received=begun.received,
             surface="ironlabs",
             stream=body.stream,
+            route=routed(begun, body.strategy),
         )
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
-            return sse(await rt.chat.open_stream(call), _Renderer(keep), rt.lifecycle)
+            renderer = _Renderer(keep, body.search)
+            return sse(await rt.chat.open_stream(call), renderer, rt.lifecycle)
         completion = await rt.chat.complete(call)
         keep(completion)
-        payload = render(completion, keep.mid, conv_id, title)
-        return json_response(
-            payload, headers={"x-router-attempts": trail_header(completion.attempts)}
-        )
+        payload = render(completion, keep.mid, conv_id, title, search=body.search)
+        return json_response(payload, headers=answer_headers(completion))
 
     return [Route("/api/v1/completions", endpoint(rt, _REQUEST, completions), methods=["POST"])]
 
@@ -267,6 +297,7 @@ class _Keeper:
                 completion.provider,
                 completion.model,
                 self.mid,
+                completion.sources,
             )
         )
 
@@ -275,8 +306,9 @@ class _Renderer:
     """The Iron Labs stream: `text` events, then the `response` event (or an `error` event
     when the stream broke beyond rescue), then `[DONE]`."""
 
-    def __init__(self, keep: _Keeper) -> None:
+    def __init__(self, keep: _Keeper, search: bool) -> None:
         self.keep = keep
+        self.search = search
 
     def frames(self, batch: list[Event]) -> bytes:
         return b"".join(
@@ -305,8 +337,12 @@ class _Renderer:
     def finished(self, completion: Completion) -> bytes:
         keep = self.keep
         keep(completion)
-        final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent)
-        return b"data: " + ENCODER.encode(final) + b"\n\n" + DONE
+        final = render(completion, keep.mid, keep.conv_id, keep.title, FinalEvent, self.search)
+        head = b""
+        if self.search:  # the sources, known once the answer is, before the final event
+            event = SourcesEvent(sources_of(completion))
+            head = b"data: " + ENCODER.encode(event) + b"\n\n"
+        return head + b"data: " + ENCODER.encode(final) + b"\n\n" + DONE
 
 
 OPERATIONS = (
@@ -315,7 +351,10 @@ OPERATIONS = (
         "/api/v1/completions",
         "Chat completion (Iron Labs)",
         "Iron Labs",
-        {JSON: CompletionsResponse, SSE: Events((TextEvent | FinalEvent | ErrorEvent,))},
+        {
+            JSON: CompletionsResponse,
+            SSE: Events((TextEvent | SourcesEvent | FinalEvent | ErrorEvent,)),
+        },
         CompletionsRequest,
         Errors(OwnError, CALL),
         examples=(

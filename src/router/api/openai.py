@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 
 import msgspec
@@ -20,25 +21,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router.api.citations import Annotation, cited_in
 from router.api.common import (
     DONE,
     ENCODER,
     Begun,
+    answer_headers,
     asked,
     endpoint,
+    header_fallbacks,
     json_response,
+    routed,
     sse,
-    trail_header,
 )
-from router.api.openai_request import CHAT_BODY, ChatBody, chat_request, validate
+from router.api.openai_request import Decoded, chat_request, decode_chat, validate
 from router.core.chat import ChatCall, ChatStream
 from router.core.types import (
     Attempt,
     Completion,
     Event,
+    Logprobs,
     ReasoningDelta,
     TextDelta,
+    ToolCall,
     ToolCallDelta,
+    Usage,
 )
 from router.errors import StreamFailed
 from router.lifecycle import DRAIN_MESSAGE
@@ -64,13 +71,13 @@ class OutMessage(msgspec.Struct, kw_only=True):
     refusal: None = None
     tool_calls: list[OutToolCall] | msgspec.UnsetType = msgspec.UNSET
     reasoning_content: str | msgspec.UnsetType = msgspec.UNSET
-    annotations: tuple[()] = ()
+    annotations: list[Annotation] = []  # url_citation, for a searched answer
 
 
 class OutChoice(msgspec.Struct, kw_only=True):
     index: int = 0
     message: OutMessage
-    logprobs: None = None
+    logprobs: msgspec.Raw | None = None
     finish_reason: str
 
 
@@ -135,31 +142,45 @@ def out_usage(completion: Completion) -> OutUsage:
     )
 
 
-def render(completion: Completion, ident: str, created: int) -> ChatCompletion:
-    calls = [
-        OutToolCall(id=c.id, function=OutFunction(c.name, c.arguments))
-        for c in completion.tool_calls
-    ]
-    message = OutMessage(
-        content=completion.text if completion.text or not calls else None,
-        tool_calls=calls or msgspec.UNSET,
-        reasoning_content=completion.reasoning or msgspec.UNSET,
+def _message(
+    text: str, calls: Sequence[ToolCall], reasoning: str = "", cites: list[Annotation] | None = None
+) -> OutMessage:
+    out = [OutToolCall(id=c.id, function=OutFunction(c.name, c.arguments)) for c in calls]
+    return OutMessage(
+        content=text if text or not out else None,
+        tool_calls=out or msgspec.UNSET,
+        reasoning_content=reasoning or msgspec.UNSET,
+        annotations=cites or [],
     )
+
+
+def render(completion: Completion, ident: str, created: int) -> ChatCompletion:
+    c = completion
+    first = OutChoice(
+        message=_message(c.text, c.tool_calls, c.reasoning, cited_in(c)),
+        logprobs=c.logprobs,
+        finish_reason=finish_reason(c),
+    )
+    more = [
+        OutChoice(
+            index=o.index,
+            message=_message(o.text, o.tool_calls),
+            logprobs=o.logprobs,
+            finish_reason=o.finish if o.finish in _FINISH else "stop",
+        )
+        for o in c.choices
+    ]
     return ChatCompletion(
         id=ident,
         created=created,
-        model=f"{completion.provider}/{completion.model}",
-        choices=[OutChoice(message=message, finish_reason=finish_reason(completion))],
-        usage=out_usage(completion),
+        model=f"{c.provider}/{c.model}",
+        choices=[first, *more],
+        usage=out_usage(c),
     )
 
 
 def new_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
-
-
-def headers_for(completion: Completion) -> dict[str, str]:
-    return {"x-router-attempts": trail_header(completion.attempts)}
 
 
 # ---- stream -------------------------------------------------------------------------------
@@ -185,33 +206,56 @@ class Chunks:
     """Pre-encoded `chat.completion.chunk` frames for one stream: everything around the delta
     is built once, so each event costs one small encode and a few byte joins."""
 
-    __slots__ = ("created", "done_tail", "head", "ident", "include_usage", "model", "tail")
+    __slots__ = (
+        "created",
+        "done_tail",
+        "head",
+        "heads",
+        "ident",
+        "include_usage",
+        "model",
+        "prefix",
+        "tail",
+    )
 
     def __init__(self, ident: str, created: int, model: str, include_usage: bool) -> None:
         self.ident, self.created, self.model = ident, created, model
         self.include_usage = include_usage
-        self.head = (
+        self.prefix = (
             b'data: {"id":'
             + ENCODER.encode(ident)
             + b',"object":"chat.completion.chunk","created":'
             + str(created).encode()
             + b',"model":'
             + ENCODER.encode(model)
-            + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
+            + b',"system_fingerprint":null,"choices":[{"index":'
         )
+        self.head = self.prefix + b'0,"delta":'
+        self.heads: dict[int, bytes] = {0: self.head}  # choice index -> head (n > 1)
         usage = b',"usage":null' if include_usage else b""
         self.tail = b',"logprobs":null,"finish_reason":null}]' + usage + b"}\n\n"
         self.done_tail = usage + b"}\n\n"
 
-    def role(self) -> bytes:
-        return self.head + b'{"role":"assistant","content":"","refusal":null}' + self.tail
+    def role(self, choice: int = 0) -> bytes:
+        head = self._head(choice)
+        return head + b'{"role":"assistant","content":"","refusal":null}' + self.tail
+
+    def _head(self, choice: int) -> bytes:
+        found = self.heads.get(choice)
+        if found is None:
+            found = self.heads[choice] = self.prefix + str(choice).encode() + b',"delta":'
+        return found
 
     def frames(self, batch: list[Event]) -> bytes:
         head, tail, out = self.head, self.tail, []
         # Exact-type dispatch, cheaper per event than isinstance; mypy does not narrow on it.
         for e in batch:
             kind = type(e)
-            if kind is TextDelta:
+            if kind is not Usage and e.choice:  # type: ignore[union-attr]
+                out.append(self._other(e))
+            elif kind is Logprobs:
+                out.append(self._logprobs(e))  # type: ignore[arg-type]
+            elif kind is TextDelta:
                 out.append(head + b'{"content":' + ENCODER.encode(e.text) + b"}" + tail)  # type: ignore[union-attr]
             elif kind is ReasoningDelta:
                 text = ENCODER.encode(e.text)  # type: ignore[union-attr]
@@ -220,9 +264,36 @@ class Chunks:
                 out.append(head + b'{"tool_calls":[' + _tool(e) + b"]}" + tail)  # type: ignore[arg-type]
         return b"".join(out)
 
-    def finish(self, reason: str) -> bytes:
+    def _other(self, e: Event) -> bytes:
+        """An event of a choice beyond the first (n > 1): its role comes before its first."""
+        choice = e.choice  # type: ignore[union-attr]
+        fresh = choice not in self.heads
+        head = self._head(choice)
+        tail = self.tail
+        if type(e) is Logprobs:
+            frame = self._logprobs(e)
+        elif type(e) is TextDelta:
+            frame = head + b'{"content":' + ENCODER.encode(e.text) + b"}" + tail
+        elif type(e) is ToolCallDelta:
+            frame = head + b'{"tool_calls":[' + _tool(e) + b"]}" + tail
+        else:
+            frame = b""
+        return (self.role(choice) if fresh else b"") + frame
+
+    def _logprobs(self, e: Logprobs) -> bytes:
+        usage = b',"usage":null' if self.include_usage else b""
         return (
-            self.head
+            self._head(e.choice)
+            + b'{},"logprobs":'
+            + bytes(e.raw)
+            + b',"finish_reason":null}]'
+            + usage
+            + b"}\n\n"
+        )
+
+    def finish(self, reason: str, choice: int = 0) -> bytes:
+        return (
+            self._head(choice)
             + b'{},"logprobs":null,"finish_reason":'
             + ENCODER.encode(reason)
             + b"}]"
@@ -297,7 +368,13 @@ class _Renderer:
 
     def finished(self, completion: Completion) -> bytes:
         chunks = self.chunks
-        tail = chunks.finish(finish_reason(completion))
+        tail = b""
+        if completion.sources:  # the citations, once the answer is whole (OpenAI's delta)
+            cites = ENCODER.encode(cited_in(completion))
+            tail = chunks.head + b'{"annotations":' + cites + b"}" + chunks.tail
+        tail += chunks.finish(finish_reason(completion))
+        for o in completion.choices:
+            tail += chunks.finish(o.finish if o.finish in _FINISH else "stop", o.index)
         if chunks.include_usage:
             tail += chunks.usage(completion)
         return tail + DONE
@@ -307,17 +384,20 @@ class _Renderer:
 
 
 def routes(rt: Runtime) -> list[Route]:
-    async def completions(begun: Begun, body: ChatBody, request: Request) -> Response:
+    async def completions(begun: Begun, decoded: Decoded, request: Request) -> Response:
+        body = decoded.body
         validate(body)
         call = ChatCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=asked("models", body.models, body.model),
-            fallbacks=asked("fallback_models", body.fallback_models),
-            request=chat_request(body),
-            timeout=begun.timeout,
+            fallbacks=asked("fallback_models", body.fallback_models) + header_fallbacks(request),
+            request=chat_request(body, decoded.extra),
+            timeout=begun.deadline(body.stream),
             received=begun.received,
             surface="openai",
             stream=body.stream,
+            route=routed(begun, body.strategy),
         )
         ident, created = new_id(), int(time.time())
         if body.stream:
@@ -326,6 +406,7 @@ def routes(rt: Runtime) -> list[Route]:
             renderer = _Renderer(Chunks(ident, created, stream.target.ref, include))
             return sse(stream, renderer, rt.lifecycle)
         completion = await rt.chat.complete(call)
-        return json_response(render(completion, ident, created), headers=headers_for(completion))
+        return json_response(render(completion, ident, created), headers=answer_headers(completion))
 
-    return [Route("/v1/chat/completions", endpoint(rt, CHAT_BODY, completions), methods=["POST"])]
+    chat = endpoint(rt, decode_chat, completions)
+    return [Route("/v1/chat/completions", chat, methods=["POST"])]

@@ -43,6 +43,8 @@ from router.runtime import Runtime
 log = logging.getLogger("router")
 
 MAX_UPLOAD = 25 * 1024 * 1024
+MAX_DIMENSIONS = 8192  # above the largest embedding models' (3072, 4096)
+MAX_INPUTS = 2048  # OpenAI's own limit per request
 _FORM_SLACK = 256 * 1024  # the other form fields and the multipart framing
 _TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
@@ -105,8 +107,10 @@ def embedding_request(body: EmbeddingsBody) -> EmbeddingRequest:
         raise _invalid("`input` must not be empty.", "input")
     if not isinstance(given, str) and len({type(item) for item in given}) > 1:
         raise _invalid("`input` must be strings, token ids or token-id lists, not a mix.", "input")
-    if body.dimensions is not None and body.dimensions < 1:
-        raise _invalid("`dimensions` must be at least 1.", "dimensions")
+    if body.dimensions is not None and not 1 <= body.dimensions <= MAX_DIMENSIONS:
+        raise _invalid(f"`dimensions` must be between 1 and {MAX_DIMENSIONS}.", "dimensions")
+    if not isinstance(given, str) and len(given) > MAX_INPUTS:
+        raise _invalid(f"`input` may hold at most {MAX_INPUTS} items.", "input")
     return EmbeddingRequest(
         input=body.input,
         encoding_format=body.encoding_format,
@@ -343,12 +347,13 @@ def routes(rt: Runtime) -> list[Route]:
     ) -> Response:
         call = MediaCall(
             principal=begun.principal,
+            request_id=begun.request_id,
             models=models,
             fallbacks=asked("fallback_models", fallbacks),
             request=media,
             received=begun.received,
             surface="openai",
-            timeout=begun.timeout,
+            timeout=begun.deadline(False),
         )
         return respond(await rt.media.run(call), rt.media)
 

@@ -5,7 +5,8 @@ bare name (`gpt-4o-mini`) that resolves to a catalog model the key may use (its 
 the first of `routing.preference` to list it, and no alias has that name), so the names the
 reference pages use are listed as written; then each alias of routing.toml whose chain holds
 a model the key may use. Each entry adds `type` (chat, embedding, image, speech,
-transcription) to OpenAI's fields.
+transcription) to OpenAI's fields. A request with `anthropic-version` (Anthropic's SDKs, Claude
+Code) gets the chat models in Anthropic's list shape (`router.api.anthropic.model_page`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router.api import anthropic
 from router.api.common import ENCODER, json_response
 from router.api.errors import OpenAIError
 from router.api.openapi import JSON, READ, Errors, Op
@@ -99,6 +101,10 @@ def routes(rt: Runtime) -> list[Route]:
     cache: dict[tuple[bool, tuple[str, ...]], bytes] = {}
 
     async def list_models(request: Request) -> Response:
+        if anthropic.wants_model_page(request):  # Claude Code's model picker
+            principal = await rt.auth.authenticate(anthropic.authorization(request))
+            chat = [m.id for m in visible(rt.catalog, principal) if m.type == "chat"]
+            return anthropic.model_page(chat, request)
         principal = await rt.auth.authenticate(request.headers.get("authorization"))
         key = (principal.master, principal.models)
         body = cache.get(key)

@@ -1,23 +1,29 @@
 """The OpenAI chat request: `ChatBody` decoded and checked, then made canonical.
 
-Accepted and ignored (nothing to forward them to): `metadata`, `store`, `service_tier`,
-`safety_identifier`, `prompt_cache_key`, `parallel_tool_calls`. Refused with a 400 naming the
-parameter unless left at their defaults: `n`, `logprobs`, `top_logprobs`, `logit_bias`,
-`presence_penalty`, `frequency_penalty`, `audio`, `modalities` other than text, `prediction`,
-`web_search_options`.
+Every parameter of the Chat Completions spec is accepted. Those with a canonical meaning
+(sampling, penalties, `n`, `logprobs`, tools, formats ...) reach every protocol that has an
+equivalent; OpenAI-only ones (`metadata`, `store`, `service_tier`, `modalities`, `audio`,
+`prediction`, `web_search_options`, `verbosity` ...) pass through unchanged to
+OpenAI-compatible targets (`PASSTHROUGH`). A target that cannot honour one drops it, named in
+`x-router-dropped`, or is passed by, as its provider file says (`on_unsupported`). Fields
+outside the spec are provider extras (the SDKs' `extra_body`): they go only to providers whose
+file lists them (`extra_params`), and are refused with a 400 naming the field elsewhere.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
+from msgspec import UNSET
 
-from router.api.parts import InImageUrl, InRefusal, InText, part_of
+from router.api.common import MAX_OUTPUT, check_ranges, decode
+from router.api.parts import InImageUrl, InRefusal, InText, check_images, part_of
 from router.core.types import (
     ChatRequest,
     ImagePart,
     Message,
+    Native,
     Role,
     TextPart,
     Tool,
@@ -84,6 +90,7 @@ class ChatBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: str | None = None
     models: list[str] = []  # extension: more models, in order (OpenRouter's `models`)
     fallback_models: list[str] = []  # extension: tried after `model` and `models`
+    strategy: str | None = None  # extension: how `models` are ordered (x-router-strategy)
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = None
@@ -97,44 +104,87 @@ class ChatBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: dict[str, object] | None = None
     reasoning_effort: str | None = None
-    # accepted, not forwarded
-    parallel_tool_calls: bool | None = None
-    metadata: dict[str, str] | None = None
-    store: bool | None = None
-    service_tier: str | None = None
-    safety_identifier: str | None = None
-    prompt_cache_key: str | None = None
-    # refused unless at their defaults
     n: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
     logit_bias: dict[str, float] | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
-    modalities: list[str] | None = None
-    audio: dict[str, object] | None = None
-    prediction: dict[str, object] | None = None
-    web_search_options: dict[str, object] | None = None
+    # OpenAI-only: passed through to OpenAI-compatible targets as sent
+    parallel_tool_calls: Any = msgspec.UNSET
+    metadata: Any = msgspec.UNSET
+    store: Any = msgspec.UNSET
+    service_tier: Any = msgspec.UNSET
+    safety_identifier: Any = msgspec.UNSET
+    prompt_cache_key: Any = msgspec.UNSET
+    prompt_cache_retention: Any = msgspec.UNSET
+    prompt_cache_options: Any = msgspec.UNSET
+    verbosity: Any = msgspec.UNSET
+    moderation: Any = msgspec.UNSET
+    modalities: Any = msgspec.UNSET
+    audio: Any = msgspec.UNSET
+    prediction: Any = msgspec.UNSET
+    web_search_options: Any = msgspec.UNSET
+    function_call: Any = msgspec.UNSET
+    functions: Any = msgspec.UNSET
 
 
-CHAT_BODY = msgspec.json.Decoder(ChatBody)
+class _LenientBody(ChatBody, frozen=True, forbid_unknown_fields=False):
+    """The same, for a body with provider extras (fields outside the spec)."""
 
 
-def _unsupported(body: ChatBody) -> str | None:
-    """The first parameter set to something this gateway cannot honour."""
-    checks = (
-        ("n", body.n not in (None, 1)),
-        ("logprobs", bool(body.logprobs)),
-        ("top_logprobs", body.top_logprobs not in (None, 0)),
-        ("logit_bias", bool(body.logit_bias)),
-        ("presence_penalty", body.presence_penalty not in (None, 0)),
-        ("frequency_penalty", body.frequency_penalty not in (None, 0)),
-        ("modalities", body.modalities not in (None, ["text"])),
-        ("audio", body.audio is not None),
-        ("prediction", body.prediction is not None),
-        ("web_search_options", body.web_search_options is not None),
-    )
-    return next((name for name, bad in checks if bad), None)
+PASSTHROUGH = (
+    "parallel_tool_calls",
+    "metadata",
+    "store",
+    "service_tier",
+    "safety_identifier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "prompt_cache_options",
+    "verbosity",
+    "moderation",
+    "modalities",
+    "audio",
+    "prediction",
+    "function_call",
+    "functions",
+)
+_STRICT = msgspec.json.Decoder(ChatBody)
+_LENIENT = msgspec.json.Decoder(_LenientBody)
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_KNOWN = frozenset(ChatBody.__struct_fields__)
+
+
+class Decoded(msgspec.Struct, frozen=True):
+    body: ChatBody
+    extra: dict[str, object] | None  # provider extras, by name
+
+
+def decode_chat(raw: bytes) -> Decoded:
+    """The body, strictly; fields outside the spec are kept apart as provider extras (the
+    common case, a body without any, costs one decode)."""
+    try:
+        return Decoded(decode(_STRICT, raw), None)
+    except RequestError as exc:
+        if exc.code != "unknown_field" or exc.field is None or "." in exc.field:
+            raise  # a typo inside a message or tool is no provider extra
+    fields = decode(_FIELDS, raw)
+    extra = {n: msgspec.json.decode(v) for n, v in fields.items() if n not in _KNOWN}
+    return Decoded(decode(_LENIENT, raw), extra)
+
+
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("temperature", 0, 2),
+    ("top_p", 0, 1),
+    ("presence_penalty", -2, 2),
+    ("frequency_penalty", -2, 2),
+    ("n", 1, 128),
+    ("top_logprobs", 0, 20),
+    ("max_tokens", 1, MAX_OUTPUT),
+    ("max_completion_tokens", 1, MAX_OUTPUT),
+    ("seed", -(2**63), 2**63 - 1),
+)
 
 
 def validate(body: ChatBody) -> None:
@@ -143,14 +193,12 @@ def validate(body: ChatBody) -> None:
         raise RequestError("missing_required_parameter", "`model` is required.", "model")
     if not body.messages:
         raise RequestError("invalid_value", "`messages` must not be empty.", "messages")
-    if body.temperature is not None and not 0 <= body.temperature <= 2:
-        raise RequestError("invalid_value", "temperature must be between 0 and 2.", "temperature")
-    if body.top_p is not None and not 0 <= body.top_p <= 1:
-        raise RequestError("invalid_value", "top_p must be between 0 and 1.", "top_p")
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = getattr(body, name)
-        if value is not None and value < 1:
-            raise RequestError("invalid_value", f"{name} must be at least 1.", name)
+    check_ranges(body, _RANGES)
+    for bias in (body.logit_bias or {}).values():
+        if not -100 <= bias <= 100:
+            raise RequestError(
+                "invalid_value", "logit_bias values must be between -100 and 100.", "logit_bias"
+            )
     for i, m in enumerate(body.messages):
         if m.role == "tool" and not m.tool_call_id:
             raise RequestError(
@@ -158,13 +206,8 @@ def validate(body: ChatBody) -> None:
                 "A tool message needs `tool_call_id`.",
                 f"messages[{i}].tool_call_id",
             )
-    unsupported = _unsupported(body)
-    if unsupported is not None:
-        raise RequestError(
-            "unsupported_parameter",
-            f"`{unsupported}` is not supported by this gateway.",
-            unsupported,
-        )
+        if isinstance(m.content, list):
+            check_images(m.content, f"messages[{i}].content")
 
 
 _ROLE: dict[str, Role] = {
@@ -190,7 +233,14 @@ def _message(m: InMessage) -> Message:
     return Message(_ROLE[m.role], parts, calls, m.tool_call_id, m.name)
 
 
-def chat_request(body: ChatBody) -> ChatRequest:
+def _native(body: ChatBody) -> Native | None:
+    fields = {name: value for name in PASSTHROUGH if (value := getattr(body, name)) is not UNSET}
+    if body.max_completion_tokens is not None:  # kept by its own name for OpenAI targets
+        fields["max_completion_tokens"] = body.max_completion_tokens
+    return Native("openai", fields) if fields else None
+
+
+def chat_request(body: ChatBody, extra: dict[str, object] | None = None) -> ChatRequest:
     choice = body.tool_choice
     stop = body.stop
     return ChatRequest(
@@ -210,4 +260,13 @@ def chat_request(body: ChatBody) -> ChatRequest:
         response_format=body.response_format,
         user=body.user,
         reasoning_effort=body.reasoning_effort,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
+        n=body.n or 1,
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs,
+        logit_bias=body.logit_bias,
+        native=_native(body),
+        extra=extra,
+        search=body.web_search_options not in (UNSET, None),  # asks for grounded answers
     )

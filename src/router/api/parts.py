@@ -7,11 +7,13 @@ OpenAI-compatible gateways accept it) becomes the canonical `CacheHint`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
 
 from router.core.types import CacheHint, ImagePart, TextPart
+from router.errors import RequestError
 
 
 class CacheControl(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -44,6 +46,23 @@ class InRefusal(msgspec.Struct, frozen=True, tag="refusal"):
     """OpenAI: an assistant's refusal, sent back as history."""
 
     refusal: str
+
+
+_SCHEMES = ("https://", "http://", "data:")
+
+
+def check_images(parts: Sequence[object], field: str) -> None:
+    """Image URLs are http(s) or `data:`; anything else (`ftp://`, `file://`) is a 400."""
+    for j, p in enumerate(parts):
+        url = p.url if isinstance(p, InImage) else None
+        if isinstance(p, InImageUrl):
+            url = p.image_url if isinstance(p.image_url, str) else p.image_url.url
+        if url is not None and not url.lower().startswith(_SCHEMES):
+            raise RequestError(
+                "invalid_image_url",
+                "An image URL must be http(s) or a data: URL.",
+                f"{field}[{j}]",
+            )
 
 
 def _cache(c: CacheControl | None) -> CacheHint | None:

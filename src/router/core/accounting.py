@@ -12,6 +12,7 @@ from router.config import Prices
 from router.core.types import Costs, Usage
 
 _MILLION = Decimal(1_000_000)
+_ZERO = Decimal(0)
 
 
 def price(usage: Usage, prices: Prices | None) -> Costs | None:
@@ -31,7 +32,29 @@ def price(usage: Usage, prices: Prices | None) -> Costs | None:
     output_cost = (
         answer * prices.output + reasoning * _or(prices.reasoning, prices.output)
     ) / _MILLION
-    return Costs(input_cost, output_cost, input_cost + output_cost)
+    searched = search_fee(usage.searches, prices)
+    return Costs(input_cost, output_cost, input_cost + output_cost + searched, searched)
+
+
+def search_fee(searches: int, prices: Prices) -> Decimal:
+    """What `searches` web searches for one answer cost: per search, and/or once for an
+    answer grounded at all (as Gemini bills), whichever the model's file declares."""
+    if not searches:
+        return _ZERO
+    grounded = _or(prices.per_grounded_request, _ZERO)
+    return searches * _or(prices.per_search, _ZERO) + grounded
+
+
+def with_search(costs: Costs | None, fee: Decimal) -> Costs | None:
+    """`costs` plus a search fee paid apart (the gateway-run search's)."""
+    if costs is None or not fee:
+        return costs
+    return Costs(
+        costs.input_tokens_cost,
+        costs.output_tokens_cost,
+        costs.total_tokens_cost + fee,
+        costs.search_cost + fee,
+    )
 
 
 def _or(value: Decimal | None, default: Decimal) -> Decimal:

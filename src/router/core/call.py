@@ -8,11 +8,20 @@ from typing import Generic, TypeVar
 import msgspec
 
 from router.auth import Principal
-from router.config import Settings
+from router.config import Settings, Strategy
 from router.core.media import MediaRequest
 from router.core.types import Asked, ChatRequest
 
 R = TypeVar("R", ChatRequest, MediaRequest)
+
+
+class RouteAsk(msgspec.Struct, frozen=True):
+    """What the caller asked of routing for this call (headers or extension fields); None:
+    the alias's route or `[routing]` decides."""
+
+    strategy: Strategy | None = None
+    hedge_after: str | None = None  # milliseconds, or a percentile of observed TTFT ("p95")
+    cache_ttl: int | None = None  # seconds to cache the answer (0: not cached, not looked up)
 
 
 class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
@@ -23,10 +32,16 @@ class Call(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
     fallbacks: tuple[Asked, ...] = ()
     request: R
     surface: str
+    request_id: str = ""  # from the surface kit (`router.api.common.begin`)
     received: float  # loop time the request arrived
     stream: bool = False
     max_retries: int | None = None
     timeout: float | None = None  # the caller's deadline, seconds (capped by the config)
+    route: RouteAsk = RouteAsk()
+
+    @property
+    def request_model(self) -> str:
+        return self.models[0].name if self.models else ""
 
     @property
     def first_field(self) -> str:

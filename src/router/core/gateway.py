@@ -19,14 +19,17 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 from router.config import Settings
 from router.core.call import Policy
 from router.core.health import Health
+from router.core.hedge import Race
 from router.core.planner import Plan
 from router.core.ports import Backend, Observer
+from router.core.stats import Stats
+from router.core.timeouts import LearnedTimeouts
 from router.core.trail import Trail
-from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Target, Usage
+from router.core.types import Attempt, ChatRequest, Event, ReasoningDelta, Sources, Target, Usage
 from router.errors import AllTargetsFailed, Failure, UpstreamError
 
 T = TypeVar("T")
-_COMMITTING = (ReasoningDelta, Usage)  # event types that do not commit a stream
+_COMMITTING = (ReasoningDelta, Usage, Sources)  # event types that do not commit a stream
 
 
 class Opened(msgspec.Struct):
@@ -62,8 +65,11 @@ class Gateway:
         health: Health,
         observer: Observer,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        stats: Stats | None = None,
     ) -> None:
         self.settings = settings
+        self.stats = Stats() if stats is None else stats  # attempts in flight, learned speed
+        self.learned = LearnedTimeouts(settings, self.stats)
         self.backends = backends
         self.health = health
         self.observer = observer
@@ -111,13 +117,7 @@ class Gateway:
         return await self._attempt(target, policy, trail, once)
 
     def first_token_timeout(self, target: Target) -> float:
-        info = target.info
-        if info is not None and info.first_token_timeout is not None:
-            return info.first_token_timeout
-        timeouts = self.settings.timeouts
-        if info is not None and "reasoning" in info.capabilities:
-            return timeouts.first_token_reasoning
-        return timeouts.first_token
+        return self.learned.first_token(target)
 
     def settle(
         self,
@@ -131,6 +131,7 @@ class Gateway:
         (with what it consumed, `used`, and that usage's cost)."""
         attempt = trail.opened
         assert attempt is not None
+        self.stats.ended(opened.target.ref)
         ms = int((_now() - opened.started) * 1000)
         if error is None:
             final = msgspec.structs.replace(attempt, ms=ms)
@@ -151,17 +152,37 @@ class Gateway:
         trail: Trail,
         once: Callable[[Target], Awaitable[T]],
     ) -> T:
-        """Walk the plan: `once(target)` with retries per target, then the next target.
+        """Walk the plan: `once(target)` with retries per target, then the next target; with
+        `plan.hedge_after`, the rest of the chain races a slow first target (`core.hedge`).
         Chat and every media endpoint share this one policy."""
+        targets = plan.targets
+        if plan.hedge_after is None or len(targets) < 2:
+            return await self._walk(targets, policy, trail, once, False)
+        race: Race[T] = Race(lambda t, a: self._ended(t, trail, a), _discard, _now)
+        return await race.run(
+            lambda o, hedged: self._walk(targets[:1], policy, trail, o, hedged),
+            lambda o, hedged: self._walk(targets[1:], policy, trail, o, hedged),
+            once,
+            plan.hedge_after,
+        )
+
+    async def _walk(
+        self,
+        targets: list[Target],
+        policy: Policy,
+        trail: Trail,
+        once: Callable[[Target], Awaitable[T]],
+        hedged: bool,
+    ) -> T:
         decisive: UpstreamError | None = None
         too_small: int | None = None  # context window that already proved too small
-        for target in plan.targets:
+        for target in targets:
             window = target.info.context_window if target.info else None
             if too_small is not None and window is not None and window <= too_small:
                 trail.add(_skip(target, Failure.TOO_LARGE, "context window too small"))
                 continue
             try:
-                return await self._with_retries(target, policy, trail, once)
+                return await self._with_retries(target, policy, trail, once, hedged)
             except UpstreamError as exc:
                 decisive = decisive or exc
                 if exc.failure is Failure.CONTEXT_LENGTH:
@@ -169,6 +190,11 @@ class Gateway:
                 if exc.failure is Failure.DEADLINE or self._ends_chain(exc):
                     break
         raise AllTargetsFailed(list(trail.entries), decisive)
+
+    def _ended(self, target: Target, trail: Trail, attempt: Attempt) -> None:
+        """An attempt cancelled by a hedge race: into the trail and to the observers."""
+        trail.add(attempt)
+        self.observer.attempted(target, attempt, None)
 
     def _ends_chain(self, exc: UpstreamError) -> bool:
         return (
@@ -182,13 +208,14 @@ class Gateway:
         policy: Policy,
         trail: Trail,
         once: Callable[[Target], Awaitable[T]],
+        hedged: bool = False,
     ) -> T:
         # The first attempt runs directly: tenacity costs ~16 us a call, and most calls
         # succeed first time. A retryable failure is replayed as tenacity's first attempt,
         # so every retry decision (stop, wait, Retry-After) stays in one place.
         policy.waited = 0.0
         try:
-            return await self._attempt(target, policy, trail, once)
+            return await self._attempt(target, policy, trail, once, hedged)
         except UpstreamError as exc:
             if not exc.retryable:
                 raise
@@ -204,7 +231,7 @@ class Gateway:
             with attempt:
                 if replay:
                     raise replay.pop()
-                return await self._attempt(target, policy, trail, once)
+                return await self._attempt(target, policy, trail, once, hedged)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _attempt(
@@ -213,23 +240,32 @@ class Gateway:
         policy: Policy,
         trail: Trail,
         once: Callable[[Target], Awaitable[T]],
+        hedged: bool = False,
     ) -> T:
         waited_ms = int(policy.waited * 1000)
         policy.waited = 0.0
         if self.remaining(policy) <= 0:
             raise UpstreamError(Failure.DEADLINE, "the request deadline passed")
         started = _now()
+        self.stats.started(target.ref)  # in flight from the moment it is chosen
         try:
             result = await once(target)
         except UpstreamError as exc:
-            self._record(target, trail, _failed(target, waited_ms, _ms(started), exc), exc)
+            self.stats.ended(target.ref)
+            failed = _failed(target, waited_ms, _ms(started), exc)
+            self._record(target, trail, _mark(failed, hedged), exc)
+            raise
+        except BaseException:
+            self.stats.ended(target.ref)
             raise
         ok = Attempt(target.provider.name, target.model, "ok", 200, _ms(started), None)
         ok = msgspec.structs.replace(ok, waited_ms=waited_ms) if waited_ms else ok
+        ok = _mark(ok, hedged)
         if isinstance(result, Opened):
             self.health.success(target.ref)
             trail.open(ok)  # ended by `settle` when the stream ends
         else:
+            self.stats.ended(target.ref)
             self._record(target, trail, ok, None)
         return result
 
@@ -304,6 +340,16 @@ def _failed(target: Target, waited_ms: int, ms: int, error: UpstreamError) -> At
         error.message,
         waited_ms=waited_ms,
     )
+
+
+def _mark(attempt: Attempt, hedged: bool) -> Attempt:
+    return msgspec.structs.replace(attempt, hedged=True) if hedged else attempt
+
+
+async def _discard(result: object) -> None:
+    """Close an answer that lost a hedge race (a stream's connection)."""
+    if isinstance(result, Opened):
+        await result.rest.aclose()
 
 
 def _skip(target: Target, failure: Failure, reason: str) -> Attempt:

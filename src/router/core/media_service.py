@@ -9,11 +9,12 @@ embeddings) is refused with a 400 naming the caller's field.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 
 from router.core.call import Call, Policy
-from router.core.catalog import Catalog
+from router.core.catalog import Catalog, of_kind
 from router.core.gateway import Gateway
 from router.core.media import (
     KIND_OF,
@@ -26,17 +27,9 @@ from router.core.media import (
 from router.core.planner import Plan, chain, plan
 from router.core.trail import Trail
 from router.core.types import Attempt, Costs, Report, Target, Usage
-from router.errors import AllTargetsFailed, RequestError, UpstreamError
+from router.errors import AllTargetsFailed, UpstreamError
 
 MediaCall = Call[MediaRequest]
-
-_NOUN = {
-    "embedding": "an embedding",
-    "image": "an image",
-    "speech": "a speech",
-    "transcription": "a transcription",
-    "chat": "a chat",
-}
 
 
 def kind_of(call: MediaCall) -> MediaKind:
@@ -63,20 +56,20 @@ class MediaService:
             kind: frozenset(n for n, b in gateway.backends.items() if kind in b.media_kinds)
             for kind in MEDIA_KINDS
         }
+        self.limited: Callable[[str, Target], str | None] = _unlimited  # set by the runtime
 
     def plan(self, call: MediaCall) -> Plan:
         allowed = chain(self.catalog, call.models, call.fallbacks, call.principal.may_use)
         kind = kind_of(call)
-        typed = [t for t in allowed if t.info is None or t.info.type == kind]
-        if not typed:
-            found = allowed[0].info.type if allowed[0].info else "chat"
-            raise RequestError(
-                "wrong_model_type",
-                f"The model `{call.models[0].name}` is {_NOUN[found]} model,"
-                f" not {_NOUN[kind]} model.",
-                call.first_field,
-            )
-        return plan(typed, self.protocols[kind], self.gateway.health.allow, 0)
+        typed = of_kind(allowed, kind, call.models[0] if call.models else None)
+        limited = self.limited
+        return plan(
+            typed,
+            self.protocols[kind],
+            self.gateway.health.allow,
+            0,
+            lambda t: limited(call.request_id, t),
+        )
 
     async def run(self, call: MediaCall) -> MediaResult:
         the_plan = self.plan(call)
@@ -131,7 +124,10 @@ class MediaService:
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
+                request_id=call.request_id,
                 caller=call.principal.name,
+                operation="embeddings" if kind_of(call) == "embedding" else "generate_content",
+                request_model=call.request_model,
                 key_id=call.principal.key_id,
                 stream=reply is not None and reply.rest is not None,
                 outcome=outcome,
@@ -142,6 +138,10 @@ class MediaService:
                 latency_ms=int((_now() - call.received) * 1000),
             )
         )
+
+
+def _unlimited(request_id: str, target: Target) -> str | None:
+    return None
 
 
 def _now() -> float:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from router.core.catalog import Catalog
+from router.core.strategies import Unit
 from router.core.types import Asked, Attempt, Target
 from router.errors import Failure
 
@@ -20,6 +21,8 @@ from router.errors import Failure
 class Plan(msgspec.Struct):
     targets: list[Target]
     skipped: list[Attempt]
+    strategy: str = "ordered"  # what ordered the primary models
+    hedge_after: float | None = None  # seconds before the rest of the chain races the first
 
 
 def chain(
@@ -32,18 +35,40 @@ def chain(
     caller may not use (`may_use(ref, name asked for)`), raises the same NotFoundError naming
     the caller's field, so a key cannot probe the catalog; an alias keeps the targets the
     caller may use."""
+    primary, fallback = units(catalog, models, fallbacks, may_use)
+    return [t for u in (*primary, *fallback) for t in u.targets]
+
+
+def units(
+    catalog: Catalog,
+    models: Sequence[Asked],
+    fallbacks: Sequence[Asked],
+    may_use: Callable[[str, str], bool] = lambda ref, asked: True,
+) -> tuple[list[Unit], list[Unit]]:
+    """The chain as units (a model and its deployments): the primary `models`, which a
+    strategy may reorder, and the fallbacks, which stay in order. See `chain`."""
     seen: set[str] = set()
-    out: list[Target] = []
-    for asked in (*models, *fallbacks):
+    out: tuple[list[Unit], list[Unit]] = ([], [])
+    for i, asked in enumerate((*models, *fallbacks)):
         name = asked.name
-        usable = [t for t in catalog.expand(name, asked.field) if may_use(t.ref, name)]
-        if not usable:
+        found = False
+        for unit in catalog.units(name, asked.field):
+            usable = [j for j, t in enumerate(unit.targets) if may_use(t.ref, name)]
+            found = found or bool(usable)
+            fresh = [j for j in usable if unit.targets[j].ref not in seen]
+            seen.update(unit.targets[j].ref for j in fresh)
+            if fresh:
+                out[i >= len(models)].append(_only(unit, fresh))
+        if not found:
             raise catalog.not_found(name, asked.field)
-        for target in usable:
-            if target.ref not in seen:
-                seen.add(target.ref)
-                out.append(target)
     return out
+
+
+def _only(unit: Unit, keep: list[int]) -> Unit:
+    if len(keep) == len(unit.targets):
+        return unit
+    weights = tuple(unit.weights[j] for j in keep) if unit.weights else ()
+    return Unit(unit.name, tuple(unit.targets[j] for j in keep), weights)
 
 
 def plan(
@@ -51,14 +76,19 @@ def plan(
     protocols: frozenset[str],
     allow: Callable[[str], bool],
     prompt_tokens: int,
+    limited: Callable[[Target], str | None] = lambda target: None,
 ) -> Plan:
-    """Split `targets` into those to try, in order, and those skipped (with why)."""
+    """Split `targets` into those to try, in order, and those skipped (with why).
+    `limited(target)` says why a deployment is at its rate limit or over its provider's
+    budget (`router.limits`), or None."""
     keep: list[Target] = []
     skipped: list[Attempt] = []
     for target in targets:
         reason = _skip_reason(target, protocols, prompt_tokens)
         if reason is None and not allow(target.ref):
             reason = (Failure.CIRCUIT_OPEN, "circuit open after repeated failures")
+        if reason is None and (why := limited(target)) is not None:
+            reason = (Failure.RATE_LIMITED, why)
         if reason is None:
             keep.append(target)
         else:

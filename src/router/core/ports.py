@@ -1,20 +1,24 @@
 """The interfaces the core calls, implemented outside it and wired in by the composition
-root (`router.runtime`): the backend an attempt goes through, and the observer through which
-metrics, request logs, the spend ledger and traces learn about attempts and calls."""
+root (`router.runtime`): the backend an attempt goes through, the gateway-run web search, and
+the observer through which metrics, request logs, the spend ledger and traces learn about
+attempts and calls."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from decimal import Decimal
 from typing import Protocol
 
 from router.core.media import MediaKind, MediaReply, MediaRequest
-from router.core.types import Attempt, ChatRequest, Event, Report, Target, Usage
+from router.core.types import Attempt, ChatRequest, Event, Found, Report, Target, Usage
 
 
 class Backend(Protocol):
     """Reaches the targets of one protocol and answers with canonical events."""
 
     media_kinds: frozenset[MediaKind]  # the non-chat endpoints it serves (`forward`)
+    accepts: frozenset[str]  # the canonical `ChatRequest.params()` it honours
+    dialect: str  # whose `Native` passthrough it sends (`Native.protocol`)
 
     async def complete(
         self, target: Target, request: ChatRequest, timeout: float | None
@@ -30,6 +34,17 @@ class Backend(Protocol):
 
     async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
         """A non-chat answer; for streamed audio, its first chunk and the rest."""
+        ...
+
+
+class Searcher(Protocol):
+    """The gateway-run web search (`[search]` in routing.toml), for models that cannot search."""
+
+    name: str  # the search API, for messages ("tavily", "searxng", ...)
+    fee: Decimal  # what one search costs, USD (0 when not declared)
+
+    async def search(self, query: str) -> tuple[Found, ...]:
+        """The results for `query`, best first; raises UpstreamError when the API fails."""
         ...
 
 

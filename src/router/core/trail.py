@@ -14,11 +14,12 @@ from router.core.types import Attempt
 
 
 class Trail:
-    __slots__ = ("_done", "_open")
+    __slots__ = ("_done", "_open", "strategy")
 
-    def __init__(self, skipped: Iterable[Attempt] = ()) -> None:
+    def __init__(self, skipped: Iterable[Attempt] = (), strategy: str = "ordered") -> None:
         self._done: list[Attempt] = list(skipped)
         self._open: Attempt | None = None
+        self.strategy = strategy  # what ordered the attempts (`router.core.strategies`)
 
     def add(self, attempt: Attempt) -> None:
         """An attempt that ended."""

@@ -76,14 +76,28 @@ class Tool(msgspec.Struct, frozen=True):
 
 class Native(msgspec.Struct, frozen=True):
     """Provider-specific passthrough: body `fields` and `headers` that only the codec of
-    `protocol` reads (merged into its request as given); every other protocol ignores them."""
+    `protocol` reads (merged into its request as given); every other protocol ignores them.
+    `endpoint` names another endpoint of that protocol than its chat one (Anthropic's
+    "count_tokens")."""
 
     protocol: str
     fields: dict[str, object] = msgspec.field(default_factory=dict)
     headers: tuple[tuple[str, str], ...] = ()
+    capability: str | None = None  # and only for models that list it (e.g. "responses")
+    endpoint: str = ""
 
     def for_protocol(self, protocol: str) -> Native | None:
         return self if protocol == self.protocol else None
+
+    def for_target(self, target: Target) -> Native | None:
+        """Itself when `target` speaks `protocol` and, if one is named, its model lists
+        `capability` in the catalog; else None (the canonical request is sent instead)."""
+        if target.provider.protocol != self.protocol:
+            return None
+        if self.capability is None:
+            return self
+        info = target.info
+        return self if info is not None and self.capability in info.capabilities else None
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -95,6 +109,21 @@ class Message(msgspec.Struct, frozen=True):
 
     def text(self) -> str:
         return "".join(p.text for p in self.content if type(p) is TextPart)
+
+
+class Source(msgspec.Struct, frozen=True, gc=False):
+    """A web page an answer is grounded in."""
+
+    url: str
+    title: str = ""
+
+
+class Found(msgspec.Struct, frozen=True):
+    """One result of the gateway-run search: a page and what it says."""
+
+    url: str
+    title: str = ""
+    snippet: str = ""
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,6 +145,50 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     thinking_budget: int | None = None
     prefill: str | None = None  # continue this partial assistant answer (stream rescue)
     native: Native | None = None  # passthrough for one protocol (see `Native`)
+    # Controls not every protocol has (see `params` and the backends' `accepts`):
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    top_k: int | None = None
+    n: int = 1  # choices to generate
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    logit_bias: dict[str, float] | None = None
+    extra: dict[str, object] | None = None  # provider extras (`extra_body`), by provider file
+    search: bool = False  # ground the answer in a web search (natively, else the gateway's)
+    found: tuple[Found, ...] = ()  # the gateway-run search's results, shared by every attempt
+
+    def params(self) -> frozenset[str]:
+        """The canonical parameters this request sets: what a target may not honour."""
+        return frozenset(name for name, unset in _PARAMS if getattr(self, name) != unset)
+
+    def output_limit(self, info: ModelInfo | None) -> int | None:
+        """`max_tokens`, clamped to the model's own maximum output when the catalog knows it."""
+        limit = info.max_output_tokens if info is not None else None
+        if self.max_tokens is None or limit is None:
+            return self.max_tokens
+        return min(self.max_tokens, limit)
+
+
+_PARAMS: tuple[tuple[str, object], ...] = (
+    ("temperature", None),
+    ("top_p", None),
+    ("max_tokens", None),
+    ("stop", ()),
+    ("tools", ()),
+    ("tool_choice", None),
+    ("user", None),
+    ("thinking_budget", None),
+    ("presence_penalty", None),
+    ("frequency_penalty", None),
+    ("top_k", None),
+    ("n", 1),
+    ("logprobs", False),
+    ("top_logprobs", None),
+    ("logit_bias", None),
+    ("seed", None),
+    ("response_format", None),
+    ("reasoning_effort", None),
+)
 
 
 def estimate_tokens(text: str) -> int:
@@ -132,13 +205,17 @@ def estimate_prompt(request: ChatRequest) -> int:
 
 class TextDelta(msgspec.Struct, frozen=True, gc=False):
     text: str
+    choice: int = 0  # which of `n` choices (OpenAI's `index`)
 
 
 class ReasoningDelta(msgspec.Struct, frozen=True, gc=False):
-    """Reasoning text; `signature` (Anthropic's `signature_delta`) closes a thinking block."""
+    """Reasoning text; `signature` (Anthropic's `signature_delta`) closes a thinking block;
+    `redacted` is a whole redacted thinking block (its opaque data)."""
 
     text: str
     signature: str | None = None
+    choice: int = 0
+    redacted: str | None = None
 
 
 class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
@@ -148,6 +225,7 @@ class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    choice: int = 0
 
 
 class Usage(msgspec.Struct, frozen=True, gc=False):
@@ -160,6 +238,7 @@ class Usage(msgspec.Struct, frozen=True, gc=False):
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     estimated: bool = False
+    searches: int = 0  # web searches run for the answer (billed apart, `Prices.per_search`)
 
     @property
     def total_tokens(self) -> int:
@@ -171,9 +250,27 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 
 class Finish(msgspec.Struct, frozen=True, gc=False):
     reason: FinishReason = "stop"
+    choice: int = 0
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish
+class Logprobs(msgspec.Struct, frozen=True, gc=False):
+    """Token log probabilities as the provider sent them (OpenAI's `logprobs` object),
+    relayed untouched to a surface that shows them."""
+
+    raw: msgspec.Raw
+    choice: int = 0
+
+
+class Sources(msgspec.Struct, frozen=True, gc=False):
+    """Pages the answer is grounded in: `cited` ones in order of citation, else pages that
+    were searched (and may follow the cited ones)."""
+
+    sources: tuple[Source, ...]
+    cited: bool = True
+    choice: int = 0  # always the first: providers ground the answer, not each choice
+
+
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | Logprobs | Sources
 
 
 # ---- routing --------------------------------------------------------------------------------
@@ -228,16 +325,28 @@ class Attempt(msgspec.Struct, frozen=True):
     tokens: int | None = None  # consumed by a stream that broke (estimated)
     cost: Decimal | None = None  # what those tokens cost, from the catalog
     waited_ms: int = 0  # the back-off slept before this attempt (a retry)
+    hedged: bool | msgspec.UnsetType = msgspec.UNSET  # started as a hedge; rendered only then
 
     @property
     def ref(self) -> str:
         return f"{self.provider}/{self.model}"
 
 
+class Choice(msgspec.Struct, frozen=True):
+    """One more of `n` choices, beyond the first (which is the `Completion` itself)."""
+
+    index: int
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish: FinishReason = "stop"
+    logprobs: msgspec.Raw | None = None
+
+
 class Costs(msgspec.Struct, frozen=True):
     input_tokens_cost: Decimal
     output_tokens_cost: Decimal
-    total_tokens_cost: Decimal
+    total_tokens_cost: Decimal  # search fees included
+    search_cost: Decimal = Decimal(0)
 
 
 class Completion(msgspec.Struct, kw_only=True):
@@ -254,6 +363,12 @@ class Completion(msgspec.Struct, kw_only=True):
     attempts: tuple[Attempt, ...] = ()
     latency_ms: int = 0
     ttft_ms: int = 0
+    logprobs: msgspec.Raw | None = None  # the first choice's, as the provider sent them
+    choices: tuple[Choice, ...] = ()  # choices beyond the first (n > 1)
+    dropped: tuple[str, ...] = ()  # parameters the answering target could not honour
+    strategy: str = "ordered"  # what ordered the attempts
+    cache: str | None = None  # "hit" or "miss" when the response cache was asked
+    sources: tuple[Source, ...] = ()  # cited pages in order of first citation, then searched
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True):
@@ -261,7 +376,10 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     ledger, traces): the answer's facts when there is one, the failure otherwise."""
 
     surface: str
+    request_id: str = ""  # the surface's id for this request (api/common `begin`)
     caller: str  # the key's name ("master" for the master key)
+    operation: str = "chat"  # the GenAI operation: "chat", "embeddings", "generate_content"
+    request_model: str = ""  # the first model name the caller asked for, as asked
     key_id: str | None
     stream: bool
     outcome: str  # "ok", or the `Failure` value that ended the call
@@ -273,6 +391,9 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     ttft_ms: int | None = None  # from the request's arrival
     upstream_ttft: float | None = None  # seconds, from the answering attempt's own start
     rescued: bool = False
+    cache: str | None = None  # "hit" or "miss" when the response cache was asked
+    strategy: str = "ordered"  # what ordered the attempts (`router.core.strategies`)
+    saved: Decimal | None = None  # a cache hit: what the answer cost when it was made
 
     @property
     def fell_back(self) -> bool:

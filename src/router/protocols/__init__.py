@@ -14,14 +14,13 @@ from router.protocols.azure import AzureChat
 from router.protocols.backend import HttpBackend
 from router.protocols.demo import DemoBackend
 from router.protocols.gemini import Gemini
-from router.protocols.openai_chat import OpenAIChat
-from router.protocols.openai_media import OpenAIMedia
+from router.protocols.openai_responses import OpenAIBackend
 from router.upstream import Upstream
 
 AnyBackend = HttpBackend | DemoBackend
 
 REGISTRY: dict[str, Callable[[Upstream], AnyBackend]] = {
-    "openai": lambda upstream: HttpBackend(OpenAIChat(), upstream, OpenAIMedia()),
+    "openai": OpenAIBackend,  # Chat Completions, media, and Responses for Responses bodies
     "anthropic": lambda upstream: HttpBackend(AnthropicMessages(), upstream),
     "gemini": lambda upstream: HttpBackend(Gemini(), upstream),
     "azure": lambda upstream: HttpBackend(AzureChat(), upstream),

@@ -23,18 +23,20 @@ from router.core.types import (
     Event,
     Finish,
     FinishReason,
-    ImagePart,
     Message,
     Part,
     ReasoningDelta,
     Target,
     TextDelta,
     TextPart,
+    ThinkingPart,
     ToolCallDelta,
     Usage,
 )
 from router.errors import Failure, UpstreamError
+from router.protocols import anthropic_search
 from router.protocols import anthropic_wire as wire
+from router.protocols.anthropic_native import counted, native_call
 from router.protocols.errors import classify_http
 from router.upstream import HttpCall
 
@@ -85,14 +87,23 @@ def _arguments(text: str) -> dict[str, Any]:
 
 
 def _part(p: Part) -> wire.Block | None:
-    if type(p) is TextPart:
+    if isinstance(p, TextPart):
         return wire.Text(p.text) if p.text else None  # the API refuses empty text blocks
-    if not isinstance(p, ImagePart):
-        return None  # thinking is not sent back yet: its signature is not kept
+    if isinstance(p, ThinkingPart):
+        return _thinking(p)
     inline = p.inline()
     if inline is None:
         return wire.Image(wire.Source("url", url=p.url))
     return wire.Image(wire.Source("base64", media_type=inline[0], data=inline[1]))
+
+
+def _thinking(p: ThinkingPart) -> wire.Block | None:
+    """Thinking goes back only to the protocol that produced it (its signature is Anthropic's)."""
+    if p.origin != "anthropic":
+        return None
+    if p.redacted is not None:
+        return wire.RedactedThinking(p.redacted)
+    return wire.ThinkingBlock(p.text, p.signature) if p.signature else None
 
 
 def _blocks(m: Message) -> list[wire.Block]:
@@ -156,7 +167,7 @@ def _limits(target: Target, request: ChatRequest) -> tuple[int, int | None]:
     room for the answer; without a catalog limit the default grows to fit the budget."""
     budget = _budget(target, request)
     limit = target.info.max_output_tokens if target.info else None
-    max_tokens = request.max_tokens or limit or DEFAULT_MAX_TOKENS + (budget or 0)
+    max_tokens = request.output_limit(target.info) or limit or DEFAULT_MAX_TOKENS + (budget or 0)
     if budget is not None:
         budget = min(budget, max_tokens - 1)
     return max_tokens, budget if budget and budget >= MIN_THINKING else None
@@ -168,6 +179,22 @@ def _in_tool_loop(messages: tuple[Message, ...]) -> bool:
     messages do not carry: such a continuation is asked for without thinking."""
     last = next((m for m in reversed(messages) if m.role != "tool"), None)
     return last is not None and last.role == "assistant" and bool(last.tool_calls)
+
+
+ACCEPTS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "stop",
+        "tools",
+        "tool_choice",
+        "user",
+        "reasoning_effort",
+        "thinking_budget",
+    }
+)
 
 
 def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
@@ -188,6 +215,8 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
         body.temperature = request.temperature
     if sampling and "top_p" not in skip:
         body.top_p = request.top_p
+    if sampling and "top_k" not in skip:
+        body.top_k = request.top_k
     if "stop" not in skip:
         body.stop_sequences = list(request.stop) or None
     if request.tools and "tools" not in skip:
@@ -195,6 +224,9 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
         body.tool_choice = None if "tool_choice" in skip else _tool_choice(request.tool_choice)
     if request.user and "user" not in skip:
         body.metadata = {"user_id": request.user}
+    server_tool = anthropic_search.tool(target, request.search)
+    if server_tool is not None:
+        body.tools = [*(body.tools or ()), server_tool]
     return body
 
 
@@ -211,7 +243,8 @@ def usage_from(u: wire.Usage) -> Usage:
     read = u.cache_read_input_tokens or 0
     written = u.cache_creation_input_tokens or 0
     prompt = (u.input_tokens or 0) + read + written
-    return Usage(prompt, u.output_tokens or 0, 0, read, written)
+    searches = u.server_tool_use.web_search_requests if u.server_tool_use else 0
+    return Usage(prompt, u.output_tokens or 0, 0, read, written, searches=searches)
 
 
 def _merged(start: wire.Usage, final: wire.Usage | None) -> wire.Usage:
@@ -237,8 +270,13 @@ def _refused(reason: str | None, produced: bool) -> None:
 def _block_events(block: wire.OutBlock, ordinal: int, out: list[Event]) -> None:
     if block.type == "text" and block.text:
         out.append(TextDelta(block.text))
-    elif block.type == "thinking" and block.thinking:
-        out.append(ReasoningDelta(block.thinking))
+        anthropic_search.cited(block.citations, out)
+    elif block.type == "web_search_tool_result":
+        anthropic_search.searched(block.content, out)
+    elif block.type == "thinking" and (block.thinking or block.signature):
+        out.append(ReasoningDelta(block.thinking or "", block.signature or None))
+    elif block.type == "redacted_thinking":
+        out.append(ReasoningDelta("", redacted=block.data or ""))
     elif block.type == "tool_use":
         args = bytes(block.input).decode()
         out.append(ToolCallDelta(ordinal, block.id, block.name, args))
@@ -289,9 +327,15 @@ class StreamDecoder:
             return [TextDelta(delta.text)]
         if delta.type == "thinking_delta" and delta.thinking:
             return [ReasoningDelta(delta.thinking)]
-        if delta.type == "input_json_delta" and delta.partial_json:
+        if delta.type == "citations_delta" and delta.citation is not None:
+            out: list[Event] = []
+            anthropic_search.cited([delta.citation], out)
+            return out
+        if delta.type == "input_json_delta" and delta.partial_json and event.index in self.tools:
             return [ToolCallDelta(self.tools.get(event.index, 0), arguments=delta.partial_json)]
-        return []  # signature_delta, citations_delta, empty pieces
+        if delta.type == "signature_delta" and delta.signature:
+            return [ReasoningDelta("", delta.signature)]
+        return []  # citations_delta, empty pieces
 
     def _message_delta(self, event: wire.StreamEvent) -> list[Event]:
         reason = event.delta.stop_reason if event.delta else None
@@ -322,6 +366,8 @@ class AnthropicMessages:
     """The codec for `POST {base_url}/v1/messages`."""
 
     path = "/v1/messages"
+    accepts = ACCEPTS
+    dialect = "anthropic"
 
     def __init__(self) -> None:
         self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)
@@ -343,6 +389,9 @@ class AnthropicMessages:
 
     def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall:
         url, headers = self.endpoint(target)
+        native = request.native.for_protocol("anthropic") if request.native else None
+        if native is not None and not request.prefill:  # a rescue's prefill goes canonical
+            return native_call(url, headers, target, native, stream)
         return HttpCall(url, headers, wire.ENCODER.encode(body_for(target, request, stream)))
 
     def parse_response(self, body: bytes) -> list[Event]:
@@ -350,6 +399,8 @@ class AnthropicMessages:
             message = wire.MESSAGE.decode(body)
         except msgspec.DecodeError:
             raise UpstreamError(Failure.MALFORMED, "malformed JSON answer from upstream") from None
+        if message.input_tokens is not None and not message.content:
+            return counted(message.input_tokens)
         out: list[Event] = []
         tools = 0
         for block in message.content:

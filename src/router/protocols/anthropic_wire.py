@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from router.protocols.anthropic_search import Citation, ServerTool
+
 # ---- wire types: what we send ----------------------------------------------------------------
 
 
@@ -41,6 +43,15 @@ class ToolResult(Block, tag="tool_result"):
     content: list[Text]
 
 
+class ThinkingBlock(Block, tag="thinking"):
+    thinking: str
+    signature: str
+
+
+class RedactedThinking(Block, tag="redacted_thinking"):
+    data: str
+
+
 class Turn(msgspec.Struct):
     role: str
     content: list[Block]
@@ -70,14 +81,19 @@ class Body(msgspec.Struct, omit_defaults=True):
     stream: bool | None = None
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
     stop_sequences: list[str] | None = None
-    tools: list[ToolSpec] | None = None
+    tools: list[ToolSpec | ServerTool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
     metadata: dict[str, str] | None = None
 
 
 # ---- wire types: what comes back ---------------------------------------------------------------
+
+
+class ServerToolUsage(msgspec.Struct):
+    web_search_requests: int = 0
 
 
 class Usage(msgspec.Struct):
@@ -87,21 +103,27 @@ class Usage(msgspec.Struct):
     output_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
+    server_tool_use: ServerToolUsage | None = None
 
 
 class OutBlock(msgspec.Struct):
     type: str
     text: str | None = None
     thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None  # of a `redacted_thinking` block
     id: str | None = None
     name: str | None = None
     input: msgspec.Raw = msgspec.Raw()
+    content: msgspec.Raw = msgspec.Raw()  # of a `web_search_tool_result` block
+    citations: list[Citation] | None = None
 
 
 class Answer(msgspec.Struct):
     content: list[OutBlock] = []
     stop_reason: str | None = None
     usage: Usage | None = None
+    input_tokens: int | None = None  # a `count_tokens` answer
 
 
 class Delta(msgspec.Struct):
@@ -109,7 +131,9 @@ class Delta(msgspec.Struct):
     text: str | None = None
     thinking: str | None = None
     partial_json: str | None = None
+    signature: str | None = None
     stop_reason: str | None = None  # of a `message_delta`
+    citation: Citation | None = None  # of a `citations_delta`
 
 
 class ErrorBody(msgspec.Struct):

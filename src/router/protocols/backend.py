@@ -24,6 +24,8 @@ class HttpBackend:
         self.upstream = upstream
         self.media = media
         self.media_kinds: frozenset[MediaKind] = media.kinds if media else frozenset()
+        self.accepts: frozenset[str] = codec.accepts
+        self.dialect: str = codec.dialect
 
     async def complete(
         self, target: Target, request: ChatRequest, timeout: float | None

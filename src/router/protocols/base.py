@@ -16,4 +16,7 @@ class Codec(Decoding, Protocol):
     """A wire protocol: canonical request in, canonical events out (`Decoding`), errors
     classified."""
 
+    accepts: frozenset[str]  # the canonical parameters it maps (`ChatRequest.params()`)
+    dialect: str  # the `Native.protocol` whose passthrough fields it sends
+
     def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall: ...

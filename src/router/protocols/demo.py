@@ -47,6 +47,8 @@ class DemoBackend:
     """Answers `demo/*` models locally: chat here, the other endpoints in `demo_media`."""
 
     media_kinds: frozenset[MediaKind] = frozenset(MEDIA_KINDS)
+    accepts: frozenset[str] = frozenset({"max_tokens"})  # the rest cannot change its answer
+    dialect = "demo"
 
     def __init__(
         self, first_token_delay: float = FIRST_TOKEN_DELAY, word_delay: float = WORD_DELAY
@@ -73,4 +75,5 @@ class DemoBackend:
         yield [Finish(finish), usage]
 
     async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
-        return demo_media.answer(target.model, request)
+        # Off the event loop: a large embedding batch is CPU work of its own.
+        return await asyncio.to_thread(demo_media.answer, target.model, request)

@@ -42,6 +42,7 @@ from router.core.types import (
 from router.errors import Failure, UpstreamError
 from router.protocols import gemini_wire as wire
 from router.protocols.errors import classify_http
+from router.protocols.gemini_search import grounding
 from router.upstream import HttpCall
 
 SIGNATURE_SEPARATOR = "__thought__"
@@ -152,13 +153,35 @@ def _thinking(target: Target, request: ChatRequest) -> wire.ThinkingConfig | Non
     return wire.ThinkingConfig(budget, True if budget else None)
 
 
+ACCEPTS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "stop",
+        "seed",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "reasoning_effort",
+        "thinking_budget",
+        "presence_penalty",
+        "frequency_penalty",
+    }
+)
+
+
 def _generation(target: Target, request: ChatRequest) -> wire.GenerationConfig | None:
     skip = target.info.unsupported_params if target.info else frozenset()
     config = wire.GenerationConfig(thinkingConfig=_thinking(target, request))
     wanted = {
-        "max_tokens": ("maxOutputTokens", request.max_tokens),
+        "max_tokens": ("maxOutputTokens", request.output_limit(target.info)),
         "temperature": ("temperature", request.temperature),
         "top_p": ("topP", request.top_p),
+        "top_k": ("topK", request.top_k),
+        "presence_penalty": ("presencePenalty", request.presence_penalty),
+        "frequency_penalty": ("frequencyPenalty", request.frequency_penalty),
         "stop": ("stopSequences", list(request.stop) or None),
         "seed": ("seed", request.seed),
     }
@@ -198,17 +221,20 @@ def body_for(target: Target, request: ChatRequest) -> wire.Body:
         body.tools = [wire.Tool(declarations)]
         if "tool_choice" not in skip:
             body.toolConfig = _tool_config(request.tool_choice)
+    info = target.info
+    if request.search and info is not None and "web_search" in info.capabilities:
+        body.tools = [*(body.tools or ()), wire.SearchTool()]
     return body
 
 
 # ---- answers -------------------------------------------------------------------------------------
 
 
-def usage_from(u: wire.UsageMetadata) -> Usage:
+def usage_from(u: wire.UsageMetadata, searches: int = 0) -> Usage:
     thoughts = u.thoughtsTokenCount
     prompt = u.promptTokenCount + u.toolUsePromptTokenCount
     completion = u.candidatesTokenCount + thoughts
-    return Usage(prompt, completion, thoughts, u.cachedContentTokenCount)
+    return Usage(prompt, completion, thoughts, u.cachedContentTokenCount, searches=searches)
 
 
 def _blocked(what: str) -> UpstreamError:
@@ -218,9 +244,10 @@ def _blocked(what: str) -> UpstreamError:
 class _Reader:
     """Turns responses into events; one per answer, shared by plain and streamed answers."""
 
-    __slots__ = ("calls", "finished", "produced")
+    __slots__ = ("calls", "finished", "produced", "searches")
 
     def __init__(self) -> None:
+        self.searches = 0  # Google searches the answer ran (from its grounding metadata)
         self.calls = 0  # tool calls so far: the next call's index
         self.produced = False  # any text or tool call seen
         self.finished = False  # a finishReason was seen: usage from now on is final
@@ -235,12 +262,14 @@ class _Reader:
         for candidate in response.candidates[:1]:
             self._candidate(candidate, response.responseId, out)
         if self.finished and response.usageMetadata is not None:
-            out.append(usage_from(response.usageMetadata))
+            out.append(usage_from(response.usageMetadata, self.searches))
         return out
 
     def _candidate(self, candidate: wire.Candidate, rid: str | None, out: list[Event]) -> None:
         for part in candidate.content.parts if candidate.content else ():
             self._part(part, rid, out)
+        if candidate.groundingMetadata is not None:
+            self.searches = grounding(candidate.groundingMetadata, out) or self.searches
         reason = candidate.finishReason
         if reason is None or reason == "FINISH_REASON_UNSPECIFIED":
             return
@@ -314,6 +343,9 @@ def _classify(status: int, headers: Mapping[str, str], error: wire.Error) -> Ups
 
 class Gemini:
     """The codec for `POST {base_url}/models/{model}:generateContent`."""
+
+    accepts = ACCEPTS
+    dialect = "gemini"
 
     def __init__(self) -> None:
         self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)

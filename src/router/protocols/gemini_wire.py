@@ -59,6 +59,9 @@ class GenerationConfig(msgspec.Struct, omit_defaults=True):
     maxOutputTokens: int | None = None
     temperature: float | None = None
     topP: float | None = None
+    topK: int | None = None
+    presencePenalty: float | None = None
+    frequencyPenalty: float | None = None
     stopSequences: list[str] | None = None
     seed: int | None = None
     responseMimeType: str | None = None
@@ -76,6 +79,10 @@ class Tool(msgspec.Struct):
     functionDeclarations: list[FnDeclaration]
 
 
+class SearchTool(msgspec.Struct):
+    google_search: dict[str, object] = msgspec.field(default_factory=dict)
+
+
 class FnConfig(msgspec.Struct, omit_defaults=True):
     mode: str  # AUTO | ANY | NONE
     allowedFunctionNames: list[str] | None = None
@@ -89,7 +96,7 @@ class Body(msgspec.Struct, omit_defaults=True):
     contents: list[Content]
     systemInstruction: System | None = None
     generationConfig: GenerationConfig | None = None
-    tools: list[Tool] | None = None
+    tools: list[Tool | SearchTool] | None = None
     toolConfig: ToolConfig | None = None
 
 
@@ -113,9 +120,29 @@ class OutContent(msgspec.Struct):
     parts: list[OutPart] = []
 
 
+class Web(msgspec.Struct):
+    uri: str = ""
+    title: str = ""
+
+
+class Chunk(msgspec.Struct):
+    web: Web | None = None
+
+
+class Support(msgspec.Struct):
+    groundingChunkIndices: list[int] = []
+
+
+class Grounding(msgspec.Struct):
+    webSearchQueries: list[str] = []
+    groundingChunks: list[Chunk] = []
+    groundingSupports: list[Support] = []
+
+
 class Candidate(msgspec.Struct):
     content: OutContent | None = None
     finishReason: str | None = None
+    groundingMetadata: Grounding | None = None
 
 
 class UsageMetadata(msgspec.Struct):

@@ -18,9 +18,11 @@ from router.core.types import (
     Finish,
     FinishReason,
     ImagePart,
+    Logprobs,
     Message,
     Part,
     ReasoningDelta,
+    Sources,
     Target,
     TextDelta,
     TextPart,
@@ -29,6 +31,7 @@ from router.core.types import (
     Usage,
 )
 from router.errors import Failure, UpstreamError
+from router.protocols import openai_search
 from router.protocols.errors import classify_http
 from router.upstream import HttpCall
 
@@ -71,7 +74,35 @@ class _Body(msgspec.Struct, omit_defaults=True):
     response_format: dict[str, Any] | None = None
     user: str | None = None
     reasoning_effort: str | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict[str, float] | None = None
+    web_search_options: dict[str, object] | None = None
 
+
+ACCEPTS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "seed",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "user",
+        "reasoning_effort",
+        "presence_penalty",
+        "frequency_penalty",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+    }
+)
 
 # ---- wire types: what comes back ---------------------------------------------------------------
 
@@ -111,6 +142,7 @@ class _Delta(msgspec.Struct):
     reasoning: str | None = None  # OpenRouter, Groq
     tool_calls: list[_InToolCall] | None = None
     refusal: str | None = None
+    annotations: list[openai_search.Annotation] | None = None
 
 
 class _Choice(msgspec.Struct):
@@ -118,6 +150,7 @@ class _Choice(msgspec.Struct):
     message: _Delta | None = None
     delta: _Delta | None = None
     finish_reason: str | None = None
+    logprobs: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class _ErrorBody(msgspec.Struct):
@@ -213,11 +246,19 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
         response_format=request.response_format,
         user=request.user,
         reasoning_effort=request.reasoning_effort,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        n=request.n if request.n != 1 else None,
+        logprobs=request.logprobs or None,
+        top_logprobs=request.top_logprobs,
+        logit_bias=request.logit_bias,
+        web_search_options=openai_search.options(target, request.search),
     )
+    limit = request.output_limit(info)
     if "max_tokens" in skip:
-        body.max_completion_tokens = request.max_tokens
+        body.max_completion_tokens = limit
     else:
-        body.max_tokens = request.max_tokens
+        body.max_tokens = limit
     for name in skip:
         if hasattr(body, name) and name not in ("max_tokens", "model", "messages"):
             setattr(body, name, None)
@@ -230,7 +271,7 @@ def _tool_choice(choice: str | dict[str, object] | None) -> Any:
     return choice
 
 
-def usage_from(u: _Usage) -> Usage:
+def usage_from(u: _Usage, searched: bool = False) -> Usage:
     cached = (u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else None) or (
         u.prompt_cache_hit_tokens or 0
     )
@@ -240,18 +281,30 @@ def usage_from(u: _Usage) -> Usage:
     if reasoning and u.total_tokens == u.prompt_tokens + completion + reasoning:
         completion += reasoning  # xAI counts reasoning outside completion_tokens
     written = (u.prompt_tokens_details.cache_write_tokens if u.prompt_tokens_details else 0) or 0
-    return Usage(u.prompt_tokens, completion, reasoning, cached or 0, written)
+    return Usage(
+        u.prompt_tokens, completion, reasoning, cached or 0, written, searches=int(searched)
+    )
 
 
-def _delta_events(delta: _Delta, out: list[Event]) -> None:
+def _delta_events(delta: _Delta, out: list[Event], choice: int = 0) -> None:
+    if delta.annotations and choice == 0:
+        openai_search.sources(delta.annotations, out)
     if delta.reasoning_content or delta.reasoning:
-        out.append(ReasoningDelta(delta.reasoning_content or delta.reasoning or ""))
+        out.append(ReasoningDelta(delta.reasoning_content or delta.reasoning or "", None, choice))
     if delta.content:
-        out.append(TextDelta(delta.content))
+        out.append(TextDelta(delta.content, choice))
     if delta.tool_calls:
         for c in delta.tool_calls:
             fn = c.function or _InFn()
-            out.append(ToolCallDelta(c.index, c.id, fn.name, fn.arguments or ""))
+            out.append(ToolCallDelta(c.index, c.id, fn.name, fn.arguments or "", choice))
+
+
+def _choice_events(choice: _Choice, delta: _Delta | None, out: list[Event]) -> None:
+    index = choice.index
+    if delta is not None:
+        _delta_events(delta, out, index)
+    if len(choice.logprobs) > 4 or bytes(choice.logprobs) != b"null":
+        out.append(Logprobs(choice.logprobs, index))
 
 
 def _error_from_body(body: _ErrorBody | str | None) -> tuple[str, str]:
@@ -263,10 +316,11 @@ def _error_from_body(body: _ErrorBody | str | None) -> tuple[str, str]:
 class StreamDecoder:
     """Decodes `chat.completion.chunk` events up to `data: [DONE]`."""
 
-    __slots__ = ("done",)
+    __slots__ = ("cited", "done")
 
     def __init__(self) -> None:
         self.done = False
+        self.cited = False  # a url_citation was seen: the answer searched
 
     def feed(self, event: str | None, data: bytes) -> list[Event]:
         if data == b"[DONE]":
@@ -281,12 +335,12 @@ class StreamDecoder:
             raise classify_http(500, {}, message or "error in stream", code)
         out: list[Event] = []
         for choice in chunk.choices:
-            if choice.delta is not None:
-                _delta_events(choice.delta, out)
+            _choice_events(choice, choice.delta, out)
             if choice.finish_reason:
-                out.append(Finish(_FINISH.get(choice.finish_reason, "stop")))
+                out.append(Finish(_FINISH.get(choice.finish_reason, "stop"), choice.index))
+        self.cited = self.cited or any(type(e) is Sources for e in out)
         if chunk.usage is not None:
-            out.append(usage_from(chunk.usage))
+            out.append(usage_from(chunk.usage, self.cited))
         return out
 
 
@@ -294,6 +348,8 @@ class OpenAIChat:
     """The codec for `POST {base_url}/chat/completions`."""
 
     path = "/chat/completions"
+    accepts = ACCEPTS
+    dialect = "openai"
 
     def __init__(self) -> None:
         self._endpoints: dict[str, tuple[str, dict[str, str]]] = {}  # provider -> (url, headers)
@@ -313,7 +369,20 @@ class OpenAIChat:
 
     def build(self, target: Target, request: ChatRequest, stream: bool) -> HttpCall:
         url, headers = self.endpoint(target)
-        return HttpCall(url, headers, _ENCODER.encode(body_for(target, request, stream)))
+        body = body_for(target, request, stream)
+        native = request.native
+        if native is not None and (native.protocol != self.dialect or native.capability):
+            native = None  # another dialect's, or a whole body for another endpoint
+        if request.extra is None and native is None:
+            return HttpCall(url, headers, _ENCODER.encode(body))
+        # Passthrough fields and provider extras, as the caller sent them (rare: a dict).
+        merged = msgspec.to_builtins(body)
+        if native is not None:
+            merged |= native.fields
+            if "max_completion_tokens" in native.fields:
+                merged.pop("max_tokens", None)  # the caller's name for it, not both
+        merged |= request.extra or {}
+        return HttpCall(url, headers, _ENCODER.encode(merged))
 
     def parse_response(self, body: bytes) -> list[Event]:
         try:
@@ -324,12 +393,11 @@ class OpenAIChat:
             message, code = _error_from_body(response.error)
             raise classify_http(500, {}, message, code)
         out: list[Event] = []
-        for choice in response.choices[:1]:
-            if choice.message is not None:
-                _delta_events(choice.message, out)
-            out.append(Finish(_FINISH.get(choice.finish_reason, "stop")))
+        for choice in response.choices:
+            _choice_events(choice, choice.message, out)
+            out.append(Finish(_FINISH.get(choice.finish_reason, "stop"), choice.index))
         if response.usage is not None:
-            out.append(usage_from(response.usage))
+            out.append(usage_from(response.usage, any(type(e) is Sources for e in out)))
         return out
 
     def stream_decoder(self) -> StreamDecoder:

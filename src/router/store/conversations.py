@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from router.core.types import Message
+from router.core.types import Message, Source
 from router.store.stored import decode_messages, encode_messages
 
 log = logging.getLogger("router.store")
@@ -41,6 +41,7 @@ class Turn(msgspec.Struct, frozen=True):
     provider: str
     model: str
     response_message_id: str
+    sources: tuple[Source, ...] = ()  # the pages a searched answer cites
 
 
 class ConversationStore(Protocol):
@@ -221,7 +222,7 @@ class SqliteStore:
                         t.conversation_id,
                         t.conversation_id,
                         t.response_message_id,
-                        encode_messages([*t.messages, t.answer]),
+                        encode_messages([*t.messages, t.answer], t.sources),
                         t.provider,
                         t.model,
                         now,

@@ -1,7 +1,7 @@
 """Virtual keys in PostgreSQL, for several gateway hosts sharing one set of keys.
 
 Selected with the conversations by `storage.database = "postgresql://..."`; the same rules
-as the SQLite store (`router.store.keys`): hashes only, checks in `mint` / `changed_columns`.
+as the SQLite store (`router.store.keys_sqlite`): hashes only, checks in `mint` / `changed_columns`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 
 import asyncpg
 
-from router.store.keys import (
+from router.store.key_records import (
     COLUMNS,
     KeyChanges,
     KeyRecord,
@@ -34,8 +34,10 @@ CREATE TABLE IF NOT EXISTS router_api_keys (
     expires_at DOUBLE PRECISION,
     metadata TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
-    revoked_at DOUBLE PRECISION
+    revoked_at DOUBLE PRECISION,
+    last_used_at DOUBLE PRECISION
 );
+ALTER TABLE router_api_keys ADD COLUMN IF NOT EXISTS last_used_at DOUBLE PRECISION;
 """
 _SELECT = f"SELECT {COLUMNS} FROM router_api_keys"
 
@@ -61,7 +63,7 @@ class PostgresKeyStore:
         secret, record = mint(new)
         await self.pool.execute(
             f"INSERT INTO router_api_keys (hash, {COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             hash_key(secret),
             *row_of(record),
         )
@@ -101,6 +103,14 @@ class PostgresKeyStore:
             time.time(),
         )
         return await self.get(key_id)
+
+    async def touch(self, uses: dict[str, float]) -> None:
+        """Record when keys were last used (key id -> unix seconds); never moves time back."""
+        await self.pool.executemany(
+            "UPDATE router_api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $2)"
+            " WHERE id = $1",
+            list(uses.items()),
+        )
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -125,7 +125,7 @@ class PostgresStore:
                 " provider, model, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 turn.conversation_id,
                 turn.response_message_id,
-                encode_messages([*turn.messages, turn.answer]),
+                encode_messages([*turn.messages, turn.answer], turn.sources),
                 turn.provider,
                 turn.model,
                 now,

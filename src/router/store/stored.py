@@ -2,7 +2,8 @@
 
 Rows hold JSON of `StoredMessage`, not of the internal `Message`: renaming or adding a field
 to the canonical types cannot silently change what is on disk (a format test pins it). Only
-what a conversation needs is kept: text and image parts, tool calls and results.
+what a conversation needs is kept: text and image parts, tool calls and results, and the web
+pages a searched answer cites (`sources`, on the answer only; absent from older rows).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from router.core.types import ImagePart, Message, Part, Role, TextPart, ToolCall
+from router.core.types import ImagePart, Message, Part, Role, Source, TextPart, ToolCall
 
 
 class StoredText(msgspec.Struct, frozen=True, tag="text"):
@@ -29,12 +30,18 @@ class StoredToolCall(msgspec.Struct, frozen=True):
     arguments: str
 
 
+class StoredSource(msgspec.Struct, frozen=True):
+    url: str
+    title: str = ""
+
+
 class StoredMessage(msgspec.Struct, frozen=True):
     role: Role
     content: list[StoredText | StoredImage] = []
     tool_calls: list[StoredToolCall] = []
     tool_call_id: str | None = None
     name: str | None = None
+    sources: list[StoredSource] | msgspec.UnsetType = msgspec.UNSET  # written only when any
 
 
 _DECODE = msgspec.json.Decoder(list[StoredMessage]).decode
@@ -49,18 +56,31 @@ def _stored_part(p: Part) -> StoredText | StoredImage | None:
     return None  # reasoning is not kept with a conversation
 
 
-def encode_messages(messages: Iterable[Message]) -> bytes:
-    return _ENCODE(
-        [
-            StoredMessage(
-                m.role,
-                [s for p in m.content if (s := _stored_part(p)) is not None],
-                [StoredToolCall(c.id, c.name, c.arguments) for c in m.tool_calls],
-                m.tool_call_id,
-                m.name,
-            )
-            for m in messages
-        ]
+def encode_messages(messages: Iterable[Message], sources: Iterable[Source] = ()) -> bytes:
+    """The rows' JSON; `sources` (a searched answer's) go with the last message."""
+    stored = [
+        StoredMessage(
+            m.role,
+            [s for p in m.content if (s := _stored_part(p)) is not None],
+            [StoredToolCall(c.id, c.name, c.arguments) for c in m.tool_calls],
+            m.tool_call_id,
+            m.name,
+        )
+        for m in messages
+    ]
+    cited = [StoredSource(s.url, s.title) for s in sources]
+    if cited and stored:
+        stored[-1] = msgspec.structs.replace(stored[-1], sources=cited)
+    return _ENCODE(stored)
+
+
+def decode_sources(blob: bytes) -> tuple[Source, ...]:
+    """The sources a row's answer cites (none for rows without)."""
+    return tuple(
+        Source(s.url, s.title)
+        for m in _DECODE(blob)
+        if not isinstance(m.sources, msgspec.UnsetType)
+        for s in m.sources
     )
 
 

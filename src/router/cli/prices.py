@@ -1,6 +1,6 @@
 """`router prices refresh`: bring the prices in providers/*.toml in line with a LiteLLM price table.
 
-    python -m router.prices refresh --table model_prices_and_context_window.json \\
+    router prices refresh --table model_prices_and_context_window.json \\
         [--providers providers] [--dry-run]
 
 The table is LiteLLM's `model_prices_and_context_window.json` (USD per token); the catalog keeps
@@ -48,11 +48,11 @@ import os
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
-from router.catalog_edit import LIMIT_FIELDS, PRICE_FIELDS, edit_catalog, format_price
+from router.cli.catalog_edit import LIMIT_FIELDS, PRICE_FIELDS, edit_catalog, format_price
 from router.config import ModelInfo, Prices, Provider
 from router.errors import ConfigError
 
@@ -185,6 +185,9 @@ def table_prices(entry: TableEntry) -> dict[str, Decimal]:
     return {k: prices[k] for k in PRICE_FIELDS if k in prices}
 
 
+SEARCH_FEES = ("per_search", "per_grounded_request")  # from the providers' pricing pages
+
+
 def table_limits(entry: TableEntry) -> dict[str, int]:
     limits = {
         "context_window": entry.max_input_tokens,
@@ -291,6 +294,8 @@ def _refresh_model(
     prices = table_prices(entry)
     if not prices:
         return ModelResult(provider, model, "missing", key, note="entry has no price"), None
+    fees = {f: getattr(info.prices, f) for f in SEARCH_FEES}  # the table has none: kept
+    prices = {**{f: v for f, v in fees.items() if v is not None}, **prices}
     new_info = msgspec.structs.replace(info, prices=Prices(**prices), **table_limits(entry))
     changes = _describe(info, new_info)
     if not changes:
@@ -327,15 +332,49 @@ def _write(path: Path, text: str) -> None:
 # ---- the command -----------------------------------------------------------------------------
 
 
-def main(argv: list[str]) -> int:
-    """`router prices refresh --table FILE [--providers DIR] [--dry-run]`; 0 on success."""
-    parser = argparse.ArgumentParser(prog="router prices", description="Refresh catalog prices.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    refresh = commands.add_parser("refresh", help="rewrite providers/*.toml prices from a table")
-    refresh.add_argument("--table", type=Path, required=True, help="LiteLLM price JSON")
-    refresh.add_argument("--providers", type=Path, default=Path("providers"))
-    refresh.add_argument("--dry-run", action="store_true", help="report, write nothing")
-    args = parser.parse_args(argv)
+EXAMPLES = """examples:
+  router prices refresh --table model_prices_and_context_window.json --dry-run
+  router prices refresh --table prices.json --providers ./providers
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    """`router prices refresh --table FILE [--providers DIR] [--dry-run]`."""
+    prices = commands.add_parser(
+        "prices",
+        help="refresh the catalog's prices from LiteLLM's price table",
+        description="Bring the prices in providers/*.toml in line with a LiteLLM price table.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = prices.add_subparsers(dest="action", required=True, metavar="ACTION", help="one of:")
+    refresh = sub.add_parser(
+        "refresh",
+        help="rewrite providers/*.toml prices in place, keeping comments",
+        description="Rewrite providers/*.toml prices and context windows from a price table;"
+        " pinned_prices = true entries are left alone.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    refresh.add_argument(
+        "--table",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="LiteLLM's model_prices_and_context_window.json",
+    )
+    refresh.add_argument(
+        "--providers",
+        type=Path,
+        default=Path("providers"),
+        metavar="DIR",
+        help="the providers folder to edit (default: %(default)s)",
+    )
+    refresh.add_argument("--dry-run", action="store_true", help="report the changes, write nothing")
+    refresh.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         report = refresh_prices(args.providers, args.table, dry_run=args.dry_run)
     except ConfigError as exc:
@@ -343,7 +382,3 @@ def main(argv: list[str]) -> int:
         return 1
     print(report.render())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

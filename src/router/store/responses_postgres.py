@@ -1,0 +1,95 @@
+"""Stored OpenAI Responses in PostgreSQL, shared by every gateway replica.
+
+Selected by `storage.database = "postgresql://..."`. A save leaves the request path as a task;
+a read of the same id in this process waits for it, so a client that continues on the same
+replica always finds its previous response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+
+from router.store.postgres import open_pool
+from router.store.response_records import StoredResponse
+
+log = logging.getLogger("router.store")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS router_responses (
+    id TEXT PRIMARY KEY,
+    response BYTEA NOT NULL,
+    items BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+"""
+_LOCK = 7223012  # the advisory lock this table's migration runs under
+
+
+class PostgresResponses:
+    def __init__(self, url: str, max_connections: int = 5) -> None:
+        self.url = url
+        self.max_connections = max_connections
+        self._pool: asyncpg.Pool | None = None
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        self.failed_writes = 0
+
+    async def open(self) -> PostgresResponses:
+        self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, _LOCK)
+        return self
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "store not opened"
+        return self._pool
+
+    async def get(self, response_id: str) -> StoredResponse | None:
+        pending = self._pending.get(response_id)
+        if pending is not None:
+            await asyncio.wait([pending])
+        row = await self.pool.fetchrow(
+            "SELECT response, items FROM router_responses WHERE id = $1", response_id
+        )
+        return None if row is None else StoredResponse(response_id, row["response"], row["items"])
+
+    def save(self, stored: StoredResponse) -> None:
+        task = asyncio.create_task(self._save(stored))
+        self._pending[stored.id] = task
+        task.add_done_callback(lambda t: self._done(stored.id, t))
+
+    def _done(self, response_id: str, task: asyncio.Task[None]) -> None:
+        if self._pending.get(response_id) is task:
+            del self._pending[response_id]
+        if not task.cancelled() and task.exception() is not None:
+            self.failed_writes += 1
+            log.error("response write failed: %s", type(task.exception()).__name__)
+
+    async def _save(self, stored: StoredResponse) -> None:
+        await self.pool.execute(
+            "INSERT INTO router_responses (id, response, items, created_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE"
+            " SET response = EXCLUDED.response, items = EXCLUDED.items",
+            stored.id,
+            stored.response,
+            stored.items,
+            time.time(),
+        )
+
+    async def delete(self, response_id: str) -> bool:
+        pending = self._pending.get(response_id)
+        if pending is not None:
+            await asyncio.wait([pending])
+        status = await self.pool.execute("DELETE FROM router_responses WHERE id = $1", response_id)
+        return bool(status != "DELETE 0")
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.wait(list(self._pending.values()))
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._pool is not None:
+            await self._pool.close()
