@@ -23,6 +23,8 @@ from router.api import (
     openai,
     openai_media,
     openai_models,
+    openai_ops,
+    openapi,
     pages,
     responses,
     status,
@@ -67,9 +69,11 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown paths and methods: OpenAI's shape under /v1/, Starlette's plain text elsewhere."""
+    """Unknown paths and methods: in the surface's JSON shape under an API prefix (the admin
+    API's too, as /openapi.json documents), Starlette's plain text elsewhere."""
     assert isinstance(exc, HTTPException)
-    if surface_of(request.scope["path"]) not in ("openai", "responses"):
+    path = request.scope["path"]
+    if surface_of(path) is None and not path.startswith("/admin/"):
         return PlainTextResponse(exc.detail, exc.status_code, exc.headers)
     code = "unknown_url" if exc.status_code == 404 else "method_not_allowed"
     message = f"{request.method} {request.scope['path']}: {exc.detail}"
@@ -129,6 +133,17 @@ def create_app(runtime: Runtime) -> Starlette:
         *pages.routes(runtime),
         *status.routes(runtime, runtime.status_board),
     ]
+    operations = (
+        *ironlabs.OPERATIONS,
+        *openai_ops.OPERATIONS,
+        *openai_models.OPERATIONS,
+        *admin.OPERATIONS,
+        *pages.OPERATIONS,
+        *anthropic.OPERATIONS,
+        *responses.OPERATIONS,
+        *status.OPERATIONS,
+        *admin_spend.OPERATIONS,
+    )
     observe = Middleware(
         ObserveMiddleware,
         metrics=runtime.metrics,
@@ -137,7 +152,7 @@ def create_app(runtime: Runtime) -> Starlette:
         tracing=runtime.tracing,
     )
     return Starlette(
-        routes=routes,
+        routes=[*routes, *openapi.routes(operations, routes)],
         middleware=[
             observe,
             Middleware(

@@ -25,9 +25,15 @@ from starlette.routing import Route
 from router.api.admin_limits import PolicyFields, PolicyView, Spend, apply, check
 from router.api.admin_limits import view as policy_view
 from router.api.common import decode, json_response, read_body
+from router.api.errors import OwnError
+from router.api.openapi import JSON, Errors, Op
 from router.config import Budget, RateLimit
 from router.runtime import Runtime
 from router.store.key_records import KeyChanges, KeyRecord, KeyView, NewKey, view
+
+Metadata = dict[str, object]
+"""(Named here: inside `KeyOut`, whose field `object` shadows the builtin, msgspec could not
+resolve `dict[str, object]`.)"""
 
 
 class CreateKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -154,3 +160,35 @@ def routes(rt: Runtime) -> list[Route]:
         Route("/admin/keys/{key_id}", one, methods=["GET", "PATCH", "POST", "DELETE"]),
         Route("/admin/keys/{key_id}/revoke", revoke, methods=["POST"]),
     ]
+
+
+_ADMIN = Errors(OwnError, (400, 401, 404, 408, 413, 500, 503))
+OPERATIONS = (
+    Op("GET", "/admin/keys", "List keys", "Admin", {JSON: KeyList}, None, _ADMIN),
+    Op(
+        "POST",
+        "/admin/keys",
+        "Create a key",
+        "Admin",
+        {JSON: KeyOut},
+        CreateKey,
+        _ADMIN,
+        status=201,
+        examples=({"name": "ci", "models": ["demo/*"], "expires_at": "2030-01-01T00:00:00Z"},),
+    ),
+    Op("GET", "/admin/keys/{key_id}", "One key", "Admin", {JSON: KeyOut}, None, _ADMIN),
+    Op("PATCH", "/admin/keys/{key_id}", "Update a key", "Admin", {JSON: KeyOut}, UpdateKey, _ADMIN),
+    Op(
+        "POST",
+        "/admin/keys/{key_id}",
+        "Update a key (without PATCH)",
+        "Admin",
+        {JSON: KeyOut},
+        UpdateKey,
+        _ADMIN,
+    ),
+    Op("DELETE", "/admin/keys/{key_id}", "Revoke a key", "Admin", {JSON: KeyOut}, None, _ADMIN),
+    Op(
+        "POST", "/admin/keys/{key_id}/revoke", "Revoke a key", "Admin", {JSON: KeyOut}, None, _ADMIN
+    ),
+)

@@ -14,7 +14,10 @@ from starlette.routing import Route
 
 from router import spend_report
 from router.api.common import json_response
+from router.api.errors import OwnError
+from router.api.openapi import JSON, TEXT, Errors, Op
 from router.runtime import Runtime
+from router.spend_report import SpendReport
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -28,3 +31,16 @@ def routes(rt: Runtime) -> list[Route]:
         return json_response(spend_report.report(query, lines))
 
     return [Route("/admin/spend", spend, methods=["GET"])]
+
+
+OPERATIONS = (
+    Op(
+        "GET",
+        "/admin/spend",
+        "Spend totals from the ledger",
+        "Admin",
+        {JSON: SpendReport, "text/csv": TEXT},
+        None,
+        Errors(OwnError, (400, 401, 403, 500, 503)),
+    ),
+)

@@ -29,6 +29,7 @@ from router.api.anthropic_request import (
     BODY,
     PASSED_HEADERS,
     RAW,
+    MessagesBody,
     Translation,
     translate,
     validate,
@@ -43,7 +44,8 @@ from router.api.common import (
     sse,
     trail_header,
 )
-from router.api.errors import anthropic_error, failed
+from router.api.errors import AnthropicError, anthropic_error, failed
+from router.api.openapi import CALL, JSON, SSE, TEXT, Errors, Op, Raw
 from router.core.chat import ChatCall, ChatStream
 from router.core.types import Asked, Completion, Event, Native, Target, estimate_tokens
 from router.errors import AllTargetsFailed, Failure, RequestError, StreamFailed
@@ -308,3 +310,32 @@ def model_page(ids: list[str], request: Request) -> Response:
     data = [_Model(id=i, display_name=i) for i in page]
     first, last = (page[0], page[-1]) if page else (None, None)
     return json_response(_ModelPage(data=data, has_more=more, first_id=first, last_id=last))
+
+
+_ANSWER: dict[str, object] = {
+    JSON: Raw({"type": "object"}),
+    SSE: TEXT,
+}  # Anthropic's message, or its event stream
+_AUTH = ("bearer", "x-api-key")
+OPERATIONS = (
+    Op(
+        "POST",
+        "/v1/messages",
+        "Message (Anthropic Messages API)",
+        "Anthropic",
+        _ANSWER,
+        MessagesBody,
+        Errors(AnthropicError, CALL),
+        _AUTH,
+    ),
+    Op(
+        "POST",
+        "/v1/messages/count_tokens",
+        "Count a message's input tokens",
+        "Anthropic",
+        {JSON: Raw({"type": "object"})},
+        MessagesBody,
+        Errors(AnthropicError, CALL),
+        _AUTH,
+    ),
+)

@@ -150,12 +150,20 @@ def trail_header(attempts: Iterable[Attempt]) -> str:
     """`x-router-attempts`: `provider/model outcome status ms` entries, comma-separated; a
     retry also says how long it waited before it started (`after Nms`), and ` hedged` ends the
     entry of an attempt started as a hedge."""
-    return ", ".join(
-        f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms"
-        + (f" after {a.waited_ms}ms" if a.waited_ms else "")
-        + (" hedged" if a.hedged is True else "")
-        for a in attempts
+    return header_safe(
+        ", ".join(
+            f"{a.provider}/{a.model} {a.outcome} {a.status or '-'} {a.ms}ms"
+            + (f" after {a.waited_ms}ms" if a.waited_ms else "")
+            + (" hedged" if a.hedged is True else "")
+            for a in attempts
+        )
     )
+
+
+def header_safe(text: str) -> str:
+    """`text` as an HTTP header value can carry it: a model name the caller chose may hold
+    any printable character, and a header only Latin-1 (ASCII here, escaped as `\\u...`)."""
+    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode()
 
 
 # ---- the endpoint skeleton ----------------------------------------------------------------

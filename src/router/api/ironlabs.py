@@ -32,9 +32,19 @@ from router.api.common import (
     routed,
     sse,
 )
+from router.api.errors import OwnError
+from router.api.openapi import CALL, JSON, SSE, Errors, Events, Op
 from router.api.parts import InImage, InImageUrl, InText, check_images, part_of
 from router.core.chat import ChatCall, ChatStream
-from router.core.types import ChatRequest, Completion, Event, Message, TextDelta, TextPart
+from router.core.types import (
+    Attempt,
+    ChatRequest,
+    Completion,
+    Event,
+    Message,
+    TextDelta,
+    TextPart,
+)
 from router.errors import NotFoundError, RequestError, StreamFailed
 from router.lifecycle import DRAIN_MESSAGE
 from router.runtime import Runtime
@@ -121,6 +131,20 @@ class FinalEvent(CompletionsResponse, tag="response", tag_field="type"):
 
 class TextEvent(msgspec.Struct, tag="text", tag_field="type"):
     text: str
+
+
+class StreamError(msgspec.Struct):
+    code: str
+    message: str
+    provider: str
+    model: str
+    attempts: list[Attempt]
+
+
+class ErrorEvent(msgspec.Struct, tag="error", tag_field="type"):
+    """The stream broke beyond rescue after its first text (or the gateway is stopping)."""
+
+    error: StreamError
 
 
 _UNKNOWN = OutCosts(None, None, None)
@@ -294,30 +318,21 @@ class _Renderer:
         )
 
     def failed(self, failed: StreamFailed) -> bytes:
-        error = {
-            "type": "error",
-            "error": {
-                "code": failed.error.failure.value,
-                "message": failed.error.message,
-                "provider": failed.completion.provider,
-                "model": failed.completion.model,
-                "attempts": failed.completion.attempts,
-            },
-        }
-        return b"data: " + ENCODER.encode(error) + b"\n\n" + DONE
+        c = failed.completion
+        error = StreamError(
+            failed.error.failure.value, failed.error.message, c.provider, c.model, list(c.attempts)
+        )
+        return b"data: " + ENCODER.encode(ErrorEvent(error)) + b"\n\n" + DONE
 
     def drained(self, stream: ChatStream) -> bytes:
-        error = {
-            "type": "error",
-            "error": {
-                "code": "shutting_down",
-                "message": DRAIN_MESSAGE,
-                "provider": stream.target.provider.name,
-                "model": stream.target.model,
-                "attempts": stream.trail.entries,
-            },
-        }
-        return b"data: " + ENCODER.encode(error) + b"\n\n" + DONE
+        error = StreamError(
+            "shutting_down",
+            DRAIN_MESSAGE,
+            stream.target.provider.name,
+            stream.target.model,
+            list(stream.trail.entries),
+        )
+        return b"data: " + ENCODER.encode(ErrorEvent(error)) + b"\n\n" + DONE
 
     def finished(self, completion: Completion) -> bytes:
         keep = self.keep
@@ -328,3 +343,27 @@ class _Renderer:
             event = SourcesEvent(sources_of(completion))
             head = b"data: " + ENCODER.encode(event) + b"\n\n"
         return head + b"data: " + ENCODER.encode(final) + b"\n\n" + DONE
+
+
+OPERATIONS = (
+    Op(
+        "POST",
+        "/api/v1/completions",
+        "Chat completion (Iron Labs)",
+        "Iron Labs",
+        {
+            JSON: CompletionsResponse,
+            SSE: Events((TextEvent | SourcesEvent | FinalEvent | ErrorEvent,)),
+        },
+        CompletionsRequest,
+        Errors(OwnError, CALL),
+        examples=(
+            {"messages": [{"role": "user", "content": "Say hi"}], "models": ["demo/echo"]},
+            {
+                "messages": [{"role": "user", "content": "Say hi"}],
+                "models": ["demo/echo"],
+                "stream": True,
+            },
+        ),
+    ),
+)

@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
-from router.api.common import Begun, asked, begin, endpoint, trail_header
+from router.api.common import Begun, asked, begin, endpoint, header_safe, trail_header
 from router.core.media import (
     EmbeddingInput,
     EmbeddingRequest,
@@ -286,7 +286,7 @@ async def read_form(request: Request) -> list[tuple[str, str | UploadFile]]:
 def respond(result: MediaResult, media: MediaService) -> Response:
     headers = {
         "x-router-attempts": trail_header(result.attempts),
-        "x-router-model": result.target.ref,
+        "x-router-model": header_safe(result.target.ref),
     }
     if result.costs is not None:
         headers["x-router-cost"] = format(result.costs.total_tokens_cost, "f")

@@ -18,6 +18,8 @@ from starlette.routing import Route
 
 from router.api import anthropic
 from router.api.common import ENCODER, json_response
+from router.api.errors import OpenAIError
+from router.api.openapi import JSON, READ, Errors, Op
 from router.auth import Principal
 from router.core.catalog import Catalog
 from router.core.types import Target
@@ -120,3 +122,26 @@ def routes(rt: Runtime) -> list[Route]:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", get_model, methods=["GET"]),
     ]
+
+
+OPERATIONS = (
+    Op(
+        "GET",
+        "/v1/models",
+        "Models the key may use",
+        "OpenAI",
+        {JSON: ModelList},
+        None,
+        Errors(OpenAIError, READ),
+    ),
+    Op(
+        "GET",
+        "/v1/models/{model:path}",
+        "One model",
+        "OpenAI",
+        {JSON: ModelOut},
+        None,
+        Errors(OpenAIError, READ),
+        examples=({"model": "demo/echo"},),
+    ),
+)

@@ -20,6 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from router.api.common import ENCODER
+from router.api.errors import OwnError
+from router.api.openapi import JSON, PUBLIC, TEXT, Errors, Op, Raw
 from router.config import Prices
 from router.core.catalog import Catalog
 from router.core.types import Target
@@ -319,3 +321,47 @@ def _model_routes(rt: Runtime, headers: dict[str, str]) -> list[Route]:
         Route("/assets/models.json", models_json, methods=["GET", "HEAD"]),
         Route("/assets/models.js", models_js, methods=["GET", "HEAD"]),
     ]
+
+
+OPERATIONS = (
+    Op(
+        "GET",
+        "/",
+        "Where to start: the docs, the model list, the status page",
+        "Pages",
+        {"text/html": TEXT, JSON: Raw({"type": "object"})},
+        None,
+        Errors(OwnError, PUBLIC),
+        (),
+    ),
+    Op(
+        "GET",
+        "/assets/models.js",
+        "The model list page's script",
+        "Models",
+        {"text/javascript": TEXT},
+        None,
+        Errors(OwnError, PUBLIC),
+        (),
+    ),
+    Op(
+        "GET",
+        "/models/",
+        "The public model list (HTML)",
+        "Models",
+        {"text/html": TEXT},
+        None,
+        Errors(OwnError, PUBLIC),
+        (),
+    ),
+    Op(
+        "GET",
+        "/assets/models.json",
+        "The public model list",
+        "Models",
+        {JSON: PublicList},
+        None,
+        Errors(OwnError, PUBLIC),
+        (),
+    ),
+)

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from router.api.common import ENCODER, Begun, begin, json_response, read_body, sse, trail_header
 from router.api.errors import OpenAIError, OpenAIErrorBody
+from router.api.openapi import CALL, JSON, READ, SSE, TEXT, Errors, Op, Raw
 from router.api.responses_render import (
     ResponseObject,
     finish,
@@ -197,3 +198,36 @@ def routes(rt: Runtime) -> list[Route]:
         Route("/v1/responses/{id}", get, methods=["GET"]),
         Route("/v1/responses/{id}", delete, methods=["DELETE"]),
     ]
+
+
+_OBJECT: dict[str, object] = {JSON: Raw({"type": "object"})}
+_READ = Errors(OpenAIError, READ)
+OPERATIONS = (
+    Op(
+        "POST",
+        "/v1/responses",
+        "Response (OpenAI Responses API)",
+        "OpenAI",
+        {JSON: Raw({"type": "object"}), SSE: TEXT},
+        ResponsesBody,
+        Errors(OpenAIError, CALL),
+    ),
+    Op(
+        "GET",
+        "/v1/responses/{id}",
+        "A stored response",
+        "OpenAI",
+        {JSON: Raw({"type": "object"})},
+        None,
+        Errors(OpenAIError, READ),
+    ),
+    Op(
+        "DELETE",
+        "/v1/responses/{id}",
+        "Delete a stored response",
+        "OpenAI",
+        {JSON: Raw({"type": "object"})},
+        None,
+        Errors(OpenAIError, READ),
+    ),
+)

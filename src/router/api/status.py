@@ -20,6 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from router.api.common import ENCODER
+from router.api.errors import OwnError
+from router.api.openapi import JSON, PUBLIC, TEXT, Errors, Op, Raw
 from router.observe.status import Seen, StatusBoard
 from router.runtime import Runtime
 
@@ -211,3 +213,30 @@ def routes(rt: Runtime, board: StatusBoard) -> list[Route]:
         Route("/status.json", status_json, methods=["GET", "HEAD"]),
         Route("/assets/status.js", status_js, methods=["GET", "HEAD"]),
     ]
+
+
+_PUBLIC = Errors(OwnError, PUBLIC)
+_OBJECT: dict[str, object] = {JSON: Raw({"type": "object"})}
+OPERATIONS = (
+    Op("GET", "/status", "Provider status page", "Pages", {"text/html": TEXT}, None, _PUBLIC, ()),
+    Op(
+        "GET",
+        "/status.json",
+        "Provider status",
+        "Pages",
+        {JSON: Raw({"type": "object"})},
+        None,
+        _PUBLIC,
+        (),
+    ),
+    Op(
+        "GET",
+        "/assets/status.js",
+        "The status page's script",
+        "Pages",
+        {"text/javascript": TEXT},
+        None,
+        _PUBLIC,
+        (),
+    ),
+)

@@ -185,6 +185,11 @@ def record_of(row: Sequence[object]) -> KeyRecord:
     )
 
 
+Metadata = dict[str, object]
+"""A key's metadata. (An alias: in `KeyView` the field `object` hides the builtin, and the
+annotations are read in the class's namespace.)"""
+
+
 class KeyView(msgspec.Struct, kw_only=True):
     """A key as the admin API and `router keys --json` show it: never the key, but once."""
 
@@ -193,7 +198,7 @@ class KeyView(msgspec.Struct, kw_only=True):
     prefix: str
     models: tuple[str, ...]
     expires_at: datetime | None
-    metadata: dict[str, object]
+    metadata: Metadata
     created_at: datetime
     last_used_at: datetime | None
     revoked: bool
