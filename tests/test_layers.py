@@ -31,6 +31,7 @@ BOTTOM = {
     "router.errors",
     "router.config",
     "router.config_lines",
+    "router.config_checks",
     "router.core.types",
     "router.core.media",
 }
@@ -46,6 +47,7 @@ def group(module: str) -> str:
         ("router.cluster", "cluster"),
         ("router.metrics", "metrics"),
         ("router.metrics_genai", "metrics"),
+        ("router.metrics_workers", "metrics"),
         ("router.observe", "observe"),
         ("router.auth", "auth"),
         ("router.lifecycle", "lifecycle"),

@@ -92,7 +92,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "internal_error", "Internal error.", None)
 
 
-def create_app(runtime: Runtime) -> Starlette:
+def _operational(runtime: Runtime) -> list[Route]:
+    """The gateway's own routes: liveness, readiness, metrics, circuit states."""
+
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
@@ -109,19 +111,17 @@ def create_app(runtime: Runtime) -> Starlette:
         runtime.auth.require_master(principal)
         return json_response({"circuits": runtime.health.snapshot(), "learned": runtime.learned()})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    routes = [
+    return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/admin/health", admin_health),
+    ]
+
+
+def _routes(runtime: Runtime) -> list[Route]:
+    return [
+        *_operational(runtime),
         *ironlabs.routes(runtime),
         *anthropic.routes(runtime),
         *openai.routes(runtime),
@@ -133,17 +133,32 @@ def create_app(runtime: Runtime) -> Starlette:
         *pages.routes(runtime),
         *status.routes(runtime, runtime.status_board),
     ]
-    operations = (
-        *ironlabs.OPERATIONS,
-        *openai_ops.OPERATIONS,
-        *openai_models.OPERATIONS,
-        *admin.OPERATIONS,
-        *pages.OPERATIONS,
-        *anthropic.OPERATIONS,
-        *responses.OPERATIONS,
-        *status.OPERATIONS,
-        *admin_spend.OPERATIONS,
-    )
+
+
+OPERATIONS = (
+    *ironlabs.OPERATIONS,
+    *openai_ops.OPERATIONS,
+    *openai_models.OPERATIONS,
+    *admin.OPERATIONS,
+    *pages.OPERATIONS,
+    *anthropic.OPERATIONS,
+    *responses.OPERATIONS,
+    *status.OPERATIONS,
+    *admin_spend.OPERATIONS,
+)
+"""Every surface's documented operations (`router.api.openapi`)."""
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = _routes(runtime)
     observe = Middleware(
         ObserveMiddleware,
         metrics=runtime.metrics,
@@ -151,17 +166,15 @@ def create_app(runtime: Runtime) -> Starlette:
         log=runtime.request_log,
         tracing=runtime.tracing,
     )
+    admission = Middleware(
+        Admission,
+        max_inflight=runtime.settings.server.max_inflight,
+        render=_error,
+        on_reject=runtime.metrics.overloaded.inc,
+    )
     return Starlette(
-        routes=[*routes, *openapi.routes(operations, routes)],
-        middleware=[
-            observe,
-            Middleware(
-                Admission,
-                max_inflight=runtime.settings.server.max_inflight,
-                render=_error,
-                on_reject=runtime.metrics.overloaded.inc,
-            ),
-        ],
+        routes=[*routes, *openapi.routes(OPERATIONS, routes)],
+        middleware=[observe, admission],
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,

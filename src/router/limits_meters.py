@@ -19,7 +19,8 @@ from typing import Protocol
 
 import msgspec
 
-from router.config import Budget, duration_seconds
+from router.config import Budget
+from router.config_checks import duration_seconds
 from router.errors import RouterError
 
 NANO = Decimal(1_000_000_000)

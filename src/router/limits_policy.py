@@ -13,7 +13,8 @@ from typing import Protocol
 
 import msgspec
 
-from router.config import Budget, RateLimit, check_budget, check_rate
+from router.config import Budget, RateLimit
+from router.config_checks import check_budget, check_rate
 from router.errors import RequestError
 
 

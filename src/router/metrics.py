@@ -31,6 +31,8 @@ from prometheus_client import (
 from router.core.types import Attempt, Report, Target, Usage
 from router.errors import Failure
 from router.metrics_genai import GenAI
+from router.metrics_genai import rescue_reason as _rescue_reason
+from router.metrics_workers import forget_dead
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _STATE = {"closed": 0, "half_open": 1, "open": 2}
@@ -392,38 +394,6 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
-
-
-def forget_dead(folder: str) -> None:
-    """Drop the live-gauge files of workers that are gone (a restarted or crashed worker),
-    so in-flight and circuit gauges read live workers only; counters keep their files."""
-    pids: set[int] = set()
-    for name in os.listdir(folder):
-        if name.startswith("gauge_live") and name.endswith(".db"):
-            digits = name.rpartition("_")[2][:-3]
-            if digits.isdigit():
-                pids.add(int(digits))
-    for pid in pids:
-        if not _alive(pid):
-            multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _rescue_reason(attempts: tuple[Attempt, ...]) -> str:
-    """The failure that broke the stream: the last failed attempt before the answer."""
-    for a in reversed(attempts):
-        if a.outcome != "ok":
-            return a.outcome
-    return "other"
 
 
 _NOT_STREAM_FAILURES = frozenset({"ok", Failure.CLIENT_CLOSED.value})

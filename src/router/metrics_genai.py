@@ -124,3 +124,11 @@ class GenAI:
             tokens.labels(*attrs, "cached").observe(usage.cached_tokens)
         if usage.reasoning_tokens:
             tokens.labels(*attrs, "reasoning").observe(usage.reasoning_tokens)
+
+
+def rescue_reason(attempts: tuple[Attempt, ...]) -> str:
+    """The failure that broke the stream: the last failed attempt before the answer."""
+    for a in reversed(attempts):
+        if a.outcome != "ok":
+            return a.outcome
+    return "other"

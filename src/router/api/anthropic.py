@@ -46,7 +46,8 @@ from router.api.common import (
 )
 from router.api.errors import AnthropicError, anthropic_error, failed
 from router.api.openapi import CALL, JSON, SSE, TEXT, Errors, Op, Raw
-from router.core.chat import ChatCall, ChatStream
+from router.core.chat import ChatCall
+from router.core.stream import ChatStream
 from router.core.types import Asked, Completion, Event, Native, Target, estimate_tokens
 from router.errors import AllTargetsFailed, Failure, RequestError, StreamFailed
 from router.lifecycle import DRAIN_MESSAGE

@@ -21,9 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.auth import Principal
-from router.config import HEDGE_AFTER, STRATEGIES, Strategy
+from router.config import STRATEGIES, Strategy
+from router.config_checks import HEDGE_AFTER
 from router.core.call import RouteAsk
-from router.core.chat import ChatStream
+from router.core.stream import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError, StreamFailed
 from router.lifecycle import DrainDeadline, Lifecycle

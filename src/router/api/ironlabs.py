@@ -35,7 +35,8 @@ from router.api.common import (
 from router.api.errors import OwnError
 from router.api.openapi import CALL, JSON, SSE, Errors, Events, Op
 from router.api.parts import InImage, InImageUrl, InText, check_images, part_of
-from router.core.chat import ChatCall, ChatStream
+from router.core.chat import ChatCall
+from router.core.stream import ChatStream
 from router.core.types import (
     Attempt,
     ChatRequest,

@@ -14,7 +14,8 @@ from typing import Literal
 import msgspec
 
 from router.api.errors import OpenAIError
-from router.api.openai import ChatCompletion, OutUsage, StreamErrorEvent
+from router.api.openai import ChatCompletion, StreamErrorEvent
+from router.api.openai_chunks import OutUsage
 from router.api.openai_media import (
     EmbeddingsBody,
     ImagesBody,

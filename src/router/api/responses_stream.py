@@ -30,7 +30,7 @@ from router.api.responses_render import (
     new_id,
 )
 from router.api.responses_request import SummaryText
-from router.core.chat import ChatStream
+from router.core.stream import ChatStream
 from router.core.types import Completion, Event, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta
 from router.errors import StreamFailed
 from router.lifecycle import DRAIN_MESSAGE

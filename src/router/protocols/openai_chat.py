@@ -31,56 +31,12 @@ from router.core.types import (
     Usage,
 )
 from router.errors import Failure, UpstreamError
+from router.protocols import openai_chat_wire as wire
 from router.protocols import openai_search
 from router.protocols.errors import classify_http
 from router.upstream import HttpCall
 
 # ---- wire types: what we send ----------------------------------------------------------------
-
-
-class _Fn(msgspec.Struct, omit_defaults=True):
-    name: str
-    arguments: str
-
-
-class _ToolCall(msgspec.Struct):  # no omit_defaults: OpenAI requires `type` to be sent
-    id: str
-    function: _Fn
-    type: str = "function"
-
-
-class _Msg(msgspec.Struct, omit_defaults=True):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-    tool_calls: list[_ToolCall] | None = None
-    tool_call_id: str | None = None
-    name: str | None = None
-    prefix: bool | None = None  # DeepSeek / Mistral assistant prefill
-
-
-class _Body(msgspec.Struct, omit_defaults=True):
-    model: str
-    messages: list[_Msg]
-    stream: bool | None = None
-    stream_options: dict[str, bool] | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    stop: list[str] | None = None
-    seed: int | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
-    response_format: dict[str, Any] | None = None
-    user: str | None = None
-    reasoning_effort: str | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    n: int | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
-    logit_bias: dict[str, float] | None = None
-    web_search_options: dict[str, object] | None = None
 
 
 ACCEPTS = frozenset(
@@ -107,73 +63,9 @@ ACCEPTS = frozenset(
 # ---- wire types: what comes back ---------------------------------------------------------------
 
 
-class _PromptDetails(msgspec.Struct):
-    cached_tokens: int | None = 0
-    cache_write_tokens: int | None = 0  # OpenRouter, for providers that bill cache writes
-
-
-class _CompletionDetails(msgspec.Struct):
-    reasoning_tokens: int | None = 0
-
-
-class _Usage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_tokens_details: _PromptDetails | None = None
-    completion_tokens_details: _CompletionDetails | None = None
-    prompt_cache_hit_tokens: int | None = None  # DeepSeek's name for cached tokens
-    total_tokens: int | None = None
-
-
-class _InFn(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class _InToolCall(msgspec.Struct):
-    index: int = 0
-    id: str | None = None
-    function: _InFn | None = None
-
-
-class _Delta(msgspec.Struct):
-    content: str | None = None
-    reasoning_content: str | None = None  # DeepSeek, vLLM, llama.cpp
-    reasoning: str | None = None  # OpenRouter, Groq
-    tool_calls: list[_InToolCall] | None = None
-    refusal: str | None = None
-    annotations: list[openai_search.Annotation] | None = None
-
-
-class _Choice(msgspec.Struct):
-    index: int = 0
-    message: _Delta | None = None
-    delta: _Delta | None = None
-    finish_reason: str | None = None
-    logprobs: msgspec.Raw = msgspec.Raw(b"null")
-
-
-class _ErrorBody(msgspec.Struct):
-    message: str = ""
-    type: str | None = None
-    code: str | int | None = None
-    param: str | None = None
-
-
-class _Response(msgspec.Struct):
-    choices: list[_Choice] = []
-    usage: _Usage | None = None
-    error: _ErrorBody | str | None = None
-
-
-class _ErrorEnvelope(msgspec.Struct):
-    error: _ErrorBody | str | None = None
-    message: str | None = None
-
-
 _ENCODER = msgspec.json.Encoder()
-_RESPONSE = msgspec.json.Decoder(_Response)
-_ERROR = msgspec.json.Decoder(_ErrorEnvelope)
+_RESPONSE = msgspec.json.Decoder(wire.Response)
+_ERROR = msgspec.json.Decoder(wire.ErrorEnvelope)
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -183,23 +75,25 @@ _FINISH: dict[str | None, FinishReason] = {
 }
 
 
-def wire_messages(messages: tuple[Message, ...], prefill: str | None) -> list[_Msg]:
+def wire_messages(messages: tuple[Message, ...], prefill: str | None) -> list[wire.Msg]:
     out = [_wire_message(m) for m in messages]
     if prefill:
-        out.append(_Msg(role="assistant", content=prefill, prefix=True))
+        out.append(wire.Msg(role="assistant", content=prefill, prefix=True))
     return out
 
 
-def _wire_message(m: Message) -> _Msg:
+def _wire_message(m: Message) -> wire.Msg:
     content: str | list[dict[str, Any]] | None
     parts = [p for p in m.content if type(p) is not ThinkingPart]  # another protocol's
     if all(type(p) is TextPart for p in parts):
         content = m.text() if parts or not m.tool_calls else None
     else:
         content = [_wire_part(p) for p in parts]
-    calls = [_ToolCall(_call_id(c.id), _Fn(c.name, c.arguments)) for c in m.tool_calls] or None
+    calls = [
+        wire.ToolCall(_call_id(c.id), wire.Fn(c.name, c.arguments)) for c in m.tool_calls
+    ] or None
     result_of = _call_id(m.tool_call_id) if m.tool_call_id else None
-    return _Msg(m.role, content, calls, result_of, m.name)
+    return wire.Msg(m.role, content, calls or None, result_of, m.name)
 
 
 def _call_id(call_id: str) -> str:
@@ -221,7 +115,7 @@ def _wire_part(p: Part) -> dict[str, Any]:
     return {"type": "image_url", "image_url": image}
 
 
-def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
+def body_for(target: Target, request: ChatRequest, stream: bool) -> wire.Body:
     """The wire body, leaving out whatever the catalog says this model does not accept."""
     info = target.info
     skip = info.unsupported_params if info else frozenset()
@@ -232,7 +126,7 @@ def body_for(target: Target, request: ChatRequest, stream: bool) -> _Body:
         }
         for t in request.tools
     ] or None
-    body = _Body(
+    body = wire.Body(
         model=target.upstream_model,
         messages=wire_messages(request.messages, request.prefill),
         stream=True if stream else None,
@@ -271,7 +165,7 @@ def _tool_choice(choice: str | dict[str, object] | None) -> Any:
     return choice
 
 
-def usage_from(u: _Usage, searched: bool = False) -> Usage:
+def usage_from(u: wire.Usage, searched: bool = False) -> Usage:
     cached = (u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else None) or (
         u.prompt_cache_hit_tokens or 0
     )
@@ -286,7 +180,7 @@ def usage_from(u: _Usage, searched: bool = False) -> Usage:
     )
 
 
-def _delta_events(delta: _Delta, out: list[Event], choice: int = 0) -> None:
+def _delta_events(delta: wire.Delta, out: list[Event], choice: int = 0) -> None:
     if delta.annotations and choice == 0:
         openai_search.sources(delta.annotations, out)
     if delta.reasoning_content or delta.reasoning:
@@ -295,11 +189,11 @@ def _delta_events(delta: _Delta, out: list[Event], choice: int = 0) -> None:
         out.append(TextDelta(delta.content, choice))
     if delta.tool_calls:
         for c in delta.tool_calls:
-            fn = c.function or _InFn()
+            fn = c.function or wire.InFn()
             out.append(ToolCallDelta(c.index, c.id, fn.name, fn.arguments or "", choice))
 
 
-def _choice_events(choice: _Choice, delta: _Delta | None, out: list[Event]) -> None:
+def _choice_events(choice: wire.Choice, delta: wire.Delta | None, out: list[Event]) -> None:
     index = choice.index
     if delta is not None:
         _delta_events(delta, out, index)
@@ -307,8 +201,8 @@ def _choice_events(choice: _Choice, delta: _Delta | None, out: list[Event]) -> N
         out.append(Logprobs(choice.logprobs, index))
 
 
-def _error_from_body(body: _ErrorBody | str | None) -> tuple[str, str]:
-    if isinstance(body, _ErrorBody):
+def _error_from_body(body: wire.ErrorBody | str | None) -> tuple[str, str]:
+    if isinstance(body, wire.ErrorBody):
         return body.message, f"{body.code or ''} {body.type or ''}".strip()
     return body or "", ""
 
