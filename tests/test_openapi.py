@@ -74,7 +74,7 @@ def test_schemas_say_what_the_gateway_sends(demo_gateway):
     assert schemas["OutCosts"]["properties"]["total_tokens_cost"] == {
         "anyOf": [{"type": "number"}, {"type": "null"}]
     }
-    assert schemas["openai.OutUsage"]["properties"]["cost"] == {"type": "number"}
+    assert schemas["openai_chunks.OutUsage"]["properties"]["cost"] == {"type": "number"}
     chat = doc["paths"]["/v1/chat/completions"]["post"]
     assert chat["security"] == [{"bearer": []}]
     assert chat["requestBody"]["content"]["application/json"]["schema"] == {

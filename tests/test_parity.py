@@ -331,3 +331,21 @@ def test_a_stream_that_keeps_breaking_gets_at_most_three_rescue_attempts(env):
     assert events[-1] == "[DONE]" and error["code"] == "stream_cut"
     assert len(env.acme.seen_for("local-chat")) == 4  # the first attempt and three rescues
     assert [a["outcome"] for a in error["attempts"]] == ["stream_cut"] * 4
+
+
+def test_time_to_first_token_is_the_answering_attempts_own(env):
+    """The per-provider TTFT histogram times the attempt that answered, not the wait and the
+    failed attempts before it (the request-level `ttft` still counts from arrival)."""
+    env.acme.script("local-chat", Fault.rate_limited(retry_after=0.8), Fault.ok("ok"))
+    r = httpx.post(
+        env.gw.url + "/api/v1/completions",
+        json={"models": ["acme/local-chat"], "messages": USER},
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["ttft"] >= 800
+    metrics = httpx.get(env.gw.url + "/metrics").text
+    line = next(
+        x for x in metrics.splitlines() if x.startswith('router_ttft_seconds_sum{provider="acme"}')
+    )
+    assert float(line.rsplit(" ", 1)[1]) < 0.5
