@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         default=2,
         help="worker count of the scaling cell; 1 skips it (default 2)",
     )
+    parser.add_argument(
+        "--large-steps",
+        action="store_true",
+        help="add the concurrent-streams steps 3,000 @ 150 ms and 10,000 @ 500 ms",
+    )
+    parser.add_argument("--no-steps", action="store_true", help="skip the concurrent-streams steps")
     parser.add_argument("--chunks", type=int, default=20, help="text chunks per stream")
     parser.add_argument(
         "--chunk-delay-ms",
@@ -67,9 +73,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+QUICK_STEPS = ((20, 0.05, 10),)
+STEPS = ((100, 0.05, 60), (1000, 0.05, 60))
+LARGE_STEPS = ((3000, 0.15, 30), (10000, 0.5, 16))
+
+
+def _steps(args: argparse.Namespace) -> tuple[tuple[int, float, int], ...]:
+    if args.no_steps:
+        return ()
+    steps = QUICK_STEPS if args.quick else STEPS
+    return steps + LARGE_STEPS if args.large_steps else steps
+
+
 def _options(args: argparse.Namespace) -> Options:
     quick = args.quick
     return Options(
+        stream_steps=_steps(args),
         quick=quick,
         warmup=args.warmup if args.warmup is not None else (0.1 if quick else 1.0),
         duration=args.duration if args.duration is not None else (0.3 if quick else 5.0),

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, cast
 
 import httptools
 
-from bench.procs import cpu_seconds, machine_busy
+from bench.procs import cpu_seconds, machine_busy, raise_nofile
 
 perf_counter = time.perf_counter
 
@@ -285,6 +285,10 @@ async def probe(spec: dict[str, Any]) -> dict[str, Any]:
 async def handle(command: dict[str, Any]) -> dict[str, Any]:
     if command["op"] == "probe":
         return await probe(command)
+    if command["op"] == "streams":
+        from bench.streams import run_streams
+
+        return await run_streams(command)
     cell = Cell(command)
     timeout = command["warmup"] + command["duration"] + 60
     try:
@@ -315,6 +319,7 @@ async def serve_stdin() -> None:
 
 
 def main() -> None:
+    raise_nofile()
     try:
         import uvloop
     except ImportError:  # the stdlib loop is slower but correct
