@@ -39,7 +39,7 @@ bench-quick: $(BENCH_STAMP)  ## the same cells for a few seconds: keeps the harn
 bench-peers: $(BENCH_STAMP)  ## bench plus LiteLLM's proxy (installed into bench/.peers-venv on first use)
 	$(BIN)/python -m bench --peers
 
-bench-soak: $(BENCH_STAMP)  ## streaming soak, gateway RSS first/last/max (MINUTES=10)
+bench-soak: $(BENCH_STAMP)  ## mixed-traffic soak: RSS, fds, tasks sampled, growth after warm-up (MINUTES=10)
 	$(BIN)/python -m bench soak --minutes $(MINUTES)
 
 bench-profile: $(BENCH_STAMP)  ## py-spy under load: where the gateway's CPU goes per request

@@ -62,14 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--name", help="result file stem (default: latest, quick or soak)")
     parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
-    parser.add_argument("--interval", type=float, help="soak: seconds between RSS samples")
-    parser.add_argument("--concurrency", type=int, default=16, help="soak: concurrent streams")
-    parser.add_argument(
-        "--surface",
-        choices=("ironlabs", "openai"),
-        default="ironlabs",
-        help="soak: the surface to stream through",
-    )
+    parser.add_argument("--interval", type=float, help="soak: seconds per round of mixed traffic")
     return parser
 
 
@@ -136,19 +129,21 @@ def main(argv: list[str] | None = None) -> int:
 def _soak(args: argparse.Namespace, options: Options) -> int:
     from bench.soak import soak
 
-    interval = args.interval or (1.0 if options.quick else 5.0)
-    result = soak(options, args.minutes, interval, args.concurrency, args.surface)
+    interval = args.interval or (2.0 if options.quick else 8.0)
+    result = soak(options, args.minutes, interval)
     name = args.name or "soak"
     if "error" in result:
-        print(f"soak: the surface is not available: {result['error']}")
+        print(f"soak: a kind of traffic is not available: {result['error']}")
     else:
-        check = report.soak_check(result)
-        result["checks"] = [check]
+        result["checks"] = report.soak_checks(result)
         print(
-            f"\nsoak: RSS first {result['first_mb']:.1f} MB, last {result['last_mb']:.1f} MB,"
-            f" max {result['max_mb']:.1f} MB, growth {result['growth'] * 100:+.1f}%"
-            f" -> {check['status']} (limit +{report.SOAK_GROWTH * 100:.0f}%)"
+            f"\nsoak: RSS idle {result['idle_mb']:.1f} MB, after warm-up {result['first_mb']:.1f}"
+            f" MB, last {result['last_mb']:.1f} MB, max {result['max_mb']:.1f} MB"
         )
+        for check in result["checks"]:
+            print(
+                f"  {check['status']:<4}  {check['label']}: {check['value']} (<= {check['limit']})"
+            )
     report.write_json(result, args.out / f"{name}.json")
     print(f"wrote {args.out / f'{name}.json'}")
     if "error" not in result and write_soak_chart(report.rounded(result), args.out / f"{name}.png"):

@@ -129,7 +129,7 @@ def write_chart(result: Result, path: Path) -> bool:
 
 
 def write_soak_chart(soak: Result, path: Path) -> bool:
-    """RSS over time during the soak."""
+    """RSS, open descriptors and tasks over the soak."""
     try:
         import matplotlib
     except ImportError:
@@ -137,17 +137,24 @@ def write_soak_chart(soak: Result, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, (ax, counts) = plt.subplots(1, 2, figsize=(12, 4))
     samples = soak["samples"]
-    ax.plot([s["t_s"] / 60 for s in samples], [s["rss_mb"] for s in samples], marker=".")
+    minutes = [s["t_s"] / 60 for s in samples]
+    ax.plot(minutes, [s["rss_mb"] for s in samples], marker=".")
     first = soak.get("first_mb")
     if first:
-        ax.axhline(first * 1.1, color="black", linestyle="dashed", linewidth=1, label="first +10%")
+        ax.axhline(first * 1.05, color="black", linestyle="dashed", linewidth=1, label="+5%")
         ax.legend(fontsize=8)
     ax.set_xlabel("minutes")
     ax.set_ylabel("gateway RSS, MB")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"stream soak, {soak['surface']} c={soak['concurrency']}", fontsize=10)
+    ax.set_title("mixed-traffic soak, one worker: RSS", fontsize=10)
+    for key, label in (("fds", "open fds"), ("tasks", "asyncio tasks"), ("threads", "threads")):
+        counts.plot(minutes, [s.get(key) for s in samples], marker=".", label=label)
+    counts.set_xlabel("minutes")
+    counts.set_ylim(bottom=0)
+    counts.legend(fontsize=8)
+    counts.set_title("sampled after each round", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -285,10 +285,11 @@ async def probe(spec: dict[str, Any]) -> dict[str, Any]:
 async def handle(command: dict[str, Any]) -> dict[str, Any]:
     if command["op"] == "probe":
         return await probe(command)
-    if command["op"] == "streams":
-        from bench.streams import run_streams
+    if command["op"] in ("streams", "disconnects"):
+        from bench import streams
 
-        return await run_streams(command)
+        run = streams.run_streams if command["op"] == "streams" else streams.run_disconnects
+        return await run(command)
     cell = Cell(command)
     timeout = command["warmup"] + command["duration"] + 60
     try:

@@ -24,7 +24,7 @@ TARGETS = (
     ("idle_rss", "idle RSS per worker", "MB", 60.0),
 )
 NOISY = 0.05  # cores used by other processes during a cell above which it is suspect
-SOAK_GROWTH = 0.10
+SOAK_GROWTH = 0.05
 
 
 def find(
@@ -175,22 +175,31 @@ def checks(result: Result) -> list[Result]:
         found += ratios.scaling_checks(scaling)
     soak = result.get("soak")
     if soak:
-        found.append(soak_check(soak))
+        found += soak_checks(soak)
     return found
 
 
-def soak_check(soak: Result) -> Result:
-    growth = soak.get("growth")
-    return {
-        "target": "router",
-        "surface": soak.get("surface", ""),
-        "check": "soak_rss",
-        "label": f"RSS growth over a {soak.get('minutes')}-minute stream soak",
-        "unit": "",
-        "limit": SOAK_GROWTH,
-        "value": growth,
-        "status": _status(growth, SOAK_GROWTH),
-    }
+def soak_checks(soak: Result) -> list[Result]:
+    """RSS within 5% after warm-up; no growth in descriptors, tasks, upstream streams."""
+    limits = (
+        ("growth", f"RSS growth after warm-up over {soak.get('minutes')} minutes", SOAK_GROWTH),
+        ("fd_growth", "open file descriptors added after warm-up", 0),
+        ("task_growth", "asyncio tasks added after warm-up", 0),
+        ("upstream_open_last", "streams still open upstream after the last round", 0),
+    )
+    return [
+        {
+            "target": "router",
+            "surface": "mixed",
+            "check": f"soak_{key}",
+            "label": label,
+            "unit": "",
+            "limit": limit,
+            "value": soak.get(key),
+            "status": _status(soak.get(key), limit),
+        }
+        for key, label, limit in limits
+    ]
 
 
 def rounded(value: Any) -> Any:

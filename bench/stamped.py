@@ -16,7 +16,7 @@ import re
 import time
 from typing import Protocol
 
-SLOW = re.compile(rb"interval_ms=(\d+(?:\.\d+)?) chunks=(\d+)")
+SLOW = re.compile(rb"interval_ms=(\d+(?:\.\d+)?) chunks=(\d+)( cut)?")
 STAMP = re.compile(rb"\|(\d{10}\.\d{6})")
 _PREFIX = (
     b'data: {"id":"chatcmpl-stamped","object":"chat.completion.chunk","created":1760000000,'
@@ -47,12 +47,13 @@ def _tail(chunks: int) -> bytes:
     return _chunk(finish) + _chunk(usage) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
 
-def slow_request(body: bytes) -> tuple[float, int] | None:
-    """(interval in seconds, chunk count) when a request asks for a stamped slow stream."""
+def slow_request(body: bytes) -> tuple[float, int, bool] | None:
+    """(interval in seconds, chunk count, cut) when a request asks for a stamped slow stream;
+    `cut`: the connection is closed half-way, with no end of stream (the soak's cut streams)."""
     match = SLOW.search(body)
     if match is None:
         return None
-    return float(match.group(1)) / 1000, int(match.group(2))
+    return float(match.group(1)) / 1000, int(match.group(2)), bool(match.group(3))
 
 
 class Counter(Protocol):
@@ -64,11 +65,17 @@ class StampedStream:
     """One stamped stream on one connection, driven by the loop's timers."""
 
     def __init__(
-        self, transport: asyncio.Transport, interval: float, chunks: int, counts: Counter
+        self,
+        transport: asyncio.Transport,
+        interval: float,
+        chunks: int,
+        cut: bool,
+        counts: Counter,
     ) -> None:
         self.transport = transport
         self.interval = interval
         self.chunks = chunks
+        self.cut_at = chunks // 2 if cut else -1
         self.counts = counts
         self.sent = 0
         self.loop = asyncio.get_running_loop()
@@ -88,6 +95,10 @@ class StampedStream:
         stamp = b"%.6f" % time.time()
         self.transport.write(_chunk(_PREFIX + stamp + _SUFFIX))
         self.sent += 1
+        if self.sent == self.cut_at:
+            self.transport.close()
+            self.finish()
+            return
         if self.sent >= self.chunks:
             self.transport.write(_tail(self.chunks))
             self.finish()

@@ -182,3 +182,44 @@ def _figures(spec: Result, tally: Tally, spent: Counters, idle: float, peak: flo
         )
         / max(spent.wall, 1e-9),
     }
+
+
+class Quitter(asyncio.Protocol):
+    """A client that sends a stream request and hangs up at the first byte of the answer."""
+
+    def __init__(self, request: bytes, done: asyncio.Future[bool]) -> None:
+        self.request = request
+        self.done = done
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.abort()  # a reset, as a client that gives up mid-stream sends
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(True)
+
+
+async def run_disconnects(spec: Result) -> Result:
+    """`streams` clients that each give up at the first byte; how many got that far."""
+    loop = asyncio.get_running_loop()
+    request = encode_request(
+        spec["port"], spec["path"], spec.get("headers", {}), spec["body"].encode()
+    )
+    futures = []
+    for _ in range(spec["streams"]):
+        done: asyncio.Future[bool] = loop.create_future()
+        try:
+            await loop.create_connection(
+                lambda d=done: Quitter(request, d), "127.0.0.1", spec["port"]
+            )
+        except OSError:
+            continue
+        futures.append(done)
+    finished, _ = (
+        await asyncio.wait(futures, timeout=spec.get("timeout", 30)) if futures else ((), ())
+    )
+    return {"disconnects": len(finished), "streams": spec["streams"]}

@@ -164,6 +164,12 @@ STREAM_HEAD = (
 NOT_FOUND = response("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
 BAD_REQUEST = response("400 Bad Request", "application/json", b'{"error":{"message":"bad"}}')
 OK = response("200 OK", "application/json", b'{"status":"ok"}')
+# Under /fail/ every request fails as an overloaded upstream would: the soak's failovers.
+UNAVAILABLE = response(
+    "503 Service Unavailable",
+    "application/json",
+    b'{"error":{"message":"overloaded","type":"server_error"}}',
+)
 MODELS = response(
     "200 OK",
     "application/json",
@@ -279,6 +285,8 @@ class UpstreamProtocol(asyncio.Protocol):
             return OK
         if path == b"/v1/models":
             return MODELS
+        if path.startswith(b"/fail/"):
+            return UNAVAILABLE
         return NOT_FOUND
 
     def _stream(self, transport: asyncio.Transport, keep_alive: bool) -> None:
