@@ -1,10 +1,11 @@
 """The concurrent-streams steps: N slow stamped streams held open at once through one worker.
 
 For each step (N streams, one chunk every I ms, K chunks) the same N streams are sent direct to
-the fake upstream, through the stack floor and through the gateway's OpenAI surface, one after
-the other. The load generator (bench/streams.py) reports the chunk delays, the time to first
-chunk, CPU per chunk and the server's RSS while the streams are open; this side adds how many
-streams the upstream held open at once and the server's RSS a moment after they ended.
+the fake upstream, through the raw asyncio floor, the stack floor and the gateway's OpenAI
+surface, one after the other. The load generator (bench/streams.py) reports the chunk delays,
+the time to first chunk, CPU per chunk and the server's RSS while the streams are open; this
+side adds how many streams the upstream held open at once and the server's RSS a moment after
+they ended.
 
 Placement: the server under test keeps the first core to itself; the fake upstream moves to the
 load generator's core for these steps, so the gateway's core is spent on relaying only.
@@ -45,12 +46,15 @@ def upstream_stats(port: int, reset: bool = False) -> Result:
         conn.close()
 
 
-def run_steps(bench: Bench, direct: Target, floor: Entry | None, gateway: Entry | None) -> None:
+def run_steps(
+    bench: Bench, direct: Target, floors: list[Entry | None], gateway: Entry | None
+) -> None:
     """Every step on every target; records go to `bench.result["concurrency"]`."""
     assert bench.upstream is not None
     entries: list[tuple[Target, Surface, Proc | None]] = [(direct, targets.DIRECT, None)]
-    if floor is not None:
-        entries.append((floor[0], targets.FLOOR, floor[1]))
+    for floor in floors:
+        if floor is not None:
+            entries.append((floor[0], floor[0].surfaces[0], floor[1]))
     if gateway is not None:
         entries.append((gateway[0], targets.OPENAI, gateway[1]))
     print("concurrent streams (upstream moved to the load core):", flush=True)

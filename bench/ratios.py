@@ -17,7 +17,7 @@ Cell = dict[str, Any]
 
 RATIO_LIMITS = {"json": 1.2, "stream": 1.5}
 RATIO_CONCURRENCY = (16, 64)
-BASELINES = ("direct", "floor")
+BASELINES = ("direct", "raw", "floor")
 STEP_LIMITS = (
     # key, label, unit, limit
     ("errors", "errors", "", 0),

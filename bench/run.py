@@ -331,20 +331,24 @@ class Bench:
         proc.wait_http(port, "/healthz", self.options.startup_timeout)
         return proc, port
 
-    def start_floor(self) -> tuple[Target, Proc] | None:
-        self.result["targets"]["floor"] = {
-            "label": "stack floor: uvicorn + Starlette + aiohttp, StreamingResponse",
+    def start_floor(self, raw: bool = False) -> tuple[Target, Proc] | None:
+        """The stack floor (bench/floor.py), or with `raw` the raw asyncio one."""
+        name, surface = ("raw", targets.RAW) if raw else ("floor", targets.FLOOR)
+        self.result["targets"][name] = {
+            "label": "raw asyncio + httptools forwarder"
+            if raw
+            else "stack floor: uvicorn + Starlette + aiohttp, StreamingResponse",
             "workers": 1,
         }
         port = free_port()
-        argv = targets.floor_argv(port, self.upstream_port)
+        argv = (targets.raw_floor_argv if raw else targets.floor_argv)(port, self.upstream_port)
         try:
-            proc = self.procs.start("floor", argv, self.layout.servers, _bench_env())
+            proc = self.procs.start(name, argv, self.layout.servers, _bench_env())
             proc.wait_http(port, "/healthz", self.options.startup_timeout)
         except StartError as exc:
-            self.unavailable("floor", (targets.FLOOR,), str(exc))
+            self.unavailable(name, (surface,), str(exc))
             return None
-        return Target("floor", port, targets.UPSTREAM_KEY, (targets.FLOOR,)), proc
+        return Target(name, port, targets.UPSTREAM_KEY, (surface,)), proc
 
     def start_gateway(self) -> tuple[Target, Proc] | None:
         self.result["targets"]["router"] = {"label": "this gateway", "workers": 1}
@@ -363,16 +367,16 @@ class Bench:
         direct = Target("direct", self.upstream_port, targets.UPSTREAM_KEY, (targets.DIRECT,))
         self.result["targets"]["direct"] = {"label": "direct to the fake upstream"}
         entries: list[tuple[Target, Proc | None]] = [(direct, None)]
-        floor, gateway = self.start_floor(), self.start_gateway()
-        entries += [entry for entry in (floor, gateway) if entry is not None]
+        raw, floor, gateway = self.start_floor(raw=True), self.start_floor(), self.start_gateway()
+        entries += [entry for entry in (raw, floor, gateway) if entry is not None]
         self.measure_together(entries)
         assert self.upstream is not None
         self.result["targets"]["direct"]["upstream_rss_mb"] = memory_mb(self.upstream.tree())
         if self.options.stream_steps:
-            concurrency.run_steps(self, direct, floor, gateway)
+            concurrency.run_steps(self, direct, [raw, floor], gateway)
         if gateway is not None and self.options.workers > 1:
             scaling.run_scaling(self, *gateway)
-        for entry in (floor, gateway):
+        for entry in (raw, floor, gateway):
             if entry is not None:
                 self.procs.stop(entry[1])
 

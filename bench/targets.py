@@ -1,10 +1,11 @@
 """What is measured: the request of each surface, and how to start each server under test.
 
-Four kinds of target answer the same fake upstream: `direct` (the upstream itself, the
-baseline), `floor` (the bare uvicorn + Starlette + aiohttp forwarder, bench/floor.py: what the
-stack costs before any gateway logic), `router` (this repository's gateway, every surface) and,
-with `--peers`,
-`litellm` (LiteLLM's proxy in its own virtual environment, bench/.peers-venv).
+Five kinds of target answer the same fake upstream: `direct` (the upstream itself, the
+baseline), `raw` (a raw asyncio + httptools forwarder, bench/floor_raw.py: the Python limit),
+`floor` (the bare uvicorn + Starlette + aiohttp forwarder, bench/floor.py: what the stack
+costs before any gateway logic, the figure the gateway is judged against), `router` (this
+repository's gateway, every surface) and, with `--peers`, `litellm` (LiteLLM's proxy in its
+own virtual environment, bench/.peers-venv).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def _responses_surface() -> Surface:
 DIRECT = _openai_surface("direct", MODEL.split("/", 1)[1])
 # The stack floor (bench/floor.py) gets the same request as direct, through the bare stack.
 FLOOR = _openai_surface("floor", MODEL.split("/", 1)[1])
+RAW = _openai_surface("raw", MODEL.split("/", 1)[1])  # and the raw asyncio floor
 IRONLABS = _ironlabs_surface()
 OPENAI = _openai_surface("openai", MODEL)
 MESSAGES = _messages_surface()
@@ -127,6 +129,18 @@ def floor_argv(port: int, upstream_port: int) -> list[str]:
         str(port),
         "--upstream",
         f"http://127.0.0.1:{upstream_port}",
+    ]
+
+
+def raw_floor_argv(port: int, upstream_port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.floor_raw",
+        "--port",
+        str(port),
+        "--upstream-port",
+        str(upstream_port),
     ]
 
 

@@ -21,7 +21,8 @@ NOT_IMPLEMENTED = "not available (HTTP 404)"  # the one reason a surface may lac
 
 
 def _expected_cells() -> set[tuple[str, str, str, int]]:
-    pairs = [("direct", "direct"), ("floor", "floor")] + [("router", s) for s in SURFACES]
+    pairs = [("direct", "direct"), ("raw", "raw"), ("floor", "floor")]
+    pairs += [("router", s) for s in SURFACES]
     modes = [("json", c) for c in JSON_CONCURRENCY] + [("stream", c) for c in STREAM_CONCURRENCY]
     return {(t, s, m, c) for t, s in pairs for m, c in modes}
 
@@ -55,6 +56,7 @@ def _assert_steps(result: dict[str, Any]) -> None:
     steps = result["concurrency"]
     assert [(r["target"], r["surface"]) for r in steps] == [
         ("direct", "direct"),
+        ("raw", "raw"),
         ("floor", "floor"),
         ("router", "openai"),
     ]
@@ -101,7 +103,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
 
     assert any(c["surface"] == "openai" and c["available"] for c in pinned)
 
-    for name in ("router", "floor"):
+    for name in ("router", "floor", "raw"):
         info = result["targets"][name]
         assert _is_number(info["idle_rss_mb"]) and _is_number(info["peak_rss_mb"]), name
     scaling = result["scaling"]
