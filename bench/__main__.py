@@ -15,7 +15,8 @@ from types import FrameType
 
 from bench import report
 from bench.chart import write_chart, write_soak_chart
-from bench.run import REPO, Options, run
+from bench.run import run
+from bench.setup import REPO, Options
 
 RESULTS = REPO / "bench" / "results"
 

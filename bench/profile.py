@@ -25,7 +25,8 @@ from typing import Any
 
 from bench import targets
 from bench.procs import Proc, Processes
-from bench.run import Bench, Layout, Options, _workdir
+from bench.run import Bench
+from bench.setup import Layout, Options, _workdir
 from bench.targets import Surface, Target
 
 Result = dict[str, Any]

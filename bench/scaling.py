@@ -23,7 +23,7 @@ MODES = ("json", "stream")
 
 def run_scaling(bench: Bench, target: Target, one: Proc) -> None:
     """Measure the pair and store it in `bench.result["scaling"]`."""
-    from bench.run import _progress
+    from bench.setup import _progress
 
     surface, concurrency = targets.IRONLABS, 64
     modes = [m for m in MODES if bench.probe(target, surface, m) is None]
@@ -57,7 +57,7 @@ def run_scaling(bench: Bench, target: Target, one: Proc) -> None:
 
 
 def scaled_cells(bench: Bench, modes: list[str], concurrency: int) -> Result:
-    from bench.run import _progress
+    from bench.setup import _progress
 
     workers = bench.options.workers
     proc, port = bench.start_router(bench.procs.workdir, workers, bench.layout.all)

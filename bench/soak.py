@@ -20,7 +20,8 @@ from typing import Any
 from bench import environment, targets
 from bench.concurrency import upstream_stats
 from bench.procs import Proc, Processes, free_port, memory_mb
-from bench.run import Bench, Layout, Options, _bench_env, _workdir
+from bench.run import Bench
+from bench.setup import Layout, Options, _bench_env, _workdir
 from bench.targets import Surface, Target
 
 Result = dict[str, Any]
