@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 QUICK_STEPS = ((20, 0.05, 10),)
 STEPS = ((100, 0.05, 60), (1000, 0.05, 60))
-LARGE_STEPS = ((3000, 0.15, 30), (10000, 0.5, 16))
+LARGE_STEPS = ((3000, 0.15, 40), (10000, 0.5, 40))
 
 
 def _steps(args: argparse.Namespace) -> tuple[tuple[int, float, int], ...]:

@@ -117,10 +117,23 @@ def _minus(a: float | None, b: float | None) -> float | None:
     return a - b if a is not None and b is not None else None
 
 
+def harness_limited(direct: Result | None) -> bool:
+    """Direct itself lagged (p99 delay over 20 ms, or not every stream open at once): the load
+    core is the limit of this step, so no figure is judged against direct."""
+    if direct is None:
+        return True
+    opened = direct.get("max_open_upstream")
+    p99 = _get(direct, "delay_ms", "p99")
+    return opened != direct["streams"] or p99 is None or p99 > 20.0
+
+
 def step_figures(record: Result, direct: Result | None) -> Result:
     idle, after = _get(record, "idle_rss_mb"), _get(record, "rss_after_mb")
     opened = record.get("max_open_upstream")
+    if harness_limited(direct):
+        direct = None
     return {
+        "harness_limited": direct is None,
         "added_delay_p50_ms": _minus(
             _get(record, "delay_ms", "p50"), _get(direct, "delay_ms", "p50")
         ),
@@ -267,6 +280,18 @@ def steps_table(result: Result) -> str:
                 c.rjust(w) if i else c.ljust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             )
+        )
+    limited = sorted(
+        {
+            f"{x['streams']} @ {x['interval_ms']:g} ms"
+            for x in result["concurrency"]
+            if x.get("harness_limited")
+        }
+    )
+    if limited:
+        lines.append(
+            "  load-limited (direct itself lagged, nothing judged against it): "
+            + ", ".join(limited)
         )
     if r := next((x for x in result["concurrency"] if x.get("error_sample")), None):
         lines.append(f"  first error ({r['target']} {r['streams']} streams): {r['error_sample']}")

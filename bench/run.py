@@ -321,10 +321,11 @@ class Bench:
         self.measure_together(entries)
         assert self.upstream is not None
         self.result["targets"]["direct"]["upstream_rss_mb"] = memory_mb(self.upstream.tree())
-        if self.options.stream_steps:
-            concurrency.run_steps(self, direct, [raw, floor], gateway)
+        # The scaling pair first: the largest steps may leave the gateway slower for a while.
         if gateway is not None and self.options.workers > 1:
             scaling.run_scaling(self, *gateway)
+        if self.options.stream_steps:
+            concurrency.run_steps(self, direct, [raw, floor], gateway)
         for entry in (raw, floor, gateway):
             if entry is not None:
                 self.procs.stop(entry[1])

@@ -26,13 +26,15 @@ def run_scaling(bench: Bench, target: Target, one: Proc) -> None:
     from bench.setup import _progress
 
     surface, concurrency = targets.IRONLABS, 64
-    modes = [m for m in MODES if bench.probe(target, surface, m) is None]
+    reasons = {mode: bench.probe(target, surface, mode) for mode in MODES}
+    modes = [mode for mode, reason in reasons.items() if reason is None]
     workers = bench.options.workers
     scaling: Result = {
         "workers": workers,
         "cores": len(bench.layout.all),
         "surface": surface.name,
         "concurrency": concurrency,
+        "unavailable": {mode: reason for mode, reason in reasons.items() if reason is not None},
     }
     bench.repin(bench.layout.all, one)
     try:
@@ -52,7 +54,7 @@ def run_scaling(bench: Bench, target: Target, one: Proc) -> None:
         scaling["idle_rss_mb_n"] = many["idle_rss_mb"]
         scaling["idle_rss_mb_per_worker_n"] = many["idle_rss_mb_per_worker"]
     finally:
-        bench.repin(bench.layout.servers, None)
+        bench.repin(bench.layout.servers, one)
     bench.result["scaling"] = scaling
 
 

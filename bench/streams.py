@@ -39,6 +39,7 @@ class Tally:
         self.error_sample = ""
         self.finished = 0
         self.chunks = 0
+        self.conns: list[StreamConn] = []
 
     def fail(self, message: str) -> None:
         self.errors += 1
@@ -63,6 +64,7 @@ class StreamConn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.tally.conns.append(self)
         self.t_sent = time.time()
         self.transport.write(self.request)
 
@@ -152,6 +154,9 @@ async def run_streams(spec: Result) -> Result:
     while tally.finished < count and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     spent = Counters.read(pids, spec.get("upstream_pids", [])).minus(before)
+    for conn in tally.conns:  # streams still running at the deadline: hang up, count them
+        if not conn.over and conn.transport is not None:
+            conn.transport.abort()
     stop.set()
     if sampler is not None:
         await sampler

@@ -117,3 +117,39 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert {c["status"] for c in result["checks"]} <= {"PASS", "MISS", "n/a"}
     if importlib.util.find_spec("matplotlib") is not None:  # the chart is optional ([bench])
         assert (tmp_path / "smoke.png").stat().st_size > 0
+
+
+@pytest.mark.bench
+def test_quick_soak_runs_every_kind_of_traffic(tmp_path: Path) -> None:
+    """A few rounds of the mixed soak: every kind of traffic reached the gateway, and every
+    sample holds RSS, descriptors, threads and tasks (counted inside the gateway's loop)."""
+    argv = ["soak", "--quick", "--minutes", "0.1", "--out", str(tmp_path), "--name", "soak"]
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,  # a hang guard, not a speed check
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads((tmp_path / "soak.json").read_text())
+    assert "error" not in result, result.get("error")
+    assert result["rounds"], result
+    for counts in result["rounds"]:
+        for kind in ("ironlabs_json", "openai_json", "ironlabs_stream", "openai_stream"):
+            assert counts[kind]["requests"] > 0 and counts[kind]["errors"] == 0, (kind, counts)
+        for kind in ("failover_json", "large_json"):  # fell back / was accepted: answered
+            assert counts[kind]["requests"] > 0 and counts[kind]["errors"] == 0, (kind, counts)
+        assert counts["cut_stream"]["requests"] + counts["cut_stream"]["errors"] > 0, counts
+        assert counts["disconnects"] == 50, counts
+    for sample in result["samples"]:
+        for name in ("rss_mb", "fds", "threads", "tasks"):
+            assert _is_number(sample[name]) and sample[name] > 0, (name, sample)
+    assert result["upstream_open_last"] == 0
+    assert {c["check"] for c in result["checks"]} == {
+        "soak_growth",
+        "soak_fd_growth",
+        "soak_task_growth",
+        "soak_upstream_open_last",
+    }
