@@ -8,6 +8,7 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
+from router.api.sse import Heartbeat
 from router.auth import Authenticator, KeyAuth
 from router.config import Settings, check_protocols, resolve_keys
 from router.core.catalog import Catalog
@@ -101,6 +102,7 @@ class Runtime:
         self.health.on_change = self._circuit_changed
         self.auth = Authenticator(master_key(settings, env, host))
         self.lifecycle = Lifecycle()  # drain state, driven by router.serving
+        self.heartbeat = Heartbeat()  # pings for every open SSE response, one timer
         self._upstream: Upstream | None = None
         self._store: ConversationStore | None = None
         self._responses: ResponseStore | None = None

@@ -207,7 +207,7 @@ def routes(rt: Runtime) -> list[Route]:
         )
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
-            return sse(await rt.chat.open_stream(call), _Renderer(keep), rt.lifecycle)
+            return sse(await rt.chat.open_stream(call), _Renderer(keep), rt)
         completion = await rt.chat.complete(call)
         keep(completion)
         payload = render(completion, keep.mid, conv_id, title)
