@@ -140,7 +140,9 @@ class Runtime:
 
     async def start(self) -> None:
         limits = self._limits = await self._open_limits()  # first: it may refuse to start
-        self._upstream = Upstream.create(self.settings.timeouts)
+        self._upstream = Upstream.create(
+            self.settings.timeouts, self.settings.server.upstream_connections
+        )
         self.metrics.start((t.provider.name, t.model) for t in self.catalog.listed())
         self._ledger = Ledger(
             await open_ledger_db(self.database_path()), self.metrics, limits.book.team_of
