@@ -60,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="measure a cell again while other processes disturb it (default 2; quick: 0)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout's src/: its gateway measured beside this one (target baseline)",
+    )
+    parser.add_argument(
+        "--modes",
+        choices=("json", "stream", "both"),
+        default="both",
+        help="the side-by-side cells to run (default both)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--name", help="result file stem (default: latest, quick or soak)")
     parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
@@ -92,6 +103,9 @@ def _options(args: argparse.Namespace) -> Options:
         peers=args.peers,
         startup_timeout=30.0 if quick else 60.0,
         retries=args.retries if args.retries is not None else (0 if quick else 2),
+        baseline=args.baseline.resolve() if args.baseline else None,
+        json_concurrency=() if args.modes == "stream" else (1, 16, 64),
+        stream_concurrency=() if args.modes == "json" else (1, 16, 64),
     )
 
 

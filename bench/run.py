@@ -270,13 +270,18 @@ class Bench:
                         duration=0.1 if self.options.quick else 1.0,
                     )
 
-    def start_router(self, workdir: Path, workers: int, cpus: list[int]) -> tuple[Proc, int]:
+    def start_router(
+        self, workdir: Path, workers: int, cpus: list[int], src: Path | None = None
+    ) -> tuple[Proc, int]:
+        """The gateway; from the source tree `src` instead of the installed one when given."""
         port = free_port()
         config = targets.router_config(workdir, self.options.repo)
         argv = targets.router_argv(config, port, workers)
-        proc = self.procs.start(
-            f"router-w{workers}", argv, cpus, targets.router_env(self.upstream_port)
-        )
+        env = targets.router_env(self.upstream_port)
+        if src is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+        name = f"router-w{workers}" if src is None else "baseline"
+        proc = self.procs.start(name, argv, cpus, env)
         proc.wait_http(port, "/healthz", self.options.startup_timeout)
         return proc, port
 
@@ -308,6 +313,18 @@ class Bench:
             return None
         return Target("router", port, targets.MASTER_KEY, targets.GATEWAY_SURFACES), proc
 
+    def start_baseline(self, src: Path) -> tuple[Target, Proc] | None:
+        """The gateway of another checkout (`--baseline`), for before/after in one run."""
+        self.result["targets"]["baseline"] = {"label": f"the gateway from {src}", "workers": 1}
+        workdir = self.procs.workdir / "baseline"
+        workdir.mkdir(exist_ok=True)
+        try:
+            proc, port = self.start_router(workdir, 1, self.layout.servers, src)
+        except StartError as exc:
+            self.unavailable("baseline", targets.GATEWAY_SURFACES, str(exc))
+            return None
+        return Target("baseline", port, targets.MASTER_KEY, targets.GATEWAY_SURFACES), proc
+
     def run_side_by_side(self) -> None:
         """Direct, the floor and the gateway, started together and measured interleaved;
         then the concurrent-streams steps and the scaling pair."""
@@ -318,7 +335,12 @@ class Bench:
         entries: list[tuple[Target, Proc | None]] = [(direct, None)]
         raw, floor, gateway = self.start_floor(raw=True), self.start_floor(), self.start_gateway()
         entries += [entry for entry in (raw, floor, gateway) if entry is not None]
+        baseline = self.start_baseline(self.options.baseline) if self.options.baseline else None
+        if baseline is not None:
+            entries.append(baseline)
         self.measure_together(entries)
+        if baseline is not None:
+            self.procs.stop(baseline[1])
         assert self.upstream is not None
         self.result["targets"]["direct"]["upstream_rss_mb"] = memory_mb(self.upstream.tree())
         # The scaling pair first: the largest steps may leave the gateway slower for a while.

@@ -36,6 +36,9 @@ class Options:
     startup_timeout: float = 60.0
     retries: int = 2  # a cell disturbed by other processes is measured again, this many times
     repo: Path = REPO
+    # Another checkout's `src` (e.g. `git worktree add /tmp/base main`): its gateway measured
+    # interleaved beside this one as target `baseline`, for before/after ratios in one run.
+    baseline: Path | None = None
 
     @property
     def idle_wait(self) -> float:

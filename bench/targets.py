@@ -110,10 +110,13 @@ class Target:
 
 
 def router_config(workdir: Path, repo: Path) -> Path:
-    """Write the gateway's routing.toml: the repository's providers, a scratch database."""
+    """Write the gateway's routing.toml: the repository's providers, a scratch database, and
+    room for the largest concurrent-streams step (`max_inflight` counts open streams)."""
     path = workdir / "routing.toml"
     path.write_text(
         f'providers_dir = "{(repo / "providers").resolve()}"\n'
+        "[server]\n"
+        "max_inflight = 20000\n"
         "[storage]\n"
         f'database = "{workdir / "bench.db"}"\n'
     )
