@@ -45,8 +45,8 @@ def _bars(
 def _cpu(ax: Any, result: Result) -> None:
     settings = result["settings"]
     cells = [
-        ("json", max(settings["json_concurrency"])),
-        ("stream", max(settings["stream_concurrency"])),
+        ("json", max(settings["json_concurrency"], default=0)),
+        ("stream", max(settings["stream_concurrency"], default=0)),
     ]
     series = {
         _label(t, s): [(find(result, t, s, m, c) or {}).get("cpu_ms_per_req") for m, c in cells]

@@ -108,8 +108,8 @@ def served(result: Result) -> Iterator[tuple[str, str]]:
 
 def _values(result: Result, target: str, surface: str) -> dict[str, float | None]:
     settings = result["settings"]
-    top_json = max(settings["json_concurrency"])
-    top_stream = max(settings["stream_concurrency"])
+    top_json = max(settings["json_concurrency"], default=0)  # 0: the mode was not run
+    top_stream = max(settings["stream_concurrency"], default=0)
 
     def cell(mode: str, concurrency: int) -> Cell | None:
         return find(result, target, surface, mode, concurrency)
