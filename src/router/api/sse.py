@@ -79,6 +79,7 @@ class Heartbeat:
         self.tick = interval / 15
         self._open: set[_Open] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def open_streams(self) -> int:
@@ -86,13 +87,16 @@ class Heartbeat:
 
     def add(self, stream: _Open) -> None:
         self._open.add(stream)
-        if self._timer is None:
+        if self._timer is None or self._loop is not stream.loop:  # (a new loop: tests)
+            self._loop = stream.loop
             self._timer = stream.loop.call_later(self.tick, self._beat, stream.loop)
 
     def discard(self, stream: _Open) -> None:
         self._open.discard(stream)
 
     def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:
+            return  # a timer of a loop given up on
         if not self._open:
             self._timer = None
             return
