@@ -49,8 +49,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)  ## side-by-side benchmark (~3 min): table, bench/results/latest.{json,png}
-	$(BIN)/python -m bench
+bench: $(BENCH_STAMP)  ## floors and gateway side by side, ratios, concurrent streams, scaling (~5 min; ARGS=--large-steps)
+	$(BIN)/python -m bench $(ARGS)
 
 bench-quick: $(BENCH_STAMP)  ## the same cells for a few seconds: keeps the harness working
 	$(BIN)/python -m bench --quick
@@ -58,10 +58,10 @@ bench-quick: $(BENCH_STAMP)  ## the same cells for a few seconds: keeps the harn
 bench-peers: $(BENCH_STAMP)  ## bench plus LiteLLM's proxy (installed into bench/.peers-venv on first use)
 	$(BIN)/python -m bench --peers
 
-bench-soak: $(BENCH_STAMP)  ## streaming soak, gateway RSS first/last/max (MINUTES=10)
+bench-soak: $(BENCH_STAMP)  ## mixed-traffic soak: RSS, fds, tasks sampled, growth after warm-up (MINUTES=10)
 	$(BIN)/python -m bench soak --minutes $(MINUTES)
 
-bench-profile: $(BENCH_STAMP)  ## py-spy under load: where the gateway's CPU goes per request
+bench-profile: $(BENCH_STAMP)  ## py-spy under load: where the gateway's CPU goes over the stack floor
 	$(BIN)/python -m bench profile
 
 lint: $(STAMP)  ## ruff and mypy --strict

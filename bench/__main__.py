@@ -15,7 +15,8 @@ from types import FrameType
 
 from bench import report
 from bench.chart import write_chart, write_soak_chart
-from bench.run import REPO, Options, run
+from bench.run import run
+from bench.setup import REPO, Options
 
 RESULTS = REPO / "bench" / "results"
 
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         default=2,
         help="worker count of the scaling cell; 1 skips it (default 2)",
     )
+    parser.add_argument(
+        "--large-steps",
+        action="store_true",
+        help="add the concurrent-streams steps 3,000 @ 150 ms and 10,000 @ 500 ms",
+    )
+    parser.add_argument("--no-steps", action="store_true", help="skip the concurrent-streams steps")
     parser.add_argument("--chunks", type=int, default=20, help="text chunks per stream")
     parser.add_argument(
         "--chunk-delay-ms",
@@ -53,23 +60,40 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="measure a cell again while other processes disturb it (default 2; quick: 0)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout's src/: its gateway measured beside this one (target baseline)",
+    )
+    parser.add_argument(
+        "--modes",
+        choices=("json", "stream", "both"),
+        default="both",
+        help="the side-by-side cells to run (default both)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--name", help="result file stem (default: latest, quick or soak)")
     parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
-    parser.add_argument("--interval", type=float, help="soak: seconds between RSS samples")
-    parser.add_argument("--concurrency", type=int, default=16, help="soak: concurrent streams")
-    parser.add_argument(
-        "--surface",
-        choices=("ironlabs", "openai"),
-        default="ironlabs",
-        help="soak: the surface to stream through",
-    )
+    parser.add_argument("--interval", type=float, help="soak: seconds per round of mixed traffic")
     return parser
+
+
+QUICK_STEPS = ((20, 0.05, 10),)
+STEPS = ((100, 0.05, 60), (1000, 0.05, 60))
+LARGE_STEPS = ((3000, 0.15, 40), (10000, 0.5, 40))
+
+
+def _steps(args: argparse.Namespace) -> tuple[tuple[int, float, int], ...]:
+    if args.no_steps:
+        return ()
+    steps = QUICK_STEPS if args.quick else STEPS
+    return steps + LARGE_STEPS if args.large_steps else steps
 
 
 def _options(args: argparse.Namespace) -> Options:
     quick = args.quick
     return Options(
+        stream_steps=_steps(args),
         quick=quick,
         warmup=args.warmup if args.warmup is not None else (0.1 if quick else 1.0),
         duration=args.duration if args.duration is not None else (0.3 if quick else 5.0),
@@ -79,6 +103,9 @@ def _options(args: argparse.Namespace) -> Options:
         peers=args.peers,
         startup_timeout=30.0 if quick else 60.0,
         retries=args.retries if args.retries is not None else (0 if quick else 2),
+        baseline=args.baseline.resolve() if args.baseline else None,
+        json_concurrency=() if args.modes == "stream" else (1, 16, 64),
+        stream_concurrency=() if args.modes == "json" else (1, 16, 64),
     )
 
 
@@ -117,19 +144,21 @@ def main(argv: list[str] | None = None) -> int:
 def _soak(args: argparse.Namespace, options: Options) -> int:
     from bench.soak import soak
 
-    interval = args.interval or (1.0 if options.quick else 5.0)
-    result = soak(options, args.minutes, interval, args.concurrency, args.surface)
+    interval = args.interval or (2.0 if options.quick else 8.0)
+    result = soak(options, args.minutes, interval)
     name = args.name or "soak"
     if "error" in result:
-        print(f"soak: the surface is not available: {result['error']}")
+        print(f"soak: a kind of traffic is not available: {result['error']}")
     else:
-        check = report.soak_check(result)
-        result["checks"] = [check]
+        result["checks"] = report.soak_checks(result)
         print(
-            f"\nsoak: RSS first {result['first_mb']:.1f} MB, last {result['last_mb']:.1f} MB,"
-            f" max {result['max_mb']:.1f} MB, growth {result['growth'] * 100:+.1f}%"
-            f" -> {check['status']} (limit +{report.SOAK_GROWTH * 100:.0f}%)"
+            f"\nsoak: RSS idle {result['idle_mb']:.1f} MB, after warm-up {result['first_mb']:.1f}"
+            f" MB, last {result['last_mb']:.1f} MB, max {result['max_mb']:.1f} MB"
         )
+        for check in result["checks"]:
+            print(
+                f"  {check['status']:<4}  {check['label']}: {check['value']} (<= {check['limit']})"
+            )
     report.write_json(result, args.out / f"{name}.json")
     print(f"wrote {args.out / f'{name}.json'}")
     if "error" not in result and write_soak_chart(report.rounded(result), args.out / f"{name}.png"):

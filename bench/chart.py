@@ -45,8 +45,8 @@ def _bars(
 def _cpu(ax: Any, result: Result) -> None:
     settings = result["settings"]
     cells = [
-        ("json", max(settings["json_concurrency"])),
-        ("stream", max(settings["stream_concurrency"])),
+        ("json", max(settings["json_concurrency"], default=0)),
+        ("stream", max(settings["stream_concurrency"], default=0)),
     ]
     series = {
         _label(t, s): [(find(result, t, s, m, c) or {}).get("cpu_ms_per_req") for m, c in cells]
@@ -101,8 +101,46 @@ def _memory(ax: Any, result: Result) -> None:
     ax.set_title("RSS, MB, one worker (dashed: idle target)", fontsize=9)
 
 
+def _floor_ratio(ax: Any, result: Result) -> None:
+    cells = [(m, c) for m in ("json", "stream") for c in (16, 64)]
+    series = {}
+    for t, s in served(result):
+        if t in ("floor", "raw"):
+            continue
+        values = [
+            ((find(result, t, s, m, c) or {}).get("vs_floor") or {}).get("cpu_ratio")
+            for m, c in cells
+        ]
+        if any(v is not None for v in values):
+            series[_label(t, s)] = values
+    _bars(ax, [f"{m} c={c}" for m, c in cells], series)
+    for limit, xs in ((1.2, (0, 1)), (1.5, (2, 3))):
+        for x in xs:
+            ax.hlines(limit, x - 0.45, x + 0.45, colors="black", linestyles="dashed", linewidth=1)
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_title("CPU per request / the stack floor's, same run (dashed: target)", fontsize=9)
+
+
+def _steps(ax: Any, result: Result) -> None:
+    steps = result.get("concurrency") or []
+    groups = []
+    for r in steps:
+        label = f"{r['streams']}\n@{r['interval_ms']:g} ms"
+        if label not in groups:
+            groups.append(label)
+    series: dict[str, list[float | None]] = {}
+    for r in steps:
+        name = _label(r["target"], r["surface"])
+        values = series.setdefault(name, [None] * len(groups))
+        cpu = r.get("cpu_us_per_chunk")
+        values[groups.index(f"{r['streams']}\n@{r['interval_ms']:g} ms")] = cpu
+    _bars(ax, groups, series, log_if_wide=True)
+    ax.axhline(30, color="black", linestyle="dashed", linewidth=1)
+    ax.set_title("concurrent slow streams: server CPU us per chunk (dashed: target)", fontsize=9)
+
+
 def write_chart(result: Result, path: Path) -> bool:
-    """Draw the four panels into `path`; False when matplotlib is not installed."""
+    """Draw the six panels into `path`; False when matplotlib is not installed."""
     try:
         import matplotlib
     except ImportError:
@@ -110,11 +148,13 @@ def write_chart(result: Result, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    _cpu(axes[0][0], result)
-    _added(axes[0][1], result)
-    _throughput(axes[1][0], result)
-    _memory(axes[1][1], result)
+    fig, axes = plt.subplots(2, 3, figsize=(18, 8))
+    _floor_ratio(axes[0][0], result)
+    _cpu(axes[0][1], result)
+    _steps(axes[0][2], result)
+    _added(axes[1][0], result)
+    _throughput(axes[1][1], result)
+    _memory(axes[1][2], result)
     machine = result["machine"]
     fig.suptitle(
         f"router benchmark ({result['mode']}), {result['started']}: {machine['cpu_model']},"
@@ -129,7 +169,7 @@ def write_chart(result: Result, path: Path) -> bool:
 
 
 def write_soak_chart(soak: Result, path: Path) -> bool:
-    """RSS over time during the soak."""
+    """RSS, open descriptors and tasks over the soak."""
     try:
         import matplotlib
     except ImportError:
@@ -137,17 +177,24 @@ def write_soak_chart(soak: Result, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, (ax, counts) = plt.subplots(1, 2, figsize=(12, 4))
     samples = soak["samples"]
-    ax.plot([s["t_s"] / 60 for s in samples], [s["rss_mb"] for s in samples], marker=".")
+    minutes = [s["t_s"] / 60 for s in samples]
+    ax.plot(minutes, [s["rss_mb"] for s in samples], marker=".")
     first = soak.get("first_mb")
     if first:
-        ax.axhline(first * 1.1, color="black", linestyle="dashed", linewidth=1, label="first +10%")
+        ax.axhline(first * 1.05, color="black", linestyle="dashed", linewidth=1, label="+5%")
         ax.legend(fontsize=8)
     ax.set_xlabel("minutes")
     ax.set_ylabel("gateway RSS, MB")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"stream soak, {soak['surface']} c={soak['concurrency']}", fontsize=10)
+    ax.set_title("mixed-traffic soak, one worker: RSS", fontsize=10)
+    for key, label in (("fds", "open fds"), ("tasks", "asyncio tasks"), ("threads", "threads")):
+        counts.plot(minutes, [s.get(key) for s in samples], marker=".", label=label)
+    counts.set_xlabel("minutes")
+    counts.set_ylim(bottom=0)
+    counts.legend(fontsize=8)
+    counts.set_title("sampled after each round", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

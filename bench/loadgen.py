@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, cast
 
 import httptools
 
-from bench.procs import cpu_seconds, machine_busy
+from bench.procs import cpu_seconds, machine_busy, raise_nofile
 
 perf_counter = time.perf_counter
 
@@ -285,6 +285,11 @@ async def probe(spec: dict[str, Any]) -> dict[str, Any]:
 async def handle(command: dict[str, Any]) -> dict[str, Any]:
     if command["op"] == "probe":
         return await probe(command)
+    if command["op"] in ("streams", "disconnects"):
+        from bench import streams
+
+        run = streams.run_streams if command["op"] == "streams" else streams.run_disconnects
+        return await run(command)
     cell = Cell(command)
     timeout = command["warmup"] + command["duration"] + 60
     try:
@@ -315,6 +320,7 @@ async def serve_stdin() -> None:
 
 
 def main() -> None:
+    raise_nofile()
     try:
         import uvloop
     except ImportError:  # the stdlib loop is slower but correct

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
-from bench.targets import PEERS_VENV
+from bench import targets
+from bench.procs import StartError, free_port
+from bench.targets import PEERS_VENV, Target
+
+if TYPE_CHECKING:
+    from bench.run import Bench
 
 LITELLM_REQUIREMENT = "litellm[proxy]"
 
@@ -42,3 +48,28 @@ def litellm_version() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
+
+
+def run_litellm(bench: Bench) -> None:
+    """Start LiteLLM's proxy on the servers' core and measure its OpenAI surface."""
+    bench.result["targets"]["litellm"] = {
+        "label": "LiteLLM proxy",
+        "workers": 1,
+        "version": litellm_version(),
+    }
+    surfaces = (targets.OPENAI,)
+    port = free_port()
+    config = targets.litellm_config(bench.procs.workdir, bench.upstream_port)
+    try:
+        proc = bench.procs.start(
+            "litellm",
+            targets.litellm_argv(config, port),
+            bench.layout.servers,
+            targets.litellm_env(),
+        )
+        proc.wait_http(port, "/health/liveliness", max(bench.options.startup_timeout, 180))
+    except (StartError, OSError) as exc:
+        bench.unavailable("litellm", surfaces, str(exc))
+        return
+    bench.measure(Target("litellm", port, targets.LITELLM_MASTER_KEY, surfaces), proc)
+    bench.procs.stop(proc)

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import targets
-from bench.procs import Processes
-from bench.run import Bench, Layout, Options, _workdir
+from bench.procs import Proc, Processes
+from bench.run import Bench
+from bench.setup import Layout, Options, _workdir
+from bench.targets import Surface, Target
 
 Result = dict[str, Any]
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>.*?)(?::\d+)?\)$")
@@ -94,7 +96,9 @@ def summarize(raw: Path, top: int = 12) -> Result:
 
 
 def profile(options: Options, seconds: float, out: Path, py_spy: str) -> Result:
-    """Profile every available surface and mode; return the summaries by `surface/mode`."""
+    """Profile the floor and every available gateway surface, each mode; return the summaries
+    by `surface/mode`, and `over_floor/<surface>/<mode>`: microseconds per request by package,
+    gateway less floor (what the gateway adds, where)."""
     found: Result = {}
     out.mkdir(parents=True, exist_ok=True)
     with _workdir() as workdir, Processes(workdir) as procs:
@@ -102,49 +106,79 @@ def profile(options: Options, seconds: float, out: Path, py_spy: str) -> Result:
         bench.start_upstream()
         bench.start_loadgen()
         proc, port = bench.start_router(workdir, 1, bench.layout.servers)
-        surfaces = (targets.IRONLABS, targets.OPENAI)
-        target = targets.Target("router", port, targets.MASTER_KEY, surfaces)
-        for surface in surfaces:
-            for mode in ("json", "stream"):
-                reason = bench.probe(target, surface, mode)
-                if reason is not None:
-                    found[f"{surface.name}/{mode}"] = {"error": reason}
-                    continue
-                bench.cell(target, surface, mode, 16, [], warmup=0.0, duration=1.0)
-                raw = out / f"profile-{surface.name}-{mode}.txt"
-                argv = [
-                    py_spy,
-                    "record",
-                    "--pid",
-                    str(proc.pid),
-                    "--rate",
-                    "250",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(raw),
-                    "--nonblocking",
-                    "--duration",
-                    str(max(1, round(seconds))),
-                ]
-                spy = procs.start(f"py-spy-{surface.name}-{mode}", argv, bench.layout.load)
-                time.sleep(0.5)  # attaching
-                record = bench.cell(
-                    target, surface, mode, 16, proc.tree(), warmup=0.0, duration=seconds
-                )
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    spy.popen.wait(timeout=seconds + 60)
-                procs.stop(spy)
-                summary: Result = summarize(raw) if raw.exists() else {"error": spy.log_tail()}
-                summary["cpu_ms_per_req"] = record.get("cpu_ms_per_req")
-                summary["rps"] = record.get("rps")
-                found[f"{surface.name}/{mode}"] = summary
+        floor = bench.start_floor()
+        runs = [(Target("router", port, targets.MASTER_KEY, targets.GATEWAY_SURFACES), proc)]
+        if floor is not None:
+            runs.insert(0, floor)
+        for target, server in runs:
+            for surface in target.surfaces:
+                for mode in ("json", "stream"):
+                    found[f"{surface.name}/{mode}"] = _profile_one(
+                        bench, (target, server), (surface, mode), (seconds, out, py_spy)
+                    )
+    found.update(over_floor(found))
     return found
+
+
+def _profile_one(
+    bench: Bench,
+    entry: tuple[Target, Proc],
+    cell: tuple[Surface, str],
+    how: tuple[float, Path, str],
+) -> Result:
+    (target, server), (surface, mode), (seconds, out, py_spy) = entry, cell, how
+    reason = bench.probe(target, surface, mode)
+    if reason is not None:
+        return {"error": reason}
+    bench.cell(target, surface, mode, 16, [], warmup=0.0, duration=1.0)
+    raw = out / f"profile-{surface.name}-{mode}.txt"
+    argv = [py_spy, "record", "--pid", str(server.pid), "--rate", "250", "--format", "raw"]
+    argv += ["--output", str(raw), "--nonblocking", "--duration", str(max(1, round(seconds)))]
+    spy = bench.procs.start(f"py-spy-{surface.name}-{mode}", argv, bench.layout.load)
+    time.sleep(0.5)  # attaching
+    record = bench.cell(target, surface, mode, 16, server.tree(), warmup=0.0, duration=seconds)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        spy.popen.wait(timeout=seconds + 60)
+    bench.procs.stop(spy)
+    summary: Result = summarize(raw) if raw.exists() else {"error": spy.log_tail()}
+    summary["cpu_ms_per_req"] = record.get("cpu_ms_per_req")
+    summary["rps"] = record.get("rps")
+    return summary
+
+
+def over_floor(found: Result) -> Result:
+    """Per gateway surface and mode: CPU us per request by package, less the floor's."""
+    diffs: Result = {}
+    for name, summary in found.items():
+        surface, mode = name.split("/")
+        floor = found.get(f"floor/{mode}")
+        if surface == "floor" or not floor or "error" in summary or "error" in floor:
+            continue
+        mine = _us_by_package(summary)
+        base = _us_by_package(floor)
+        packages = set(mine) | set(base)
+        delta = {p: mine.get(p, 0.0) - base.get(p, 0.0) for p in packages}
+        diffs[f"over_floor/{surface}/{mode}"] = {
+            "total_us": sum(mine.values()) - sum(base.values()),
+            "by_package_us": dict(sorted(delta.items(), key=lambda kv: -kv[1])),
+        }
+    return diffs
+
+
+def _us_by_package(summary: Result) -> dict[str, float]:
+    cpu_us = (summary.get("cpu_ms_per_req") or 0.0) * 1000
+    return {k: v * cpu_us for k, v in summary["self_by_package"].items()}
 
 
 def render(found: Result) -> str:
     lines = []
     for name, summary in found.items():
+        if name.startswith("over_floor/"):
+            top = list(summary["by_package_us"].items())[:8]
+            lines.append(f"{name}: {summary['total_us']:+.0f} us/request over the floor")
+            lines += [f"    {us:+7.1f} us  {package}" for package, us in top]
+            lines.append("")
+            continue
         if "error" in summary:
             lines.append(f"{name}: {summary['error'][:200]}")
             continue

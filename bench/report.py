@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench import ratios
+
 Result = dict[str, Any]
 Cell = dict[str, Any]
 
@@ -22,8 +24,7 @@ TARGETS = (
     ("idle_rss", "idle RSS per worker", "MB", 60.0),
 )
 NOISY = 0.05  # cores used by other processes during a cell above which it is suspect
-SCALING_EFFICIENCY = 0.8  # "near-linear": N workers serve at least 0.8 x N times as much
-SOAK_GROWTH = 0.10
+SOAK_GROWTH = 0.05
 
 
 def find(
@@ -87,6 +88,8 @@ def annotate(result: Result) -> None:
         direct = find(result, "direct", "direct", cell["mode"], cell["concurrency"])
         if direct is not None and direct.get("rps"):
             cell["vs_direct"] = compare(cell, direct)
+    ratios.annotate(result)
+    ratios.annotate_steps(result)
 
 
 def served(result: Result) -> Iterator[tuple[str, str]]:
@@ -105,8 +108,8 @@ def served(result: Result) -> Iterator[tuple[str, str]]:
 
 def _values(result: Result, target: str, surface: str) -> dict[str, float | None]:
     settings = result["settings"]
-    top_json = max(settings["json_concurrency"])
-    top_stream = max(settings["stream_concurrency"])
+    top_json = max(settings["json_concurrency"], default=0)  # 0: the mode was not run
+    top_stream = max(settings["stream_concurrency"], default=0)
 
     def cell(mode: str, concurrency: int) -> Cell | None:
         return find(result, target, surface, mode, concurrency)
@@ -119,6 +122,13 @@ def _values(result: Result, target: str, surface: str) -> dict[str, float | None
         "added_ttft_p50": _figure(cell("stream", 1), "vs_direct", "added_ttft_p50_ms"),
         "idle_rss": _figure(result["targets"].get(target), "idle_rss_mb"),
     }
+
+
+def _measured(result: Result, target: str, surface: str) -> bool:
+    return any(
+        c["target"] == target and c["surface"] == surface and c.get("available")
+        for c in result["cells"]
+    )
 
 
 def _status(value: float | None, limit: float, higher_is_better: bool = False) -> str:
@@ -134,6 +144,8 @@ def checks(result: Result) -> list[Result]:
     chunks = result["settings"]["chunks"]
     targets_seen: list[str] = []
     for target, surface in served(result):
+        if target in ratios.BASELINES or not _measured(result, target, surface):
+            continue
         values = _values(result, target, surface)
         for key, label, unit, limit in TARGETS:
             where = surface
@@ -156,50 +168,38 @@ def checks(result: Result) -> list[Result]:
                     "status": _status(values[key], limit),
                 }
             )
+    found += ratios.ratio_checks(result)
+    found += ratios.step_checks(result)
     scaling = result.get("scaling")
-    if scaling:
-        found.append(_scaling_check(scaling))
+    if scaling and not scaling.get("error"):
+        found += ratios.scaling_checks(scaling)
     soak = result.get("soak")
     if soak:
-        found.append(soak_check(soak))
+        found += soak_checks(soak)
     return found
 
 
-def _scaling_check(scaling: Result) -> Result:
-    workers = scaling["workers"]
-    limit = SCALING_EFFICIENCY * workers
-    ratio = scaling.get("ratio")
-    note = ""
-    if scaling["cores"] < workers + 1:
-        note = (
-            f"{scaling['cores']} cores shared by {workers} workers, the upstream and the"
-            " load generator: the ceiling here is below the worker count"
-        )
-    return {
-        "target": "router",
-        "surface": scaling["surface"],
-        "check": "scaling",
-        "label": f"throughput at {workers} workers / at 1",
-        "unit": "x",
-        "limit": limit,
-        "value": ratio,
-        "status": _status(ratio, limit, higher_is_better=True),
-        "note": note,
-    }
-
-
-def soak_check(soak: Result) -> Result:
-    growth = soak.get("growth")
-    return {
-        "target": "router",
-        "surface": soak.get("surface", ""),
-        "check": "soak_rss",
-        "label": f"RSS growth over a {soak.get('minutes')}-minute stream soak",
-        "unit": "",
-        "limit": SOAK_GROWTH,
-        "value": growth,
-        "status": _status(growth, SOAK_GROWTH),
-    }
+def soak_checks(soak: Result) -> list[Result]:
+    """RSS within 5% after warm-up; no growth in descriptors, tasks, upstream streams."""
+    limits = (
+        ("growth", f"RSS growth after warm-up over {soak.get('minutes')} minutes", SOAK_GROWTH),
+        ("fd_growth", "open file descriptors added after warm-up", 0),
+        ("task_growth", "asyncio tasks added after warm-up", 0),
+        ("upstream_open_last", "streams still open upstream after the last round", 0),
+    )
+    return [
+        {
+            "target": "router",
+            "surface": "mixed",
+            "check": f"soak_{key}",
+            "label": label,
+            "unit": "",
+            "limit": limit,
+            "value": soak.get(key),
+            "status": _status(soak.get(key), limit),
+        }
+        for key, label, limit in limits
+    ]
 
 
 def rounded(value: Any) -> Any:
@@ -299,8 +299,13 @@ def table(result: Result) -> str:
         " +ms: added over direct; other CPU: cores used meanwhile by processes outside the bench",
         _grid([_row(c) for c in cells], HEADER),
         "",
+        ratios.ratio_table(result),
+        "",
         _memory(result),
     ]
+    steps = ratios.steps_table(result)
+    if steps:
+        parts += ["", steps]
     noise = _noise(result)
     if noise:
         parts += ["", noise]
@@ -347,22 +352,29 @@ def _memory(result: Result) -> str:
 def _scaling_text(scaling: Result) -> str:
     if scaling.get("error"):
         return f"scaling: {scaling['error']}"
-    return (
-        f"scaling ({scaling['surface']} {scaling['mode']} c={scaling['concurrency']}, all"
-        f" {scaling['cores']} cores shared): 1 worker {_fmt(scaling.get('rps_1'), ',.0f')} req/s,"
-        f" {scaling['workers']} workers {_fmt(scaling.get('rps_n'), ',.0f')} req/s,"
-        f" ratio {_fmt(scaling.get('ratio'), '.2f')}; CPU ms/req"
-        f" {_fmt(scaling.get('cpu_ms_per_req_1'), '.3f')} ->"
-        f" {_fmt(scaling.get('cpu_ms_per_req_n'), '.3f')}; idle RSS"
+    lines = [
+        f"scaling ({scaling['surface']} c={scaling['concurrency']}, all {scaling['cores']} cores"
+        f" shared): idle RSS at {scaling['workers']} workers"
         f" {_fmt(scaling.get('idle_rss_mb_n'), '.1f')} MB"
         f" ({_fmt(scaling.get('idle_rss_mb_per_worker_n'), '.1f')} MB per worker)"
-    )
+    ]
+    for mode in ("json", "stream"):
+        f = scaling.get(mode)
+        if f:
+            lines.append(
+                f"  {mode}: 1 worker {_fmt(f.get('rps_1'), ',.0f')} req/s,"
+                f" {scaling['workers']} workers {_fmt(f.get('rps_n'), ',.0f')} req/s,"
+                f" ratio {_fmt(f.get('ratio'), '.2f')}; CPU ms/req"
+                f" {_fmt(f.get('cpu_ms_per_req_1'), '.3f')} ->"
+                f" {_fmt(f.get('cpu_ms_per_req_n'), '.3f')}"
+            )
+    return "\n".join(lines)
 
 
 def _checks_text(found: list[Result]) -> str:
     lines = ["targets (informational):"]
     for check in found:
-        cmp = ">=" if check["check"] == "scaling" else "<="
+        cmp = ">=" if check["check"].startswith("scaling") else "<="
         unit = check["unit"]
         where = f"{check['target']}/{check['surface']}" if check["surface"] else check["target"]
         value = _fmt(check["value"], ".3f")

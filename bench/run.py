@@ -4,93 +4,48 @@ Layout: the fake upstream and the server under test share the first core, the lo
 (and this process, which mostly waits) take the second, as in shared/PERFORMANCE-FLOORS.md.
 The scaling cells are the exception: there every process may use every core.
 
-Order: the direct baseline, then the gateway at one worker (probe each surface, warm up, idle
-RSS, every cell, peak RSS), then the scaling pair (one worker versus `--workers`), then the
-peers. Every figure of a target is put beside the direct figure of the same cell.
+Order: direct, the stack floor (bench/floor.py) and the gateway at one worker are started
+together, probed, warmed up and their idle RSS read; then every mode and concurrency is
+measured on each of them in turn (interleaved, so a ratio compares figures taken seconds
+apart); then the concurrent-streams steps (bench/concurrency.py), the scaling pair
+(bench/scaling.py) and the peers. Every gateway figure is put beside the direct figure and
+the floor figure of the same cell.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bench import environment, targets
 from bench.procs import (
     Proc,
     Processes,
     StartError,
-    cores,
     free_port,
-    machine_busy,
     memory_mb,
     pin,
+    raise_nofile,
 )
 from bench.report import NOISY
+from bench.setup import (
+    Layout,
+    LoadGen,
+    Options,
+    Result,
+    _bench_env,
+    _pids,
+    _progress,
+    _workdir,
+    noise,
+    wait_quiet,
+)
 from bench.targets import Surface, Target
-
-Result = dict[str, Any]
-REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to run and for how long (see `python -m bench --help`)."""
-
-    quick: bool = False
-    warmup: float = 1.0
-    duration: float = 5.0
-    json_concurrency: tuple[int, ...] = (1, 16, 64)
-    stream_concurrency: tuple[int, ...] = (1, 16)
-    chunks: int = 20
-    chunk_delay_ms: float = 0.0
-    workers: int = 2  # the scaling cell's worker count; 1 skips it
-    peers: bool = False
-    startup_timeout: float = 60.0
-    retries: int = 2  # a cell disturbed by other processes is measured again, this many times
-    repo: Path = REPO
-
-    @property
-    def idle_wait(self) -> float:
-        return 0.3 if self.quick else 2.0
-
-
-class LoadGen:
-    """The load generator process, one JSON command and one JSON answer per line."""
-
-    def __init__(self, proc: Proc) -> None:
-        self.proc = proc
-
-    def ask(self, command: Result) -> Result:
-        stdin, stdout = self.proc.popen.stdin, self.proc.popen.stdout
-        assert stdin is not None and stdout is not None
-        stdin.write(json.dumps(command).encode() + b"\n")
-        stdin.flush()
-        line = stdout.readline()
-        if not line:
-            raise StartError(f"the load generator exited with {self.proc.popen.poll()}")
-        answer: Result = json.loads(line)
-        return answer
-
-
-@dataclass
-class Layout:
-    """Which CPUs the servers and the load side use."""
-
-    servers: list[int]
-    load: list[int]
-    all: list[int]
-
-    @classmethod
-    def detect(cls) -> Layout:
-        cpus = cores()
-        return cls(servers=cpus[:1], load=cpus[1:2] or cpus[:1], all=cpus)
 
 
 @dataclass
@@ -206,31 +161,30 @@ class Bench:
             **answer,
         }
 
-    def cells(
+    def one_cell(
         self,
         target: Target,
         surface: Surface,
-        modes: dict[str, str | None],
+        mode: str,
+        concurrency: int,
+        reason: str | None,
         pids: Callable[[], list[int]],
-    ) -> Iterator[Result]:
-        for mode, concurrencies in self.modes():
-            for concurrency in concurrencies:
-                reason = modes[mode]
-                if reason is not None:
-                    yield {
-                        "target": target.name,
-                        "surface": surface.name,
-                        "mode": mode,
-                        "concurrency": concurrency,
-                        "workers": 1,
-                        "layout": "pinned",
-                        "available": False,
-                        "reason": reason,
-                    }
-                    continue
-                record = self.quiet_cell(target, surface, mode, concurrency, pids)
-                _progress(record)
-                yield record
+    ) -> Result:
+        """A measured cell, or the record of why this surface cannot be measured."""
+        if reason is not None:
+            return {
+                "target": target.name,
+                "surface": surface.name,
+                "mode": mode,
+                "concurrency": concurrency,
+                "workers": 1,
+                "layout": "pinned",
+                "available": False,
+                "reason": reason,
+            }
+        record = self.quiet_cell(target, surface, mode, concurrency, pids)
+        _progress(record)
+        return record
 
     def quiet_cell(
         self,
@@ -266,29 +220,41 @@ class Bench:
 
     # -- targets -----------------------------------------------------------------------
 
-    def measure(self, target: Target, server: Proc | None) -> None:
-        """Probe, warm up and measure every surface of a target; record its memory."""
-
-        def pids() -> list[int]:
-            return server.tree() if server is not None else []
-
+    def prepare(self, target: Target, server: Proc | None) -> dict[str, dict[str, str | None]]:
+        """Probe every surface and mode of a target, warm it up, record its idle memory."""
         available = {
             surface.name: {mode: self.probe(target, surface, mode) for mode in ("json", "stream")}
             for surface in target.surfaces
         }
         self.result["targets"][target.name]["surfaces"] = available
         self.warm_up(target, available)
-        memory = self.result["targets"][target.name]
         if server is not None:
             time.sleep(self.options.idle_wait)
-            memory["idle_rss_mb"] = memory_mb(pids())
-        peak = memory.get("idle_rss_mb") or 0.0
-        for surface in target.surfaces:
-            for record in self.cells(target, surface, available[surface.name], pids):
-                self.result["cells"].append(record)
-                peak = max(peak, memory_mb(pids()) if server is not None else 0.0)
-        if server is not None:
-            memory["peak_rss_mb"] = max(peak, memory_mb(pids(), "VmHWM"))
+            self.result["targets"][target.name]["idle_rss_mb"] = memory_mb(server.tree())
+        return available
+
+    def measure(self, target: Target, server: Proc | None) -> None:
+        self.measure_together([(target, server)])
+
+    def measure_together(self, entries: list[tuple[Target, Proc | None]]) -> None:
+        """Every cell of every target, interleaved: for each mode and concurrency, each target
+        in turn, so that the ratios compare figures taken minutes, not a whole run, apart."""
+        available = [self.prepare(target, server) for target, server in entries]
+        peaks = [self.result["targets"][t.name].get("idle_rss_mb") or 0.0 for t, _ in entries]
+        for mode, concurrencies in self.modes():
+            for concurrency in concurrencies:
+                for i, (target, server) in enumerate(entries):
+                    pids = _pids(server)
+                    for surface in target.surfaces:
+                        reason = available[i][surface.name][mode]
+                        record = self.one_cell(target, surface, mode, concurrency, reason, pids)
+                        self.result["cells"].append(record)
+                    if server is not None:
+                        peaks[i] = max(peaks[i], memory_mb(pids()))
+        for (target, server), peak in zip(entries, peaks, strict=True):
+            if server is not None:
+                info = self.result["targets"][target.name]
+                info["peak_rss_mb"] = max(peak, memory_mb(server.tree(), "VmHWM"))
 
     def warm_up(self, target: Target, available: dict[str, dict[str, str | None]]) -> None:
         for surface in target.surfaces:
@@ -304,36 +270,87 @@ class Bench:
                         duration=0.1 if self.options.quick else 1.0,
                     )
 
-    def run_direct(self) -> None:
-        target = Target("direct", self.upstream_port, targets.UPSTREAM_KEY, (targets.DIRECT,))
-        self.result["targets"]["direct"] = {"label": "direct to the fake upstream"}
-        self.measure(target, None)
-        assert self.upstream is not None
-        self.result["targets"]["direct"]["upstream_rss_mb"] = memory_mb(self.upstream.tree())
-
-    def start_router(self, workdir: Path, workers: int, cpus: list[int]) -> tuple[Proc, int]:
+    def start_router(
+        self, workdir: Path, workers: int, cpus: list[int], src: Path | None = None
+    ) -> tuple[Proc, int]:
+        """The gateway; from the source tree `src` instead of the installed one when given."""
         port = free_port()
         config = targets.router_config(workdir, self.options.repo)
         argv = targets.router_argv(config, port, workers)
-        proc = self.procs.start(
-            f"router-w{workers}", argv, cpus, targets.router_env(self.upstream_port)
-        )
+        env = targets.router_env(self.upstream_port)
+        if src is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+        name = f"router-w{workers}" if src is None else "baseline"
+        proc = self.procs.start(name, argv, cpus, env)
         proc.wait_http(port, "/healthz", self.options.startup_timeout)
         return proc, port
 
-    def run_router(self) -> None:
-        info: Result = {"label": "this gateway", "workers": 1}
-        self.result["targets"]["router"] = info
+    def start_floor(self, raw: bool = False) -> tuple[Target, Proc] | None:
+        """The stack floor (bench/floor.py), or with `raw` the raw asyncio one."""
+        name, surface = ("raw", targets.RAW) if raw else ("floor", targets.FLOOR)
+        self.result["targets"][name] = {
+            "label": "raw asyncio + httptools forwarder"
+            if raw
+            else "stack floor: uvicorn + Starlette + aiohttp, StreamingResponse",
+            "workers": 1,
+        }
+        port = free_port()
+        argv = (targets.raw_floor_argv if raw else targets.floor_argv)(port, self.upstream_port)
+        try:
+            proc = self.procs.start(name, argv, self.layout.servers, _bench_env())
+            proc.wait_http(port, "/healthz", self.options.startup_timeout)
+        except StartError as exc:
+            self.unavailable(name, (surface,), str(exc))
+            return None
+        return Target(name, port, targets.UPSTREAM_KEY, (surface,)), proc
+
+    def start_gateway(self) -> tuple[Target, Proc] | None:
+        self.result["targets"]["router"] = {"label": "this gateway", "workers": 1}
         try:
             proc, port = self.start_router(self.procs.workdir, 1, self.layout.servers)
         except StartError as exc:
-            self.unavailable("router", (targets.IRONLABS, targets.OPENAI), str(exc))
-            return
-        target = Target("router", port, targets.MASTER_KEY, (targets.IRONLABS, targets.OPENAI))
-        self.measure(target, proc)
-        if self.options.workers > 1:
-            self.run_scaling(target, proc)
-        self.procs.stop(proc)
+            self.unavailable("router", targets.GATEWAY_SURFACES, str(exc))
+            return None
+        return Target("router", port, targets.MASTER_KEY, targets.GATEWAY_SURFACES), proc
+
+    def start_baseline(self, src: Path) -> tuple[Target, Proc] | None:
+        """The gateway of another checkout (`--baseline`), for before/after in one run."""
+        self.result["targets"]["baseline"] = {"label": f"the gateway from {src}", "workers": 1}
+        workdir = self.procs.workdir / "baseline"
+        workdir.mkdir(exist_ok=True)
+        try:
+            proc, port = self.start_router(workdir, 1, self.layout.servers, src)
+        except StartError as exc:
+            self.unavailable("baseline", targets.GATEWAY_SURFACES, str(exc))
+            return None
+        return Target("baseline", port, targets.MASTER_KEY, targets.GATEWAY_SURFACES), proc
+
+    def run_side_by_side(self) -> None:
+        """Direct, the floor and the gateway, started together and measured interleaved;
+        then the concurrent-streams steps and the scaling pair."""
+        from bench import concurrency, scaling
+
+        direct = Target("direct", self.upstream_port, targets.UPSTREAM_KEY, (targets.DIRECT,))
+        self.result["targets"]["direct"] = {"label": "direct to the fake upstream"}
+        entries: list[tuple[Target, Proc | None]] = [(direct, None)]
+        raw, floor, gateway = self.start_floor(raw=True), self.start_floor(), self.start_gateway()
+        entries += [entry for entry in (raw, floor, gateway) if entry is not None]
+        baseline = self.start_baseline(self.options.baseline) if self.options.baseline else None
+        if baseline is not None:
+            entries.append(baseline)
+        self.measure_together(entries)
+        if baseline is not None:
+            self.procs.stop(baseline[1])
+        assert self.upstream is not None
+        self.result["targets"]["direct"]["upstream_rss_mb"] = memory_mb(self.upstream.tree())
+        # The scaling pair first: the largest steps may leave the gateway slower for a while.
+        if gateway is not None and self.options.workers > 1:
+            scaling.run_scaling(self, *gateway)
+        if self.options.stream_steps:
+            concurrency.run_steps(self, direct, [raw, floor], gateway)
+        for entry in (raw, floor, gateway):
+            if entry is not None:
+                self.procs.stop(entry[1])
 
     def unavailable(self, name: str, surfaces: tuple[Surface, ...], reason: str) -> None:
         self.result["targets"][name]["error"] = reason
@@ -354,54 +371,6 @@ class Bench:
                         }
                     )
 
-    # -- scaling -----------------------------------------------------------------------
-
-    def run_scaling(self, target: Target, one: Proc) -> None:
-        """The same throughput cell at 1 and at N workers, every process on every core."""
-        surface, concurrency = targets.IRONLABS, max(self.options.json_concurrency)
-        if self.probe(target, surface, "json") is not None:
-            return
-        self.repin(self.layout.all, one)
-        scaling: Result = {
-            "workers": self.options.workers,
-            "cores": len(self.layout.all),
-            "surface": surface.name,
-            "mode": "json",
-            "concurrency": concurrency,
-        }
-        try:
-            single = self.cell(target, surface, "json", concurrency, one.tree(), layout="shared")
-            _progress(single)
-            many = self.scaled_cell(surface, concurrency)
-        except StartError as exc:
-            scaling["error"] = str(exc)
-        else:
-            scaling.update(_scaling_figures(single, many, self.options.workers))
-            self.result["cells"] += [single, many]
-        finally:
-            self.repin(self.layout.servers, None)
-        self.result["scaling"] = scaling
-
-    def scaled_cell(self, surface: Surface, concurrency: int) -> Result:
-        workers = self.options.workers
-        proc, port = self.start_router(self.procs.workdir, workers, self.layout.all)
-        try:
-            target = Target("router", port, targets.MASTER_KEY, (surface,))
-            self.cell(target, surface, "json", 8, [], warmup=0.0, duration=0.5)
-            time.sleep(self.options.idle_wait)
-            idle = memory_mb(proc.tree())
-            supervisor = memory_mb([proc.pid]) if len(proc.tree()) > 1 else 0.0
-            record = self.cell(
-                target, surface, "json", concurrency, proc.tree(), workers=workers, layout="shared"
-            )
-            record["idle_rss_mb"] = idle
-            record["idle_rss_mb_supervisor"] = supervisor
-            record["processes"] = len(proc.tree())
-            _progress(record)
-            return record
-        finally:
-            self.procs.stop(proc)
-
     def repin(self, servers: list[int], extra: Proc | None) -> None:
         """Move the upstream (and `extra`) to `servers`, the load side to the rest."""
         assert self.upstream is not None and self.loadgen is not None
@@ -411,90 +380,6 @@ class Bench:
         load = self.layout.all if servers == self.layout.all else self.layout.load
         pin(self.loadgen.proc.tree(), load)
         os.sched_setaffinity(0, load)
-
-    # -- peers -------------------------------------------------------------------------
-
-    def run_litellm(self) -> None:
-        from bench import peers
-
-        self.result["targets"]["litellm"] = {
-            "label": "LiteLLM proxy",
-            "workers": 1,
-            "version": peers.litellm_version(),
-        }
-        surfaces = (targets.OPENAI,)
-        port = free_port()
-        config = targets.litellm_config(self.procs.workdir, self.upstream_port)
-        try:
-            proc = self.procs.start(
-                "litellm",
-                targets.litellm_argv(config, port),
-                self.layout.servers,
-                targets.litellm_env(),
-            )
-            proc.wait_http(port, "/health/liveliness", max(self.options.startup_timeout, 180))
-        except (StartError, OSError) as exc:
-            self.unavailable("litellm", surfaces, str(exc))
-            return
-        self.measure(Target("litellm", port, targets.LITELLM_MASTER_KEY, surfaces), proc)
-        self.procs.stop(proc)
-
-
-def noise(record: Result | None) -> float:
-    return float((record or {}).get("foreign_cpu_cores") or 0.0)
-
-
-def wait_quiet(limit: float, calm: float = 0.1) -> None:
-    """Wait (up to `limit` seconds) for a second in which the machine used under `calm` cores;
-    between cells the bench's own processes are idle, so what is busy is someone else."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        busy0, _, _ = machine_busy()
-        time.sleep(1.0)
-        busy1, _, _ = machine_busy()
-        if busy1 - busy0 < calm:
-            return
-
-
-def _scaling_figures(single: Result, many: Result, workers: int) -> Result:
-    rps1, rpsn = single.get("rps"), many.get("rps")
-    ratio = rpsn / rps1 if rps1 and rpsn else None
-    return {
-        "rps_1": rps1,
-        "rps_n": rpsn,
-        "ratio": ratio,
-        "efficiency": ratio / workers if ratio else None,
-        "cpu_ms_per_req_1": single.get("cpu_ms_per_req"),
-        "cpu_ms_per_req_n": many.get("cpu_ms_per_req"),
-        "idle_rss_mb_n": many.get("idle_rss_mb"),
-        # The tree less the supervisor process, shared by the workers.
-        "idle_rss_mb_per_worker_n": (
-            (many["idle_rss_mb"] - many.get("idle_rss_mb_supervisor", 0.0)) / workers
-            if many.get("idle_rss_mb")
-            else None
-        ),
-    }
-
-
-def _bench_env() -> dict[str, str]:
-    """The environment of the bench's own processes: `bench` importable from the repo root."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
-def _progress(record: Result) -> None:
-    label = f"{record['target']}/{record['surface']} {record['mode']} c={record['concurrency']}"
-    if record.get("layout") == "shared":
-        label += f" workers={record['workers']} (all cores shared)"
-    rps = record.get("rps")
-    cpu = record.get("cpu_ms_per_req")
-    detail = record.get("reason") or (
-        f"{rps:,.0f} req/s" + (f", {cpu:.3f} CPU ms/req" if cpu is not None else "")
-        if rps
-        else "no figures"
-    )
-    print(f"  {label}: {detail}", flush=True)
 
 
 def run(options: Options) -> Result:
@@ -511,20 +396,22 @@ def run(options: Options) -> Result:
         "targets": {},
         "cells": [],
         "scaling": None,
+        "concurrency": [],
     }
     os.sched_setaffinity(0, layout.load)
+    raise_nofile()
     try:
         with _workdir() as workdir, Processes(workdir) as procs:
             bench = Bench(options, procs, layout, result)
             bench.start_upstream()
             bench.start_loadgen()
-            print("direct:", flush=True)
-            bench.run_direct()
-            print("router:", flush=True)
-            bench.run_router()
+            print("direct, floor and router, interleaved:", flush=True)
+            bench.run_side_by_side()
             if options.peers:
                 print("litellm:", flush=True)
-                bench.run_litellm()
+                from bench import peers
+
+                peers.run_litellm(bench)
     finally:
         os.sched_setaffinity(0, layout.all)
     result["duration_s"] = time.time() - started
@@ -540,13 +427,9 @@ def _settings(options: Options, layout: Layout) -> Result:
         "chunks": options.chunks,
         "chunk_delay_ms": options.chunk_delay_ms,
         "scaling_workers": options.workers,
+        "stream_steps": [
+            {"streams": n, "interval_ms": interval * 1000, "chunks": chunks}
+            for n, interval, chunks in options.stream_steps
+        ],
         "cpus": {"servers": layout.servers, "load": layout.load, "all": layout.all},
     }
-
-
-@contextlib.contextmanager
-def _workdir() -> Iterator[Path]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
-        yield Path(tmp)

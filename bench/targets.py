@@ -1,8 +1,11 @@
 """What is measured: the request of each surface, and how to start each server under test.
 
-Three kinds of target answer the same fake upstream: `direct` (the upstream itself, the
-baseline), `router` (this repository's gateway, both of its surfaces) and, with `--peers`,
-`litellm` (LiteLLM's proxy in its own virtual environment, bench/.peers-venv).
+Five kinds of target answer the same fake upstream: `direct` (the upstream itself, the
+baseline), `raw` (a raw asyncio + httptools forwarder, bench/floor_raw.py: the Python limit),
+`floor` (the bare uvicorn + Starlette + aiohttp forwarder, bench/floor.py: what the stack
+costs before any gateway logic, the figure the gateway is judged against), `router` (this
+repository's gateway, every surface) and, with `--peers`, `litellm` (LiteLLM's proxy in its
+own virtual environment, bench/.peers-venv).
 """
 
 from __future__ import annotations
@@ -55,10 +58,40 @@ def _ironlabs_surface() -> Surface:
     return Surface("ironlabs", "/api/v1/completions", _dumps(body), _dumps(stream))
 
 
+def _messages_surface() -> Surface:
+    body: dict[str, object] = {
+        "model": MODEL,
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "hello"}],
+    }
+    return Surface("messages", "/v1/messages", _dumps(body), _dumps({**body, "stream": True}))
+
+
+def _responses_surface() -> Surface:
+    body: dict[str, object] = {"model": MODEL, "input": "hello"}
+    return Surface("responses", "/v1/responses", _dumps(body), _dumps({**body, "stream": True}))
+
+
 # The direct baseline sends what the gateway sends upstream (the model without its provider).
 DIRECT = _openai_surface("direct", MODEL.split("/", 1)[1])
+# The stack floor (bench/floor.py) gets the same request as direct, through the bare stack.
+FLOOR = _openai_surface("floor", MODEL.split("/", 1)[1])
+RAW = _openai_surface("raw", MODEL.split("/", 1)[1])  # and the raw asyncio floor
 IRONLABS = _ironlabs_surface()
 OPENAI = _openai_surface("openai", MODEL)
+MESSAGES = _messages_surface()
+RESPONSES = _responses_surface()
+# Every gateway surface, one entry each: a surface the gateway does not serve yet (HTTP 404)
+# is reported "not available" until it lands, then measured and judged like the others.
+GATEWAY_SURFACES = (IRONLABS, OPENAI, MESSAGES, RESPONSES)
+
+
+def slow_body(surface: Surface, interval_ms: float, chunks: int) -> str:
+    """The streamed request of `surface` asking the fake upstream for a stamped slow stream."""
+    text = f"interval_ms={interval_ms:g} chunks={chunks}"
+    return surface.stream_body.replace('"hello"', json.dumps(text), 1)
+
+
 MARKER = FIRST_TOKEN  # the first text token: its arrival is the time to first token
 
 
@@ -77,14 +110,41 @@ class Target:
 
 
 def router_config(workdir: Path, repo: Path) -> Path:
-    """Write the gateway's routing.toml: the repository's providers, a scratch database."""
+    """Write the gateway's routing.toml: the repository's providers, a scratch database, and
+    room for the largest concurrent-streams step (`max_inflight` counts open streams)."""
     path = workdir / "routing.toml"
     path.write_text(
         f'providers_dir = "{(repo / "providers").resolve()}"\n'
+        "[server]\n"
+        "max_inflight = 20000\n"
         "[storage]\n"
         f'database = "{workdir / "bench.db"}"\n'
     )
     return path
+
+
+def floor_argv(port: int, upstream_port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.floor",
+        "--port",
+        str(port),
+        "--upstream",
+        f"http://127.0.0.1:{upstream_port}",
+    ]
+
+
+def raw_floor_argv(port: int, upstream_port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.floor_raw",
+        "--port",
+        str(port),
+        "--upstream-port",
+        str(upstream_port),
+    ]
 
 
 def router_env(upstream_port: int) -> dict[str, str]:

@@ -18,6 +18,9 @@ from typing import Any, cast
 
 import httptools
 
+from bench.procs import raise_nofile
+from bench.stamped import StampedStream, slow_request
+
 MODEL = "gpt-4o-mini-2024-07-18"
 COMPLETION_ID = "chatcmpl-BenchBenchBenchBenchBenchBench"
 CREATED = 1_760_000_000
@@ -161,6 +164,12 @@ STREAM_HEAD = (
 NOT_FOUND = response("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
 BAD_REQUEST = response("400 Bad Request", "application/json", b'{"error":{"message":"bad"}}')
 OK = response("200 OK", "application/json", b'{"status":"ok"}')
+# Under /fail/ every request fails as an overloaded upstream would: the soak's failovers.
+UNAVAILABLE = response(
+    "503 Service Unavailable",
+    "application/json",
+    b'{"error":{"message":"overloaded","type":"server_error"}}',
+)
 MODELS = response(
     "200 OK",
     "application/json",
@@ -187,9 +196,20 @@ class Responses:
         self.chunk_delay = chunk_delay
         self.requests = 0
         self.streams = 0
+        self.open_streams = 0  # stamped slow streams open now, and the most at once
+        self.max_open = 0
 
-    def stats(self) -> bytes:
-        body = _json({"requests": self.requests, "streams": self.streams})
+    def stats(self, reset: bool = False) -> bytes:
+        body = _json(
+            {
+                "requests": self.requests,
+                "streams": self.streams,
+                "open_streams": self.open_streams,
+                "max_open": self.max_open,
+            }
+        )
+        if reset:
+            self.max_open = self.open_streams
         return response("200 OK", "application/json", body)
 
 
@@ -207,6 +227,11 @@ class UpstreamProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.url = b""
         self.body: list[bytes] = []
+        self.stamped: StampedStream | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.stamped is not None:
+            self.stamped.finish()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -237,7 +262,12 @@ class UpstreamProtocol(asyncio.Protocol):
         keep_alive = self.parser.should_keep_alive()
         if self.url == b"/v1/chat/completions" and self.parser.get_method() == b"POST":
             self.responses.requests += 1
-            if wants_stream(b"".join(self.body)):
+            body = b"".join(self.body)
+            slow = slow_request(body)
+            if slow is not None:
+                self.stamped = StampedStream(transport, *slow, self.responses)
+                return
+            if wants_stream(body):
                 self.responses.streams += 1
                 self._stream(transport, keep_alive)
                 return
@@ -250,11 +280,13 @@ class UpstreamProtocol(asyncio.Protocol):
     def _simple(self) -> bytes:
         path = self.url.split(b"?", 1)[0]
         if path == b"/stats":
-            return self.responses.stats()
+            return self.responses.stats(reset=self.url.endswith(b"?reset"))
         if path in (b"/healthz", b"/health"):
             return OK
         if path == b"/v1/models":
             return MODELS
+        if path.startswith(b"/fail/"):
+            return UNAVAILABLE
         return NOT_FOUND
 
     def _stream(self, transport: asyncio.Transport, keep_alive: bool) -> None:
@@ -281,7 +313,7 @@ class UpstreamProtocol(asyncio.Protocol):
 async def serve(host: str, port: int, responses: Responses) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: UpstreamProtocol(responses), host, port, backlog=1024, reuse_address=True
+        lambda: UpstreamProtocol(responses), host, port, backlog=4096, reuse_address=True
     )
     async with server:
         await server.serve_forever()
@@ -295,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
     responses = Responses(args.chunks, args.chunk_delay_ms / 1000)
+    raise_nofile()
     try:
         import uvloop
     except ImportError:  # the stdlib loop is slower but correct

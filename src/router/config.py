@@ -80,6 +80,8 @@ class Server(_Frozen, frozen=True):
     dev_master_key: str | None = None  # accepted only when bound to loopback
     public_models_page: bool = True
     max_inflight: Annotated[int, msgspec.Meta(ge=1)] = 1024  # per worker; beyond: 503 overloaded
+    # upstream connections open at once per worker (0: no pool limit; max_inflight bounds them)
+    upstream_connections: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Shutdown(_Frozen, frozen=True):

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from router.api.sse import Heartbeat
 from router.auth import Authenticator, KeyAuth
 from router.config import Settings, check_protocols, deployment_keys, resolve_keys
 from router.core.cache import MemoryStore, ResponseCache
@@ -114,6 +115,7 @@ class Runtime:
         self.chooser = Chooser(settings, self.stats)
         self.auth = Authenticator(master_key(settings, env, host))
         self.lifecycle = Lifecycle()  # drain state, driven by router.serving
+        self.heartbeat = Heartbeat()  # pings for every open SSE response, one timer
         self._upstream: Upstream | None = None
         self._store: ConversationStore | None = None
         self._responses: ResponseStore | None = None
@@ -156,7 +158,9 @@ class Runtime:
 
     async def start(self) -> None:
         limits = self._limits = await self._open_limits()  # first: it may refuse to start
-        self._upstream = Upstream.create(self.settings.timeouts)
+        self._upstream = Upstream.create(
+            self.settings.timeouts, self.settings.server.upstream_connections
+        )
         self.metrics.start((t.provider.name, t.model) for t in self.catalog.listed())
         self._ledger = Ledger(
             await open_ledger_db(self.database_path()), self.metrics, limits.book.team_of

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import sys
@@ -43,6 +44,8 @@ HEADER_TIMEOUT = 10.0
 KEEP_ALIVE = 5.0
 """Seconds an idle keep-alive connection is kept (uvicorn's `timeout_keep_alive`)."""
 STARTUP_FAILURE = 3  # uvicorn's exit status for a worker that could not start
+OPEN_FILES = 65_536
+"""The open-file limit a worker asks for at start-up: two per open stream."""
 
 
 class Spec(msgspec.Struct, frozen=True):
@@ -182,8 +185,22 @@ def worker(spec: Spec, sock: socket.socket) -> None:
     sys.exit(run_worker(spec, sock))
 
 
+def raise_open_files(want: int = OPEN_FILES) -> int:
+    """The soft open-file limit raised towards `want` (never above the hard limit, never
+    lowered): each open stream holds two descriptors, the client's and the upstream's, and
+    the usual soft limit of 1,024 would stop a worker near 500 streams. Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):  # not permitted here: keep what we have
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
 def run_worker(spec: Spec, sock: socket.socket) -> int:
     """Serve on `sock` until drained: 0, or 1 if forced, STARTUP_FAILURE if it cannot start."""
+    raise_open_files()
     pending: list[int] = []
     for sig in CAUGHT:
         signal.signal(sig, lambda s, f: pending.append(s))

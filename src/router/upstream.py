@@ -93,20 +93,19 @@ def _parse_block(block: bytes) -> SseEvent | None:
 
 
 class _Watchdog:
-    """First-token and stall timeouts for one stream with a single timer, re-armed only when
-    it fires: reads cost one float store (`touch`), not a timer reschedule per chunk."""
+    """First-token and stall timeouts for one stream with a single timer (one `call_at`),
+    re-armed only when it fires: a read costs one float store, not a timer reschedule."""
 
-    def __init__(self, first_token: float, idle: float) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.task = current_task()
+    __slots__ = ("fired", "handle", "idle", "last", "loop", "task", "yielded")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, first_token: float, idle: float) -> None:
+        self.loop = loop
+        self.task = asyncio.current_task()  # the task to interrupt when the upstream is late
         self.idle = idle
         self.last: float | None = None  # None until the first content arrives
         self.yielded = False  # the consumer holds a batch: its slowness is not the upstream's
         self.fired: Failure | None = None
-        self.handle = self.loop.call_at(self.loop.time() + first_token, self._check)
-
-    def touch(self) -> None:
-        self.last = self.loop.time()
+        self.handle = loop.call_at(loop.time() + first_token, self._check)
 
     def _check(self) -> None:
         if self.yielded:
@@ -118,7 +117,8 @@ class _Watchdog:
                 self.handle = self.loop.call_at(due, self._check)
                 return
         self.fired = Failure.FIRST_TOKEN_TIMEOUT if self.last is None else Failure.STALL
-        self.task.cancel()
+        if self.task is not None:
+            self.task.cancel()
 
     def close(self) -> None:
         self.handle.cancel()
@@ -138,7 +138,10 @@ class Upstream:
         )
 
     @classmethod
-    def create(cls, timeouts: Timeouts, limit: int = 1000) -> Upstream:
+    def create(cls, timeouts: Timeouts, limit: int = 0) -> Upstream:
+        """`limit`: connections open at once, all providers together (0: no limit of the pool's
+        own; the worker's `max_inflight` and open-file limit bound it, see
+        docs/performance.md); none per host: one provider may take them all."""
         connector = aiohttp.TCPConnector(
             limit=limit, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300
         )
@@ -244,7 +247,7 @@ class Upstream:
         self, codec: Decoding, call: HttpCall, first_token: float
     ) -> AsyncGenerator[list[Event], None]:
         """Batches of canonical events; raises classified errors, including timeouts."""
-        watchdog = _Watchdog(first_token, self.timeouts.stream_idle)
+        watchdog = _Watchdog(asyncio.get_running_loop(), first_token, self.timeouts.stream_idle)
         try:
             async with self.session.post(
                 call.url, data=call.body, headers=call.headers, timeout=self._stream_timeout
@@ -274,10 +277,11 @@ async def _decode_stream(
     resp: aiohttp.ClientResponse, decoder: StreamDecoder, watchdog: _Watchdog
 ) -> AsyncIterator[list[Event]]:
     buffer = b""
+    clock = watchdog.loop.time
     async for chunk in resp.content.iter_any():
         if watchdog.last is not None:
-            watchdog.touch()
-        events, buffer = split_sse(buffer + chunk)
+            watchdog.last = clock()
+        events, buffer = split_sse(buffer + chunk) if buffer else split_sse(chunk)
         batch: list[Event] = []
         for name, data in events:
             batch.extend(decoder.feed(name, data))
@@ -285,8 +289,8 @@ async def _decode_stream(
             watchdog.yielded = True
             yield batch
             watchdog.yielded = False
-            watchdog.task = current_task()  # the consumer may resume us from another task
-            watchdog.touch()
+            watchdog.task = asyncio.current_task()  # the consumer may resume us from another task
+            watchdog.last = clock()
         if decoder.done:
             return
 

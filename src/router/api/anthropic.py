@@ -227,7 +227,7 @@ def routes(rt: Runtime) -> list[Route]:
         blocks = render.Blocks(thinking=_native(stream.target))
         dropped = () if _native(stream.target) else translation.dropped
         if call.stream:
-            response = sse(stream, _Renderer(render.new_id(), model, blocks), rt.lifecycle)
+            response = sse(stream, _Renderer(render.new_id(), model, blocks), rt)
         else:
             response = await _whole(stream, model, blocks)
         if dropped:

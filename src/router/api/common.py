@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 import msgspec
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
+from router.api.sse import SseResponse
 from router.auth import Principal
 from router.config import STRATEGIES, Strategy
 from router.config_checks import HEDGE_AFTER
@@ -323,9 +323,9 @@ class StreamRenderer(Protocol):
     def finished(self, completion: Completion) -> bytes: ...
 
 
-def sse(stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle) -> Response:
-    """The stream as an SSE response: one send per upstream read, a ping every 15 s of
-    silence, and `x-router-attempts` as it stood at the commit point."""
+def sse(stream: ChatStream, renderer: StreamRenderer, rt: Runtime) -> Response:
+    """The stream as an SSE response (`router.api.sse`): one send per upstream read, a ping
+    after 15 s of silence, and `x-router-attempts` as it stood at the commit point."""
     headers = {
         "x-router-attempts": trail_header(stream.trail),
         "x-router-strategy": stream.trail.strategy,
@@ -334,14 +334,12 @@ def sse(stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle) -> R
         headers["x-router-cache"] = stream.cache
     if stream.dropped:
         headers["x-router-dropped"] = ", ".join(stream.dropped)
-    return EventSourceResponse(
-        _relay(stream, renderer, lifecycle), headers=headers, ping=15, send_timeout=None
-    )
+    return SseResponse(_relay(stream, renderer, rt.lifecycle), rt.heartbeat, headers)
 
 
 async def _relay(
     stream: ChatStream, renderer: StreamRenderer, lifecycle: Lifecycle
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     try:
         async for batch in lifecycle.guarded(stream):
             frames = renderer.frames(batch)

@@ -259,7 +259,7 @@ def routes(rt: Runtime) -> list[Route]:
         keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
         if body.stream:
             renderer = _Renderer(keep, body.search)
-            return sse(await rt.chat.open_stream(call), renderer, rt.lifecycle)
+            return sse(await rt.chat.open_stream(call), renderer, rt)
         completion = await rt.chat.complete(call)
         keep(completion)
         payload = render(completion, keep.mid, conv_id, title, search=body.search)

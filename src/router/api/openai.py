@@ -223,7 +223,7 @@ def routes(rt: Runtime) -> list[Route]:
             stream = await rt.chat.open_stream(call)
             include = body.stream_options is not None and body.stream_options.include_usage
             renderer = _Renderer(Chunks(ident, created, stream.target.ref, include))
-            return sse(stream, renderer, rt.lifecycle)
+            return sse(stream, renderer, rt)
         completion = await rt.chat.complete(call)
         return json_response(render(completion, ident, created), headers=answer_headers(completion))
 

@@ -154,7 +154,7 @@ def routes(rt: Runtime) -> list[Route]:
             stream = await rt.chat.open_stream(prepared.call)
             response = skeleton(new_id("resp"), body, stream.target.ref)
             renderer = ResponsesRenderer(response, prepared.translated.custom, save)
-            answer = sse(stream, renderer, rt.lifecycle)
+            answer = sse(stream, renderer, rt)
             answer.headers.update(_headers(prepared, stream.target, trail_header(stream.trail)))
             return answer
         completion = await rt.chat.complete(prepared.call)
