@@ -20,6 +20,7 @@ from router.store.stored import decode_messages, encode_messages
 log = logging.getLogger("router.store")
 
 
+_LOCK = 7223001  # the advisory lock of this schema's migration
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_conversations (
     id TEXT PRIMARY KEY,
@@ -63,13 +64,7 @@ class PostgresStore:
         self.failed_writes = 0
 
     async def open(self) -> PostgresStore:
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.max_connections)
-        async with self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(7223001)")  # one migrator at a time
-            try:
-                await conn.execute(_SCHEMA)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(7223001)")
+        self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, _LOCK)
         return self
 
     @property
