@@ -7,18 +7,15 @@ continues a conversation on the same host always sees its previous turn.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
+from functools import partial
 
 import asyncpg
 
 from router.core.types import Message
 from router.store.conversations import Conversation, Turn
+from router.store.pending import PendingWrites
 from router.store.stored import decode_messages, encode_messages
-
-log = logging.getLogger("router.store")
-
 
 _LOCK = 7223001  # the advisory lock of this schema's migration
 _SCHEMA = """
@@ -60,8 +57,7 @@ class PostgresStore:
         self.url = url
         self.max_connections = max_connections
         self._pool: asyncpg.Pool | None = None
-        self._pending: dict[str, asyncio.Task[None]] = {}
-        self.failed_writes = 0
+        self._writes = PendingWrites("conversation")
 
     async def open(self) -> PostgresStore:
         self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, _LOCK)
@@ -73,9 +69,7 @@ class PostgresStore:
         return self._pool
 
     async def load(self, conversation_id: str) -> Conversation | None:
-        pending = self._pending.get(conversation_id)
-        if pending is not None:
-            await asyncio.wait([pending])
+        await self._writes.wait(conversation_id)
         async with self.pool.acquire() as conn:
             title = await conn.fetchval(
                 "SELECT title FROM router_conversations WHERE id = $1", conversation_id
@@ -91,21 +85,15 @@ class PostgresStore:
             messages.extend(decode_messages(row["messages"]))
         return Conversation(conversation_id, title, tuple(messages))
 
+    @property
+    def failed_writes(self) -> int:
+        return self._writes.failed
+
     def save(self, turn: Turn) -> None:
-        task = asyncio.create_task(self._save(turn, self._pending.get(turn.conversation_id)))
-        self._pending[turn.conversation_id] = task
-        task.add_done_callback(lambda t: self._done(turn.conversation_id, t))
+        # turns of one conversation are written in order, after its earlier turns
+        self._writes.start(turn.conversation_id, partial(self._save, turn))
 
-    def _done(self, conversation_id: str, task: asyncio.Task[None]) -> None:
-        if self._pending.get(conversation_id) is task:
-            del self._pending[conversation_id]
-        if not task.cancelled() and task.exception() is not None:
-            self.failed_writes += 1
-            log.error("conversation write failed: %s", type(task.exception()).__name__)
-
-    async def _save(self, turn: Turn, before: asyncio.Task[None] | None) -> None:
-        if before is not None:
-            await asyncio.wait([before])  # turns of one conversation are written in order
+    async def _save(self, turn: Turn) -> None:
         now = time.time()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -127,8 +115,7 @@ class PostgresStore:
             )
 
     async def flush(self) -> None:
-        if self._pending:
-            await asyncio.wait(list(self._pending.values()))
+        await self._writes.flush()
 
     async def close(self) -> None:
         await self.flush()
