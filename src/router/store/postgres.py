@@ -10,14 +10,12 @@ from __future__ import annotations
 import time
 from functools import partial
 
-import asyncpg
-
 from router.core.types import Message
 from router.store.conversations import Conversation, Turn
 from router.store.pending import PendingWrites
+from router.store.pg import PostgresTables
 from router.store.stored import decode_messages, encode_messages
 
-_LOCK = 7223001  # the advisory lock of this schema's migration
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_conversations (
     id TEXT PRIMARY KEY,
@@ -37,36 +35,14 @@ CREATE TABLE IF NOT EXISTS router_turns (
 """
 
 
-async def open_pool(url: str, max_connections: int, schema: str, lock: int) -> asyncpg.Pool:
-    """A pool whose tables exist: `schema` runs under an advisory lock, so gateways starting
-    together do not race to create the same tables."""
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections)
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", lock)
-        try:
-            await conn.execute(schema)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", lock)
-    return pool
+class PostgresStore(PostgresTables):
+    schema = _SCHEMA
+    lock = 7223001
+    connections = 10
 
-
-class PostgresStore:
-    """A pooled asyncpg connection set, opened and closed by the lifespan."""
-
-    def __init__(self, url: str, max_connections: int = 10) -> None:
-        self.url = url
-        self.max_connections = max_connections
-        self._pool: asyncpg.Pool | None = None
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
         self._writes = PendingWrites("conversation")
-
-    async def open(self) -> PostgresStore:
-        self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, _LOCK)
-        return self
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        assert self._pool is not None, "store not opened"
-        return self._pool
 
     async def load(self, conversation_id: str) -> Conversation | None:
         await self._writes.wait(conversation_id)
@@ -119,5 +95,4 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self.flush()
-        if self._pool is not None:
-            await self._pool.close()
+        await super().close()

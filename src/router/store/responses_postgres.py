@@ -10,10 +10,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
-import asyncpg
-
 from router.store.pending import PendingWrites
-from router.store.postgres import open_pool
+from router.store.pg import PostgresTables
 from router.store.response_records import StoredResponse
 
 _SCHEMA = """
@@ -24,24 +22,16 @@ CREATE TABLE IF NOT EXISTS router_responses (
     created_at DOUBLE PRECISION NOT NULL
 );
 """
-_LOCK = 7223012  # the advisory lock this table's migration runs under
 
 
-class PostgresResponses:
-    def __init__(self, url: str, max_connections: int = 5) -> None:
-        self.url = url
-        self.max_connections = max_connections
-        self._pool: asyncpg.Pool | None = None
+class PostgresResponses(PostgresTables):
+    schema = _SCHEMA
+    lock = 7223012
+    connections = 5
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
         self._writes = PendingWrites("response")
-
-    async def open(self) -> PostgresResponses:
-        self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, _LOCK)
-        return self
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        assert self._pool is not None, "store not opened"
-        return self._pool
 
     async def get(self, response_id: str) -> StoredResponse | None:
         await self._writes.wait(response_id)
@@ -78,5 +68,4 @@ class PostgresResponses:
 
     async def close(self) -> None:
         await self.flush()
-        if self._pool is not None:
-            await self._pool.close()
+        await super().close()
