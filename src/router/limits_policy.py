@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Protocol
 
 import msgspec
@@ -17,6 +16,7 @@ from router.config import Budget, RateLimit
 from router.config_checks import check_budget, check_rate
 from router.errors import RequestError
 from router.store.pg import PostgresTables
+from router.store.sqlite import connect
 
 
 class KeyPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -76,11 +76,7 @@ class SqlitePolicies:
         return self
 
     def _open(self) -> sqlite3.Connection:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-        db.executescript(_SCHEMA)
-        return db
+        return connect(self.path, _SCHEMA)
 
     def _load(self) -> dict[str, KeyPolicy]:
         assert self._db is not None
