@@ -171,3 +171,5 @@ def test_costs_saved_are_decimal_exact(tmp_path):
             Decimal("0.0000085"),  # 3 x 0.50 + 7 x 1.00 per 1M
         )
         assert hit.attempts == () and hit.costs.total_tokens_cost == 0
+        assert hit.usage.total_tokens == 0  # a hit bills no tokens
+        assert hit.request_model == miss.request_model == "acme/backup"

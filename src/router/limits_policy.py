@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Protocol
 
 import msgspec
@@ -16,6 +15,8 @@ import msgspec
 from router.config import Budget, RateLimit
 from router.config_checks import check_budget, check_rate
 from router.errors import RequestError
+from router.store.pg import PostgresTables
+from router.store.sqlite import connect
 
 
 class KeyPolicy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -75,11 +76,7 @@ class SqlitePolicies:
         return self
 
     def _open(self) -> sqlite3.Connection:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-        db.executescript(_SCHEMA)
-        return db
+        return connect(self.path, _SCHEMA)
 
     def _load(self) -> dict[str, KeyPolicy]:
         assert self._db is not None
@@ -103,29 +100,19 @@ class SqlitePolicies:
         self._pool.shutdown(wait=True)
 
 
-class PostgresPolicies:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._pool: object = None
-
-    async def open(self) -> PostgresPolicies:
-        from router.store.postgres import open_pool
-
-        self._pool = await open_pool(self.url, 2, _SCHEMA, 7223014)
-        return self
+class PostgresPolicies(PostgresTables):
+    schema = _SCHEMA
+    lock = 7223014
+    connections = 2
 
     async def load(self) -> dict[str, KeyPolicy]:
-        async with self._pool.acquire() as conn:  # type: ignore[attr-defined]
+        async with self.pool.acquire() as conn:
             rows = await conn.fetch("SELECT key_id, policy FROM router_key_limits")
         return {str(r["key_id"]): _DECODE.decode(r["policy"]) for r in rows}
 
     async def save(self, key_id: str, policy: KeyPolicy) -> None:
-        async with self._pool.acquire() as conn:  # type: ignore[attr-defined]
+        async with self.pool.acquire() as conn:
             await conn.execute(_UPSERT.format("$1", "$2"), key_id, _ENCODE(policy).decode())
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()  # type: ignore[attr-defined]
 
 
 async def open_policies(database: str) -> PolicyStore:

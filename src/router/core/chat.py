@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import TypeVar
 
 import msgspec
@@ -27,6 +28,7 @@ from router.core.types import (
     Attempt,
     ChatRequest,
     Completion,
+    Costs,
     Report,
     Target,
     Usage,
@@ -36,6 +38,7 @@ from router.errors import AllTargetsFailed, Failure, RequestError, UpstreamError
 
 ChatCall = Call[ChatRequest]
 T = TypeVar("T")
+_NO_USAGE = Usage()  # what a report that bills no tokens carries (frozen, so shared)
 
 
 class ChatService:
@@ -162,21 +165,8 @@ class ChatService:
             cache="hit",
         )
         saved = entry.costs.total_tokens_cost if entry.costs else None
-        self.gateway.observer.finished(
-            Report(
-                surface=call.surface,
-                request_id=call.request_id,
-                caller=call.principal.name,
-                key_id=call.principal.key_id,
-                stream=call.stream,
-                outcome="ok",
-                target=target,
-                costs=FREE,
-                latency_ms=ms,
-                ttft_ms=ms,
-                cache="hit",
-                saved=saved,
-            )
+        self._finished(
+            call, "ok", target, costs=FREE, latency_ms=ms, ttft_ms=ms, cache="hit", saved=saved
         )
         return completion
 
@@ -272,6 +262,54 @@ class ChatService:
         """Tell the observers. A call that did not end "ok" has had every token it consumed
         billed on its broken attempts' trail entries, so its report carries no usage."""
         ok = outcome == "ok"
+        self._finished(
+            call,
+            outcome,
+            target,
+            usage=completion.usage if ok else _NO_USAGE,
+            costs=completion.costs if ok else None,
+            attempts=completion.attempts,
+            latency_ms=completion.latency_ms,
+            ttft_ms=completion.ttft_ms,
+            upstream_ttft=upstream_ttft,
+            rescued=rescued,
+            cache=completion.cache,
+            strategy=completion.strategy,
+        )
+
+    def report_failure(
+        self, call: ChatCall, exc: AllTargetsFailed, strategy: str = "ordered"
+    ) -> None:
+        now = asyncio.get_running_loop().time()
+        decisive = exc.decisive
+        self._finished(
+            call,
+            decisive.failure.value if decisive else "no_target",
+            None,
+            attempts=tuple(exc.attempts),
+            latency_ms=int((now - call.received) * 1000),
+            strategy=strategy,
+        )
+
+    def _finished(
+        self,
+        call: ChatCall,
+        outcome: str,
+        target: Target | None,
+        *,
+        usage: Usage = _NO_USAGE,
+        costs: Costs | None = None,
+        attempts: tuple[Attempt, ...] = (),
+        latency_ms: int,
+        ttft_ms: int | None = None,
+        upstream_ttft: float | None = None,
+        rescued: bool = False,
+        cache: str | None = None,
+        strategy: str = "ordered",
+        saved: Decimal | None = None,
+    ) -> None:
+        """The one place a chat call's `Report` is made: what the call says of its caller,
+        with what the ending (answer, cache hit or failure) says of itself."""
         self.gateway.observer.finished(
             Report(
                 surface=call.surface,
@@ -282,36 +320,16 @@ class ChatService:
                 stream=call.stream,
                 outcome=outcome,
                 target=target,
-                usage=completion.usage if ok else Usage(),
-                costs=completion.costs if ok else None,
-                attempts=completion.attempts,
-                latency_ms=completion.latency_ms,
-                ttft_ms=completion.ttft_ms,
+                usage=usage,
+                costs=costs,
+                attempts=attempts,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
                 upstream_ttft=upstream_ttft,
                 rescued=rescued,
-                cache=completion.cache,
-                strategy=completion.strategy,
-            )
-        )
-
-    def report_failure(
-        self, call: ChatCall, exc: AllTargetsFailed, strategy: str = "ordered"
-    ) -> None:
-        now = asyncio.get_running_loop().time()
-        decisive = exc.decisive
-        self.gateway.observer.finished(
-            Report(
-                surface=call.surface,
-                request_id=call.request_id,
-                caller=call.principal.name,
-                request_model=call.request_model,
-                key_id=call.principal.key_id,
-                stream=call.stream,
-                outcome=decisive.failure.value if decisive else "no_target",
-                target=None,
-                attempts=tuple(exc.attempts),
-                latency_ms=int((now - call.received) * 1000),
+                cache=cache,
                 strategy=strategy,
+                saved=saved,
             )
         )
 

@@ -14,12 +14,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 
 from router.core.types import Message, Source
+from router.store.sqlite import connect
 from router.store.stored import decode_messages, encode_messages
 
 log = logging.getLogger("router.store")
@@ -119,12 +119,7 @@ class SqliteStore:
         return self
 
     def _connect(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(self.path, _SCHEMA)
 
     async def _call(self, fn: Callable[[], object]) -> Any:
         loop = asyncio.get_running_loop()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-import asyncpg
-
 from router.store.key_records import (
     COLUMNS,
     KeyChanges,
@@ -22,7 +20,7 @@ from router.store.key_records import (
     record_of,
     row_of,
 )
-from router.store.postgres import open_pool
+from router.store.pg import PostgresTables
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_api_keys (
@@ -42,22 +40,9 @@ ALTER TABLE router_api_keys ADD COLUMN IF NOT EXISTS last_used_at DOUBLE PRECISI
 _SELECT = f"SELECT {COLUMNS} FROM router_api_keys"
 
 
-class PostgresKeyStore:
-    """A small asyncpg pool, opened and closed by the lifespan (or the `router keys` command)."""
-
-    def __init__(self, url: str, max_connections: int = 4) -> None:
-        self.url = url
-        self.max_connections = max_connections
-        self._pool: asyncpg.Pool | None = None
-
-    async def open(self) -> PostgresKeyStore:
-        self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, lock=7223002)
-        return self
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        assert self._pool is not None, "key store not open"
-        return self._pool
+class PostgresKeyStore(PostgresTables):
+    schema = _SCHEMA
+    lock = 7223002
 
     async def create(self, new: NewKey) -> tuple[str, KeyRecord]:
         secret, record = mint(new)
@@ -111,7 +96,3 @@ class PostgresKeyStore:
             " WHERE id = $1",
             list(uses.items()),
         )
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()

@@ -7,10 +7,8 @@ blocks the event loop. Records, hashing and checks live in `router.store.key_rec
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from router.store.key_records import (
     COLUMNS,
@@ -24,6 +22,7 @@ from router.store.key_records import (
     record_of,
     row_of,
 )
+from router.store.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -45,12 +44,7 @@ class KeyDb:
     """The synchronous SQLite core: one connection, used from one thread at a time."""
 
     def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, check_same_thread=False, timeout=10)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        self.db = connect(path, _SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(api_keys)")}
         if "last_used_at" not in columns:  # a file written before keys recorded their use
             with self.db:

@@ -8,28 +8,15 @@ import asyncpg
 from router.store import ledger_sql
 from router.store.ledger import LedgerWriteError
 from router.store.ledger_rows import LedgerRow, SpendLine, SpendQuery, line_of, values
-from router.store.postgres import open_pool
+from router.store.pg import PostgresTables
 
 _DAY = "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-_LOCK = 7223013  # the advisory lock the migration runs under
 _INSERT = ledger_sql.insert(lambda i: f"${i}", "ON CONFLICT (request_id) DO NOTHING")
 
 
-class LedgerPostgres:
-    def __init__(self, url: str, max_connections: int = 4) -> None:
-        self.url = url
-        self.max_connections = max_connections
-        self._pool: asyncpg.Pool | None = None
-
-    async def open(self) -> LedgerPostgres:
-        schema = ledger_sql.schema("NUMERIC", "DOUBLE PRECISION")
-        self._pool = await open_pool(self.url, self.max_connections, schema, _LOCK)
-        return self
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        assert self._pool is not None, "ledger not open"
-        return self._pool
+class LedgerPostgres(PostgresTables):
+    schema = ledger_sql.schema("NUMERIC", "DOUBLE PRECISION")
+    lock = 7223013
 
     async def write(self, rows: list[LedgerRow]) -> None:
         try:
@@ -42,7 +29,3 @@ class LedgerPostgres:
         sql, args = ledger_sql.spend(query, lambda i: f"${i}", _DAY, "SUM(total_cost)")
         async with self.pool.acquire() as conn:
             return [line_of(tuple(row)) for row in await conn.fetch(sql, *args)]
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()

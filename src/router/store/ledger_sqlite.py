@@ -7,11 +7,11 @@ import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 
 from router.store import ledger_sql
 from router.store.ledger import LedgerDb, LedgerWriteError
 from router.store.ledger_rows import LedgerRow, SpendLine, SpendQuery, line_of, values
+from router.store.sqlite import connect
 
 _DAY = "strftime('%Y-%m-%d', ts, 'unixepoch')"
 
@@ -47,12 +47,7 @@ class LedgerSqlite:
         return self
 
     def _open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(ledger_sql.schema("TEXT", "REAL"))
+        db = connect(self.path, ledger_sql.schema("TEXT", "REAL"))
         # typeshed types aggregates as returning int only; SQLite accepts text
         db.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
         self._db = db

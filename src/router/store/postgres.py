@@ -7,20 +7,15 @@ continues a conversation on the same host always sees its previous turn.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-
-import asyncpg
+from functools import partial
 
 from router.core.types import Message
 from router.store.conversations import Conversation, Turn
+from router.store.pending import PendingWrites
+from router.store.pg import PostgresTables
 from router.store.stored import decode_messages, encode_messages
 
-log = logging.getLogger("router.store")
-
-
-_LOCK = 7223001  # the advisory lock of this schema's migration
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_conversations (
     id TEXT PRIMARY KEY,
@@ -40,42 +35,17 @@ CREATE TABLE IF NOT EXISTS router_turns (
 """
 
 
-async def open_pool(url: str, max_connections: int, schema: str, lock: int) -> asyncpg.Pool:
-    """A pool whose tables exist: `schema` runs under an advisory lock, so gateways starting
-    together do not race to create the same tables."""
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections)
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", lock)
-        try:
-            await conn.execute(schema)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", lock)
-    return pool
+class PostgresStore(PostgresTables):
+    schema = _SCHEMA
+    lock = 7223001
+    connections = 10
 
-
-class PostgresStore:
-    """A pooled asyncpg connection set, opened and closed by the lifespan."""
-
-    def __init__(self, url: str, max_connections: int = 10) -> None:
-        self.url = url
-        self.max_connections = max_connections
-        self._pool: asyncpg.Pool | None = None
-        self._pending: dict[str, asyncio.Task[None]] = {}
-        self.failed_writes = 0
-
-    async def open(self) -> PostgresStore:
-        self._pool = await open_pool(self.url, self.max_connections, _SCHEMA, _LOCK)
-        return self
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        assert self._pool is not None, "store not opened"
-        return self._pool
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._writes = PendingWrites("conversation")
 
     async def load(self, conversation_id: str) -> Conversation | None:
-        pending = self._pending.get(conversation_id)
-        if pending is not None:
-            await asyncio.wait([pending])
+        await self._writes.wait(conversation_id)
         async with self.pool.acquire() as conn:
             title = await conn.fetchval(
                 "SELECT title FROM router_conversations WHERE id = $1", conversation_id
@@ -91,21 +61,15 @@ class PostgresStore:
             messages.extend(decode_messages(row["messages"]))
         return Conversation(conversation_id, title, tuple(messages))
 
+    @property
+    def failed_writes(self) -> int:
+        return self._writes.failed
+
     def save(self, turn: Turn) -> None:
-        task = asyncio.create_task(self._save(turn, self._pending.get(turn.conversation_id)))
-        self._pending[turn.conversation_id] = task
-        task.add_done_callback(lambda t: self._done(turn.conversation_id, t))
+        # turns of one conversation are written in order, after its earlier turns
+        self._writes.start(turn.conversation_id, partial(self._save, turn))
 
-    def _done(self, conversation_id: str, task: asyncio.Task[None]) -> None:
-        if self._pending.get(conversation_id) is task:
-            del self._pending[conversation_id]
-        if not task.cancelled() and task.exception() is not None:
-            self.failed_writes += 1
-            log.error("conversation write failed: %s", type(task.exception()).__name__)
-
-    async def _save(self, turn: Turn, before: asyncio.Task[None] | None) -> None:
-        if before is not None:
-            await asyncio.wait([before])  # turns of one conversation are written in order
+    async def _save(self, turn: Turn) -> None:
         now = time.time()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -127,10 +91,8 @@ class PostgresStore:
             )
 
     async def flush(self) -> None:
-        if self._pending:
-            await asyncio.wait(list(self._pending.values()))
+        await self._writes.flush()
 
     async def close(self) -> None:
         await self.flush()
-        if self._pool is not None:
-            await self._pool.close()
+        await super().close()

@@ -14,9 +14,9 @@ import asyncio
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from router.store.response_records import StoredResponse
+from router.store.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -42,11 +42,7 @@ class SqliteResponses:
         return self
 
     def _connect(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(self.path, _SCHEMA)
 
     @property
     def db(self) -> sqlite3.Connection:
