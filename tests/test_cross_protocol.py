@@ -17,8 +17,10 @@ import pytest
 from openai import OpenAI
 
 from fakes import FakeUpstream, Fault
+from fakes.cassettes import recorded
 from gateway_harness import MASTER_KEY, Gateway, running_gateway, write_config
-from replay import answer, costs, recorded, replay, sse
+from kit import post
+from replay import answer, costs, event_stream, replay
 
 CLAUDE, GEMINI, GPT = "claude-sonnet-4-20250514", "gemini-2.5-flash", "gpt-4o"
 PROVIDERS = {
@@ -90,7 +92,7 @@ def ask(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
         "maxRetries": 1,
         **extra,
     }
-    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
+    return post(gw, "/api/v1/completions", body)
 
 
 def trail(header: str) -> list[tuple[str, str, str]]:
@@ -109,7 +111,7 @@ def gaps(fake: FakeUpstream) -> list[float]:
 def test_anthropic_overloaded_then_gemini_rate_limited_then_openai(tmp_path, stream):
     with chain(tmp_path) as (fakes, gw):
         if stream:  # the first failure is an `error` event after the 200 has started
-            fakes.anthropic.script(CLAUDE, sse(OVERLOADED_IN_STREAM))
+            fakes.anthropic.script(CLAUDE, event_stream(OVERLOADED_IN_STREAM))
         fakes.anthropic.always(CLAUDE, Fault.overloaded())
         fakes.gemini.always(GEMINI, Fault.rate_limited(retry_delay=0.4))
         fakes.openai.script(GPT, Fault.ok(text=ANSWER, usage={"prompt": 12, "completion": 5}))
