@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,11 +90,6 @@ def chaos(tmp_path: Path, extra: str = "") -> Iterator[tuple[FakeUpstream, Gatew
 
 def outcomes(fake: FakeUpstream, model: str) -> list[str]:
     return [s.outcome for s in fake.seen_for(model)]
-
-
-def gaps(fake: FakeUpstream, model: str) -> list[float]:
-    times = [s.t for s in fake.seen_for(model)]
-    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def trail(body: dict[str, Any]) -> list[tuple[str, str]]:

@@ -5,7 +5,6 @@ through the OpenAI-compatible surface whose turns are served by different protoc
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -103,10 +102,6 @@ def trail(header: str) -> list[tuple[str, str, str]]:
     return [m.groups() for m in entries if m]
 
 
-def gaps(fake: FakeUpstream) -> list[float]:
-    return [b.t - a.t for a, b in itertools.pairwise(fake.seen)]
-
-
 @pytest.mark.parametrize("stream", [False, True])
 def test_anthropic_overloaded_then_gemini_rate_limited_then_openai(tmp_path, stream):
     with chain(tmp_path) as (fakes, gw):
@@ -135,8 +130,10 @@ def test_anthropic_overloaded_then_gemini_rate_limited_then_openai(tmp_path, str
     }
     if not stream:
         assert (r.json()["provider"], r.json()["model"]) == ("openai", GPT)
-    # Gemini's RetryInfo.retryDelay (0.4 s) was honoured like Retry-After before its retry.
-    assert gaps(fakes.gemini)[0] >= 0.4
+    # Gemini's RetryInfo.retryDelay (0.4 s) was honoured like Retry-After before its retry:
+    # the gateway reports the wait it asked its sleep for (exact waits: test_gateway_direct).
+    gemini_retry = r.headers["x-router-attempts"].split(", ")[3]
+    assert gemini_retry.endswith(" after 400ms"), gemini_retry
     outcomes = [s.outcome for s in fakes.anthropic.seen]
     assert outcomes == (["status", "overloaded"] if stream else ["overloaded", "overloaded"])
     _assert_native_requests(fakes, stream)

@@ -5,15 +5,22 @@ Each test asserts what the fake saw (attempt counts, gaps) and exactly what the 
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
 
-from chaos import chaos, gaps, outcomes, trail
+from chaos import chaos, outcomes, trail
 from fakes import Fault
 from kit import ask, payloads, post, streamed_text
 
 ANSWER = "The quick brown fox jumps over the lazy dog"
+
+
+def waits(r: httpx.Response) -> list[int | None]:
+    """The back-off (ms) the gateway reported before each attempt, None for a first try."""
+    found = [re.search(r" after (\d+)ms", a) for a in r.headers["x-router-attempts"].split(", ")]
+    return [int(m[1]) if m else None for m in found]
 
 
 def test_success_reports_usage_costs_and_trail(tmp_path):
@@ -47,7 +54,8 @@ def test_429_retry_after_is_honoured(tmp_path):
         r = ask(gw, ["acme/primary"])
     assert r.status_code == 200
     assert outcomes(fake, "primary") == ["rate_limited", "ok"]
-    assert gaps(fake, "primary")[0] >= 0.95
+    # the wait itself is the injected sleep's: exact in test_gateway_direct; here, as reported
+    assert waits(r) == [None, 1000]
 
 
 def test_429_retry_after_ms_is_honoured(tmp_path):
@@ -55,7 +63,8 @@ def test_429_retry_after_ms_is_honoured(tmp_path):
         fake.script("primary", Fault.rate_limited(retry_after_ms=400), Fault.ok(text=ANSWER))
         r = ask(gw, ["acme/primary"])
     assert r.status_code == 200
-    assert 0.38 <= gaps(fake, "primary")[0] < 1.0
+    assert outcomes(fake, "primary") == ["rate_limited", "ok"]
+    assert waits(r) == [None, 400]
 
 
 def test_429_retry_after_beyond_cap_fails_over_at_once(tmp_path):
@@ -75,7 +84,10 @@ def test_429_persistent_backs_off_then_fails_over(tmp_path):
         r = ask(gw, ["acme/primary", "acme/backup"])
     assert r.json()["model"] == "backup"
     assert outcomes(fake, "primary") == ["rate_limited"] * 3
-    assert all(g >= 0.05 for g in gaps(fake, "primary"))  # never two attempts back to back
+    # never two attempts back to back: back-off 0.05 x 2^n plus up to 0.05 of jitter
+    first, second = waits(r)[1:3]
+    assert first is not None and 50 <= first <= 100
+    assert second is not None and 100 <= second <= 150
 
 
 def test_500_once_is_retried_on_the_same_target(tmp_path):
