@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import httpx
-import msgspec
 
 from fakes import FakeUpstream
 from gateway_harness import Gateway, free_port, running_gateway, write_config
@@ -92,35 +88,8 @@ def chaos(tmp_path: Path, extra: str = "") -> Iterator[tuple[FakeUpstream, Gatew
             yield fake, gw
 
 
-def ask(
-    gw: Gateway, models: list[str], *, stream: bool = False, text: str = "hello", **extra: Any
-) -> httpx.Response:
-    body = {"messages": [{"role": "user", "content": text}], "models": models, "stream": stream}
-    body.update(extra)
-    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
-
-
-def events(response: httpx.Response) -> list[Any]:
-    """The SSE data payloads of a stream, decoded; the final `[DONE]` kept as a string."""
-    out: list[Any] = []
-    for line in response.text.split("\n"):
-        if line.startswith("data: "):
-            data = line[6:]
-            out.append(data if data == "[DONE]" else msgspec.json.decode(data))
-    return out
-
-
-def streamed_text(evs: list[Any]) -> str:
-    return "".join(e["text"] for e in evs if isinstance(e, dict) and e.get("type") == "text")
-
-
 def outcomes(fake: FakeUpstream, model: str) -> list[str]:
     return [s.outcome for s in fake.seen_for(model)]
-
-
-def gaps(fake: FakeUpstream, model: str) -> list[float]:
-    times = [s.t for s in fake.seen_for(model)]
-    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def trail(body: dict[str, Any]) -> list[tuple[str, str]]:

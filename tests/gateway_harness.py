@@ -11,9 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import httpx
 import uvicorn
 
 from fakes import FakeUpstream
@@ -140,16 +138,3 @@ def behind_fake(
         urls = {f"{name.upper()}_BASE_URL": fake.url for name in providers}
         with running_gateway(write_config(folder, providers=providers), urls | env) as gw:
             yield fake, gw
-
-
-PORTUGUESE = [
-    {"role": "system", "content": "You are a helpful assistant"},
-    {"role": "user", "content": "Say hi in Portuguese"},
-]
-"""The conversation of the recorded cassettes in tests/data/recorded."""
-
-
-def completions(gw: Gateway, model: str, stream: bool, **extra: Any) -> httpx.Response:
-    """POST /api/v1/completions with the recorded conversation, for one model."""
-    body = {"messages": PORTUGUESE, "models": [model], "stream": stream, **extra}
-    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)

@@ -4,65 +4,36 @@
     fake.script("claude-sonnet-4", replay(rec))       # the fake answers the recorded bytes
     events = await run(AnthropicMessages(), target(fake, "anthropic", ...), request, stream)
 
-`recorded` reads one interaction of a go-vcr cassette in tests/data/recorded/fantasy: the
-request body decoded, the response body and content type raw. `replay` makes a `FakeUpstream`
-serve exactly that response (a scripted 200 "status" fault with the recorded body). `run` sends
-one request through the real `Upstream` (aiohttp, SSE splitting, watchdog) and returns the
-canonical events, flattened.
+`recorded` (in fakes.cassettes, the one loader) reads one interaction of a go-vcr cassette in
+tests/data/recorded/fantasy: the request body decoded, the response body and content type raw.
+`replay` makes a `FakeUpstream` serve exactly that response (a scripted 200 "status" fault
+with the recorded body). `run` sends one request through the real `Upstream` (aiohttp, SSE
+splitting, watchdog) and returns the canonical events, flattened.
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
-import yaml
 
 from fakes import FakeUpstream, Fault
+from fakes.cassettes import Interaction
+from kit import DONE, payloads, streamed_text
 from router.config import ModelInfo, Prices, Provider, Timeouts
 from router.core.types import ChatRequest, Event, Message, Target, TextPart
 from router.protocols.backend import HttpBackend
 from router.protocols.base import Codec
 from router.upstream import Upstream
 
-ROOT = Path(__file__).parent / "data" / "recorded"
 
-
-class Recorded(msgspec.Struct, frozen=True):
-    url: str
-    request: Any  # the decoded JSON body the real client sent
-    body: bytes  # the provider's answer, byte for byte
-    content_type: str
-
-
-def recorded(case: str, index: int = 0) -> Recorded:
-    """Interaction `index` of `fantasy/<case>.yaml`."""
-    data = yaml.safe_load((ROOT / "fantasy" / f"{case}.yaml").read_text(encoding="utf-8"))
-    interaction = data["interactions"][index]
-    request, response = interaction["request"], interaction["response"]
-    content_type = response.get("headers", {}).get("Content-Type", ["application/json"])[0]
-    return Recorded(
-        request["url"],
-        msgspec.json.decode(request["body"]),
-        response["body"].encode(),
-        content_type,
-    )
-
-
-def raw(name: str) -> bytes:
-    """A raw recorded body that is not a cassette (e.g. `anthropic-sdk-python/...txt`)."""
-    return (ROOT / name).read_bytes()
-
-
-def replay(rec: Recorded) -> Fault:
+def replay(rec: Interaction) -> Fault:
     return Fault.status(200, rec.body, {"Content-Type": rec.content_type})
 
 
-def sse(body: bytes) -> Fault:
+def event_stream(body: bytes) -> Fault:
     """A 200 event stream with exactly `body`."""
     return Fault.status(200, body, {"Content-Type": "text/event-stream"})
 
@@ -90,7 +61,7 @@ def target(
     return Target(provider, model, model_info, key)
 
 
-def ask(text: str, system: str | None = None, **fields: Any) -> ChatRequest:
+def chat_request(text: str, system: str | None = None, **fields: Any) -> ChatRequest:
     """A one-question request, optionally with a system prompt."""
     messages = [Message("user", (TextPart(text),))]
     if system is not None:
@@ -122,10 +93,9 @@ def answer(r: httpx.Response, stream: bool) -> tuple[str, dict[str, Any]]:
     if not stream:
         body = r.json(parse_float=Decimal)
         return body["message"]["content"][0]["text"], body["usage"]
-    payloads = [line[6:] for line in r.text.split("\n") if line.startswith("data: {")]
-    decoded = [json.loads(p, parse_float=Decimal) for p in payloads]
+    decoded = [e for e in payloads(r, money=True) if e != DONE]
     assert decoded[-1]["type"] == "response", decoded[-1]
-    text = "".join(e["text"] for e in decoded if e["type"] == "text")
+    text = streamed_text(decoded)
     assert text == decoded[-1]["message"]["content"][0]["text"]
     return text, decoded[-1]["usage"]
 

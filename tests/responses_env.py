@@ -3,7 +3,6 @@ a checker for the Responses stream lifecycle the gateway emits."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from fakes import FakeUpstream
 from fakes.openai_responses import FakeResponses
 from gateway_harness import Gateway, running_gateway, write_config
+from kit import sse
 
 GPT = "gpt-5.5"
 CLAUDE = "claude-sonnet-4-20250514"
@@ -42,16 +42,11 @@ def responses_gateway(tmp_path: Path) -> Iterator[tuple[Upstreams, Gateway]]:
 
 
 def sse_events(raw: str) -> list[dict[str, Any]]:
-    """The `data` of each SSE event, checked against its `event:` name."""
-    out = []
-    for block in raw.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
-        if "data" not in lines:
-            continue
-        data = json.loads(lines["data"])
-        assert lines.get("event") == data["type"]
-        out.append(data)
-    return out
+    """The `data` of each event of a Responses stream, checked against its `event:` name."""
+    events = sse(raw)
+    for e in events:
+        assert e.event == e.data["type"], e
+    return [e.data for e in events]
 
 
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")

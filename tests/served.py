@@ -13,10 +13,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from gateway_harness import MASTER_KEY, free_port
+from kit import payloads
 
 ACME = """
 protocol = "openai"
@@ -31,12 +33,14 @@ HEADERS = {"Authorization": f"Bearer {MASTER_KEY}"}
 
 
 class Served:
-    """A `router serve` process; `url`, `proc`, and its stderr in `log`."""
+    """A `router serve` process; `url`, `headers` with the master key, `proc`, and its
+    stderr in `log`."""
 
     def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
         self.proc = proc
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.headers = HEADERS
         self.log = log
 
     def signal(self, sig: int) -> None:
@@ -93,25 +97,30 @@ def _wait_ready(served: Served) -> None:
 
 
 class Reader(threading.Thread):
-    """Reads one streamed answer in the background: its `lines`, `first` set at the first."""
+    """Reads one streamed answer in the background: its raw `text`, `first` set at the first
+    event's data, `events` its decoded payloads once done."""
 
     def __init__(self, url: str, body: dict[str, object]) -> None:
         super().__init__(daemon=True)
         self.url, self.body = url, body
-        self.lines: list[str] = []
+        self.text = ""
         self.first = threading.Event()
         self.error: Exception | None = None
 
     def run(self) -> None:
         try:
             with httpx.stream("POST", self.url, json=self.body, headers=HEADERS, timeout=60) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        self.lines.append(line[6:])
+                for piece in r.iter_text():
+                    self.text += piece
+                    if "data:" in self.text:
                         self.first.set()
         except httpx.HTTPError as exc:
             self.error = exc
         self.first.set()
+
+    @property
+    def events(self) -> list[Any]:
+        return payloads(self.text)
 
 
 def stream_both(served: Served, model: str) -> tuple[Reader, Reader]:

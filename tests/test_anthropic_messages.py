@@ -17,6 +17,7 @@ import pytest
 from fakes import FakeUpstream, Fault, Usage
 from fakes.anthropic_strict import SIGNATURE, stream_problem
 from gateway_harness import MASTER_KEY, Gateway, running_gateway, write_config
+from kit import post, sse
 
 MODEL = "claude-sonnet-4-5-20250929"  # $3 in, $15 out, $0.30 cache read, $3.75 cache write
 OTHER = "claude-sonnet-4-5"  # for tests that open a circuit: not MODEL's
@@ -61,15 +62,6 @@ def e(env: Env) -> Env:
     return env
 
 
-def events(raw: str) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for block in raw.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in lines:
-            out.append((lines["event"], msgspec.json.decode(lines["data"])))
-    return out
-
-
 def spent(e: Env, model: str, provider: str = "anthropic") -> Decimal:
     """`router_cost_usd` of one target, from the gateway's /metrics."""
     text = httpx.get(e.gw.url + "/metrics").text
@@ -78,11 +70,7 @@ def spent(e: Env, model: str, provider: str = "anthropic") -> Decimal:
     return Decimal(found[0]) if found else Decimal(0)
 
 
-def post(
-    e: Env, body: dict[str, Any], path: str = "/v1/messages", **headers: str
-) -> httpx.Response:
-    sent = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01", **headers}
-    return httpx.post(e.gw.url + path, json=body, headers=sent, timeout=20)
+ANTHROPIC = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"}
 
 
 # ---- native -----------------------------------------------------------------------------------
@@ -203,9 +191,9 @@ def test_event_sequence_is_anthropics(e: Env) -> None:
         "thinking": {"type": "enabled", "budget_tokens": 1024},
         "messages": [{"role": "user", "content": "count"}],
     }
-    response = post(e, body)
+    response = post(e.gw, "/v1/messages", body, headers=ANTHROPIC)
     assert response.status_code == 200
-    got = events(response.text)
+    got = [(x.event, x.data) for x in sse(response)]
     assert stream_problem(got) is None
     names = [n for n, _ in got]
     assert names[:2] == ["message_start", "ping"]
@@ -226,7 +214,7 @@ def test_a_stream_broken_beyond_rescue_ends_with_an_error_event(e: Env) -> None:
         "stream": True,
         "messages": [{"role": "user", "content": "x"}],
     }
-    got = events(post(e, body).text)
+    got = [(x.event, x.data) for x in sse(post(e.gw, "/v1/messages", body, headers=ANTHROPIC))]
     assert stream_problem(got) is None
     assert [n for n, _ in got][-1] == "error"
     assert got[-1][1]["error"]["type"] == "overloaded_error"
@@ -269,7 +257,8 @@ def test_translated_to_openai_drops_and_names(e: Env) -> None:
             },
         ],
     }
-    response = post(e, body, **{"anthropic-beta": "interleaved-thinking-2025-05-14"})
+    beta = {"anthropic-beta": "interleaved-thinking-2025-05-14"}
+    response = post(e.gw, "/v1/messages", body, headers=ANTHROPIC | beta)
     assert response.status_code == 200, response.text
     assert response.headers["x-router-dropped"] == "thinking, tools[1], metadata, anthropic-beta"
     answer = response.json()
@@ -339,7 +328,7 @@ def test_errors_in_anthropics_shape(
 ) -> None:
     base = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
     merged = {k: v for k, v in (base | body).items() if v is not None}
-    response = post(e, merged, **headers)
+    response = post(e.gw, "/v1/messages", merged, headers=ANTHROPIC | headers)
     assert response.status_code == status
     assert response.json()["type"] == "error"
     assert response.json()["error"]["type"] == kind
@@ -355,7 +344,7 @@ def test_forcing_a_server_tool_on_a_translated_target_is_refused(e: Env) -> None
         "tool_choice": {"type": "tool", "name": "web_search"},
         "messages": [{"role": "user", "content": "x"}],
     }
-    response = post(e, body)
+    response = post(e.gw, "/v1/messages", body, headers=ANTHROPIC)
     assert response.status_code == 400
     message = response.json()["error"]["message"]
     assert message.startswith("tool_choice: a `tool_choice` forcing the server tool `web_search`")
@@ -371,9 +360,8 @@ def test_count_tokens_native_and_estimated(e: Env) -> None:
     native = e.client.messages.count_tokens(model=MODEL, messages=messages)  # type: ignore[arg-type]
     assert native.input_tokens == len(msgspec.json.encode(messages)) // 4
     assert e.ant.seen[0].path == "/v1/messages/count_tokens"
-    response = post(
-        e, {"model": "openai/gpt-4o-mini", "messages": messages}, "/v1/messages/count_tokens"
-    )
+    body = {"model": "openai/gpt-4o-mini", "messages": messages}
+    response = post(e.gw, "/v1/messages/count_tokens", body, headers=ANTHROPIC)
     assert response.json() == {"input_tokens": (len("How many tokens is this?") + 3) // 4 + 4}
     assert response.headers["x-router-estimated"] == "true"
     assert e.oai.seen == []
@@ -389,7 +377,7 @@ def test_models_in_anthropics_shape(e: Env) -> None:
     assert all(m.type == "model" for m in models)
     first = httpx.get(
         e.gw.url + "/v1/models?limit=2",
-        headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
+        headers=ANTHROPIC,
     ).json()
     assert [m["id"] for m in first["data"]] == ids[:2]
     assert (first["has_more"], first["first_id"], first["last_id"]) == (True, ids[0], ids[1])
@@ -398,12 +386,9 @@ def test_models_in_anthropics_shape(e: Env) -> None:
 def test_fallback_header_on_the_openai_surface(e: Env) -> None:
     e.ant.always("claude-opus-4-7", Fault.status(400))
     e.oai.script("gpt-4o-mini", Fault.ok(text="fallback"))
-    response = httpx.post(
-        e.gw.url + "/v1/chat/completions",
-        json={"model": "anthropic/claude-opus-4-7", "messages": [{"role": "user", "content": "x"}]},
-        headers={**e.gw.headers, "x-router-fallback-models": "openai/gpt-4o-mini,,"},
-        timeout=20,
-    )
+    body = {"model": "anthropic/claude-opus-4-7", "messages": [{"role": "user", "content": "x"}]}
+    fallback = {"x-router-fallback-models": "openai/gpt-4o-mini,,"}
+    response = post(e.gw, "/v1/chat/completions", body, headers=e.gw.headers | fallback)
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "fallback"
     assert response.json()["model"] == "openai/gpt-4o-mini"

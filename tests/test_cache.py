@@ -11,26 +11,21 @@ import httpx
 import pytest
 import redis
 
-from chaos import ACME, POLICY, ask, events, streamed_text
+from chaos import ACME, POLICY
 from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import running_gateway, write_config
+from kit import ask, payloads, post, streamed_text
 from router.core.cache import MemoryStore
 from test_cluster import URL, _reachable
 
 CACHED = {"x-router-cache": "60"}
+BACKUP = ["acme/backup"]
 
 
 def gateway(tmp_path, fake, extra: str = ""):
     config = write_config(tmp_path, extra, providers={"acme": ACME}, policy=POLICY)
     return running_gateway(config, {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url})
-
-
-def post(gw, stream: bool, headers: dict[str, str], text: str = "hello") -> httpx.Response:
-    body = {"messages": [{"role": "user", "content": text}], "models": ["acme/backup"]}
-    body["stream"] = stream
-    url = f"{gw.url}/api/v1/completions"
-    return httpx.post(url, json=body, headers=headers, timeout=10)
 
 
 def saved(gw) -> tuple[float, float, float]:
@@ -45,39 +40,41 @@ def saved(gw) -> tuple[float, float, float]:
 def test_a_repeated_request_is_a_free_hit_plain_and_streamed(tmp_path):
     with FakeUpstream("openai") as fake, gateway(tmp_path, fake) as gw:
         fake.always("backup", Fault.ok("Olá, mundo!", usage=(1000, 2000)))
-        first = post(gw, False, gw.headers | CACHED)
+        first = ask(gw, BACKUP, headers=gw.headers | CACHED)
         assert first.headers["x-router-cache"] == "miss"
         assert first.json()["usage"]["costs"]["total_tokens_cost"] == 0.0025  # 0.5e-3 + 2e-3
-        again = post(gw, False, gw.headers | CACHED)
+        again = ask(gw, BACKUP, headers=gw.headers | CACHED)
         assert again.headers["x-router-cache"] == "hit"
         assert again.json()["message"]["content"][0]["text"] == "Olá, mundo!"
         assert again.json()["usage"]["costs"]["total_tokens_cost"] == 0
-        streamed = post(gw, True, gw.headers | CACHED)  # `stream` is not part of the key
+        streamed = ask(
+            gw, BACKUP, stream=True, headers=gw.headers | CACHED
+        )  # `stream` is not part of the key
         assert streamed.headers["x-router-cache"] == "hit"
-        evs = events(streamed)
+        evs = payloads(streamed)
         assert streamed_text(evs) == "Olá, mundo!"
         assert evs[-2]["type"] == "response" and evs[-1] == "[DONE]"
         assert len(fake.seen) == 1
         assert saved(gw) == (2.0, 1.0, 0.005)
-        other = post(gw, False, gw.headers | CACHED, text="something else")
+        other = ask(gw, BACKUP, headers=gw.headers | CACHED, text="something else")
         assert other.headers["x-router-cache"] == "miss" and len(fake.seen) == 2
-        plain = post(gw, False, gw.headers)  # not asked for: not looked up, no header
+        plain = ask(gw, BACKUP, headers=gw.headers)  # not asked for: not looked up, no header
         assert "x-router-cache" not in plain.headers and len(fake.seen) == 3
 
 
 def test_a_streamed_miss_is_kept_and_replayed_in_the_same_format(tmp_path):
     with FakeUpstream("openai") as fake, gateway(tmp_path, fake) as gw:
         fake.always("backup", Fault.ok("one two three"))
-        miss = post(gw, True, gw.headers | CACHED)
-        hit = post(gw, True, gw.headers | CACHED)
+        miss = ask(gw, BACKUP, stream=True, headers=gw.headers | CACHED)
+        hit = ask(gw, BACKUP, stream=True, headers=gw.headers | CACHED)
         assert (miss.headers["x-router-cache"], hit.headers["x-router-cache"]) == ("miss", "hit")
-        assert streamed_text(events(hit)) == streamed_text(events(miss)) == "one two three"
+        assert streamed_text(payloads(hit)) == streamed_text(payloads(miss)) == "one two three"
         url = f"{gw.url}/v1/chat/completions"
         body = {"messages": [{"role": "user", "content": "hi"}], "model": "acme/backup"}
         r1 = httpx.post(url, json=body | {"stream": True}, headers=gw.headers | CACHED)
         r2 = httpx.post(url, json=body | {"stream": True}, headers=gw.headers | CACHED)
         assert r2.headers["x-router-cache"] == "hit"
-        chunks = [e for e in events(r2) if isinstance(e, dict)]
+        chunks = [e for e in payloads(r2) if isinstance(e, dict)]
         assert chunks[0]["object"] == "chat.completion.chunk"
         text = "".join(
             c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
@@ -88,14 +85,12 @@ def test_a_streamed_miss_is_kept_and_replayed_in_the_same_format(tmp_path):
 
 def test_each_key_is_its_own_scope(tmp_path):
     with FakeUpstream("openai") as fake, gateway(tmp_path, fake) as gw:
-        made = httpx.post(
-            f"{gw.url}/admin/keys", json={"name": "app"}, headers=gw.headers, timeout=10
-        ).json()
+        made = post(gw, "/admin/keys", {"name": "app"}, timeout=10).json()
         as_key = {"Authorization": f"Bearer {made['key']}"} | CACHED
-        assert post(gw, False, gw.headers | CACHED).headers["x-router-cache"] == "miss"
-        assert post(gw, False, as_key).headers["x-router-cache"] == "miss"
-        assert post(gw, False, as_key).headers["x-router-cache"] == "hit"
-        assert post(gw, False, gw.headers | CACHED).headers["x-router-cache"] == "hit"
+        assert ask(gw, BACKUP, headers=gw.headers | CACHED).headers["x-router-cache"] == "miss"
+        assert ask(gw, BACKUP, headers=as_key).headers["x-router-cache"] == "miss"
+        assert ask(gw, BACKUP, headers=as_key).headers["x-router-cache"] == "hit"
+        assert ask(gw, BACKUP, headers=gw.headers | CACHED).headers["x-router-cache"] == "hit"
         assert len(fake.seen) == 2
 
 
@@ -104,13 +99,14 @@ def test_a_route_enables_it_and_zero_turns_it_off(tmp_path):
     with FakeUpstream("openai") as fake, gateway(tmp_path, fake, extra) as gw:
         assert ask(gw, ["b"]).headers["x-router-cache"] == "miss"
         assert ask(gw, ["b"]).headers["x-router-cache"] == "hit"
-        off = httpx.post(
-            f"{gw.url}/api/v1/completions",
-            json={"messages": [{"role": "user", "content": "hello"}], "models": ["b"]},
+        off = post(
+            gw,
+            "/api/v1/completions",
+            {"messages": [{"role": "user", "content": "hello"}], "models": ["b"]},
             headers=gw.headers | {"x-router-cache": "0"},
         )
         assert "x-router-cache" not in off.headers and len(fake.seen) == 2
-        bad = post(gw, False, gw.headers | {"x-router-cache": "soon"})
+        bad = ask(gw, BACKUP, headers=gw.headers | {"x-router-cache": "soon"})
         assert bad.status_code == 400 and "x-router-cache must be whole seconds" in bad.text
 
 
@@ -143,8 +139,16 @@ def test_redis_shares_entries_between_gateways(tmp_path):
             config.write_text(config.read_text().replace("[storage]\n", storage, 1))
             env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
             with running_gateway(config, env) as one, running_gateway(config, env) as two:
-                assert post(one, False, one.headers | CACHED).headers["x-router-cache"] == "miss"
-                assert post(two, True, two.headers | CACHED).headers["x-router-cache"] == "hit"
+                assert (
+                    ask(one, BACKUP, headers=one.headers | CACHED).headers["x-router-cache"]
+                    == "miss"
+                )
+                assert (
+                    ask(two, BACKUP, stream=True, headers=two.headers | CACHED).headers[
+                        "x-router-cache"
+                    ]
+                    == "hit"
+                )
                 assert len(fake.seen) == 1
         client = redis.Redis.from_url(URL)
         (key,) = client.keys(f"{prefix}:cache:*")
@@ -161,8 +165,8 @@ def test_costs_saved_are_decimal_exact(tmp_path):
         reports = []
         gw.runtime.metrics.finished = reports.append  # type: ignore[method-assign]
         fake.always("backup", Fault.ok("x", usage=(3, 7)))
-        post(gw, False, gw.headers | CACHED)
-        post(gw, False, gw.headers | CACHED)
+        ask(gw, BACKUP, headers=gw.headers | CACHED)
+        ask(gw, BACKUP, headers=gw.headers | CACHED)
         miss, hit = reports
         assert (miss.cache, miss.saved, hit.cache, hit.saved) == (
             "miss",

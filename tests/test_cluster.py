@@ -21,10 +21,11 @@ import httpx
 import pytest
 import redis
 
-from chaos import ACME, POLICY, ask
+from chaos import ACME, POLICY
 from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import Gateway, free_port, running_gateway, write_config
+from kit import ask, post
 from router.config import Circuit
 from router.core.health import Health
 from router.core.types import CircuitState
@@ -222,7 +223,7 @@ def test_a_gateway_started_later_learns_the_open_circuits(tmp_path, prefix):
 def chat_status(gw: Gateway, key: object, model: str = "demo/echo") -> int:
     body = {"model": model, "messages": USER}
     headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers).status_code
+    return post(gw, "/v1/chat/completions", body, headers=headers).status_code
 
 
 @pytest.mark.redis

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
-import msgspec
+from kit import COMPLETIONS, DONE, payloads, post
 
 
 def test_demo_plain(demo_gateway):
@@ -11,9 +10,7 @@ def test_demo_plain(demo_gateway):
         "messages": [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}],
         "models": ["demo/echo"],
     }
-    r = httpx.post(
-        f"{demo_gateway.url}/api/v1/completions", json=body, headers=demo_gateway.headers
-    )
+    r = post(demo_gateway, "/api/v1/completions", body)
     assert r.status_code == 200, r.text
     data = r.json()
     assert list(data) == [
@@ -47,13 +44,10 @@ def test_demo_stream(demo_gateway):
         "models": ["demo/echo"],
         "stream": True,
     }
-    with httpx.stream(
-        "POST", f"{demo_gateway.url}/api/v1/completions", json=body, headers=demo_gateway.headers
-    ) as r:
-        assert r.status_code == 200
-        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
-    assert lines[-1] == "data: [DONE]"
-    events = [msgspec.json.decode(line[6:]) for line in lines[:-1]]
+    r = post(demo_gateway, COMPLETIONS, body)
+    assert r.status_code == 200
+    *events, done = payloads(r)
+    assert done == DONE
     texts = [e["text"] for e in events if e["type"] == "text"]
     assert texts == ["You", " said:", " one", " two", " three"]
     final = events[-1]

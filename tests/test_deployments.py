@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chaos import ACME, POLICY, ask
+from chaos import ACME, POLICY
 from fakes import FakeUpstream, Fault
 from gateway_harness import Gateway, running_gateway, write_config
+from kit import ask
 from router.config import load_settings
 from router.errors import ConfigError
 

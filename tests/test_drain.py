@@ -7,15 +7,14 @@ import signal
 import time
 from pathlib import Path
 
-import httpx
-import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from fakes import FakeUpstream, Fault
 from gateway_harness import write_config
-from served import ACME, HEADERS, serving, stream_both, turns
+from kit import DONE, post
+from served import ACME, serving, stream_both, turns
 
 WORDS = [f"w{i}" for i in range(40)]
 
@@ -36,10 +35,6 @@ def _env(fake: FakeUpstream, tmp_path: Path) -> dict[str, str]:
         "ACME_BASE_URL": fake.url,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
-
-
-def _events(lines: list[str]) -> list[dict[str, object]]:
-    return [msgspec.json.decode(line) for line in lines if line != "[DONE]"]
 
 
 def _requests_counted(metrics: Path) -> float:
@@ -63,10 +58,10 @@ def test_sigterm_drains_two_workers_streams_complete_and_exit_0(tmp_path):
             gw.signal(signal.SIGTERM)
             assert gw.ready() == 503  # at once, on a new connection
             assert time.monotonic() - signalled < 1.0
-            during = httpx.post(
-                f"{gw.url}/v1/chat/completions",
-                json={"model": "demo/echo", "messages": [{"role": "user", "content": "hi"}]},
-                headers=HEADERS,
+            during = post(
+                gw,
+                "/v1/chat/completions",
+                {"model": "demo/echo", "messages": [{"role": "user", "content": "hi"}]},
                 timeout=10,
             )
             assert during.status_code == 200  # still served in the grace period
@@ -78,12 +73,12 @@ def test_sigterm_drains_two_workers_streams_complete_and_exit_0(tmp_path):
         openai.join(5)
         iron.join(5)
     assert openai.error is None and iron.error is None
-    assert openai.lines[-1] == "[DONE]" and iron.lines[-1] == "[DONE]"
-    chunks = _events(openai.lines)
+    assert openai.events[-1] == iron.events[-1] == DONE
+    chunks = openai.events[:-1]
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == " ".join(WORDS[:12])
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-    final = _events(iron.lines)[-1]
+    final = iron.events[:-1][-1]
     assert final["type"] == "response"
     assert final["message"]["content"][0]["text"] == " ".join(WORDS[:12])
     assert turns(tmp_path / "router.db") == 1  # the streamed turn was written before exit
@@ -102,15 +97,15 @@ def test_a_stream_open_at_the_drain_deadline_ends_with_an_error_event(tmp_path):
         openai.join(5)
         iron.join(5)
     assert 2.0 <= took < 6.0
-    assert openai.lines[-1] == "[DONE]" and iron.lines[-1] == "[DONE]"
-    error = _events(openai.lines)[-1]["error"]
+    assert openai.events[-1] == iron.events[-1] == DONE
+    error = openai.events[:-1][-1]["error"]
     assert (error["code"], error["type"], error["provider"], error["model"]) == (
         "shutting_down",
         "server_error",
         "acme",
         "slow",
     )
-    last = _events(iron.lines)[-1]
+    last = iron.events[:-1][-1]
     assert last["type"] == "error"
     assert (last["error"]["code"], last["error"]["provider"]) == ("shutting_down", "acme")
     assert turns(tmp_path / "router.db") == 0  # an unfinished answer is not kept
@@ -130,4 +125,4 @@ def test_a_second_signal_stops_at_once(tmp_path, second):
             assert gw.proc.wait(10) == 1
             assert time.monotonic() - signalled < 3.0
         openai.join(5)
-    assert "[DONE]" not in openai.lines  # cut, as asked
+    assert DONE not in openai.events  # cut, as asked

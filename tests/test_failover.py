@@ -5,14 +5,22 @@ Each test asserts what the fake saw (attempt counts, gaps) and exactly what the 
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
 
-from chaos import ask, chaos, events, gaps, outcomes, streamed_text, trail
+from chaos import chaos, outcomes, trail
 from fakes import Fault
+from kit import ask, payloads, post, streamed_text
 
 ANSWER = "The quick brown fox jumps over the lazy dog"
+
+
+def waits(r: httpx.Response) -> list[int | None]:
+    """The back-off (ms) the gateway reported before each attempt, None for a first try."""
+    found = [re.search(r" after (\d+)ms", a) for a in r.headers["x-router-attempts"].split(", ")]
+    return [int(m[1]) if m else None for m in found]
 
 
 def test_success_reports_usage_costs_and_trail(tmp_path):
@@ -46,7 +54,8 @@ def test_429_retry_after_is_honoured(tmp_path):
         r = ask(gw, ["acme/primary"])
     assert r.status_code == 200
     assert outcomes(fake, "primary") == ["rate_limited", "ok"]
-    assert gaps(fake, "primary")[0] >= 0.95
+    # the wait itself is the injected sleep's: exact in test_gateway_direct; here, as reported
+    assert waits(r) == [None, 1000]
 
 
 def test_429_retry_after_ms_is_honoured(tmp_path):
@@ -54,7 +63,8 @@ def test_429_retry_after_ms_is_honoured(tmp_path):
         fake.script("primary", Fault.rate_limited(retry_after_ms=400), Fault.ok(text=ANSWER))
         r = ask(gw, ["acme/primary"])
     assert r.status_code == 200
-    assert 0.38 <= gaps(fake, "primary")[0] < 1.0
+    assert outcomes(fake, "primary") == ["rate_limited", "ok"]
+    assert waits(r) == [None, 400]
 
 
 def test_429_retry_after_beyond_cap_fails_over_at_once(tmp_path):
@@ -74,7 +84,10 @@ def test_429_persistent_backs_off_then_fails_over(tmp_path):
         r = ask(gw, ["acme/primary", "acme/backup"])
     assert r.json()["model"] == "backup"
     assert outcomes(fake, "primary") == ["rate_limited"] * 3
-    assert all(g >= 0.05 for g in gaps(fake, "primary"))  # never two attempts back to back
+    # never two attempts back to back: back-off 0.05 x 2^n plus up to 0.05 of jitter
+    first, second = waits(r)[1:3]
+    assert first is not None and 50 <= first <= 100
+    assert second is not None and 100 <= second <= 150
 
 
 def test_500_once_is_retried_on_the_same_target(tmp_path):
@@ -133,7 +146,7 @@ def test_silent_upstream_streamed_times_out_on_first_token(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         fake.always("primary", Fault.silent())
         r = ask(gw, ["acme/primary", "acme/backup"], stream=True)
-    evs = events(r)
+    evs = payloads(r)
     assert evs[-2]["model"] == "backup"
     assert outcomes(fake, "primary") == ["silent"]
 
@@ -156,7 +169,7 @@ def test_slow_first_token_fails_over(tmp_path):
         fake.script("primary", Fault.slow_first_token(2.0, Fault.ok(text=ANSWER)))
         fake.script("backup", Fault.ok(text="from backup"))
         r = ask(gw, ["acme/primary", "acme/backup"], stream=True)
-    evs = events(r)
+    evs = payloads(r)
     assert streamed_text(evs) == "from backup"
     assert evs[-2]["model"] == "backup"
     assert r.headers["x-router-attempts"].startswith("acme/primary first_token_timeout ")
@@ -170,7 +183,7 @@ def test_cut_stream_is_rescued_by_regenerating_the_same_answer(tmp_path):
             Fault.ok(text=ANSWER, chunks=9),
         )
         r = ask(gw, ["acme/primary"], stream=True)
-    evs = events(r)
+    evs = payloads(r)
     assert streamed_text(evs) == ANSWER  # every word exactly once
     final = evs[-2]
     assert final["type"] == "response"
@@ -187,7 +200,7 @@ def test_cut_stream_continues_with_prefill_where_supported(tmp_path):
             Fault.ok(text=" fox jumps over the lazy dog"),
         )
         r = ask(gw, ["acme/cont"], stream=True)
-    evs = events(r)
+    evs = payloads(r)
     assert streamed_text(evs) == ANSWER
     continuation = fake.seen_for("cont")[1].body["messages"]
     assert continuation[-1] == {"role": "assistant", "content": "The quick brown", "prefix": True}
@@ -202,7 +215,7 @@ def test_cut_stream_with_a_different_regeneration_ends_with_an_error(tmp_path):
         )
         fake.always("backup", Fault.ok(text="Another different answer"))
         r = ask(gw, ["acme/primary", "acme/backup"], stream=True)
-    evs = events(r)
+    evs = payloads(r)
     assert streamed_text(evs) == "The quick brown"
     error = evs[-2]
     assert error["type"] == "error"
@@ -227,7 +240,7 @@ def test_stalled_stream_is_rescued(tmp_path):
             Fault.ok(text=ANSWER, chunks=9),
         )
         r = ask(gw, ["acme/primary"], stream=True)
-    assert streamed_text(events(r)) == ANSWER
+    assert streamed_text(payloads(r)) == ANSWER
     assert outcomes(fake, "primary") == ["stall", "ok"]
 
 
@@ -239,7 +252,7 @@ def test_malformed_chunk_is_rescued(tmp_path):
             Fault.ok(text=ANSWER, chunks=9),
         )
         r = ask(gw, ["acme/primary"], stream=True)
-    evs = events(r)
+    evs = payloads(r)
     assert streamed_text(evs) == ANSWER
     assert "stream_malformed" not in r.text
 
@@ -248,7 +261,7 @@ def test_stream_without_done_is_finalised_with_usage(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         fake.script("primary", Fault.no_done(Fault.ok(text=ANSWER, usage=(30, 9))))
         r = ask(gw, ["acme/primary"], stream=True)
-    final = events(r)[-2]
+    final = payloads(r)[-2]
     assert final["type"] == "response"
     assert final["usage"]["promptTokens"] == 30 and final["usage"]["completionTokens"] == 9
 
@@ -335,22 +348,22 @@ def test_prefill_continuation_after_trailing_space_has_no_double_space(tmp_path)
             Fault.ok(text=" fox jumps over the lazy dog"),
         )
         r = ask(gw, ["acme/cont"], stream=True)
-    assert streamed_text(events(r)) == ANSWER
+    assert streamed_text(payloads(r)) == ANSWER
 
 
 def test_per_request_deadline_header(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         fake.always("primary", Fault.rate_limited(retry_after=1))
         started = time.monotonic()
-        r = httpx.post(
-            f"{gw.url}/api/v1/completions",
-            json={
+        r = post(
+            gw,
+            "/api/v1/completions",
+            {
                 "messages": [{"role": "user", "content": "hi"}],
                 "models": ["acme/primary"],
                 "maxRetries": 10,
             },
             headers={**gw.headers, "x-router-timeout": "1.5"},
-            timeout=30,
         )
         took = time.monotonic() - started
     assert r.status_code == 429
@@ -360,9 +373,10 @@ def test_per_request_deadline_header(tmp_path):
 
 def test_bad_deadline_header_names_it(tmp_path):
     with chaos(tmp_path) as (_, gw):
-        r = httpx.post(
-            f"{gw.url}/api/v1/completions",
-            json={"messages": [{"role": "user", "content": "hi"}], "models": ["acme/primary"]},
+        r = post(
+            gw,
+            "/api/v1/completions",
+            {"messages": [{"role": "user", "content": "hi"}], "models": ["acme/primary"]},
             headers={**gw.headers, "x-router-timeout": "soon"},
         )
     assert r.status_code == 400

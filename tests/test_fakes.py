@@ -12,19 +12,18 @@ import re
 import struct
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
-import yaml
 from multidict import CIMultiDict
 
-from fakes import RECORDED, FakeUpstream, Fault, Usage, sse
+from fakes import RECORDED, FakeUpstream, Fault, Usage
+from fakes.cassettes import recorded
+from kit import frames, names
 
 CHAT = {"openai": "/chat/completions", "azure": "/v1/chat/completions", "anthropic": "/v1/messages"}
-RECORDINGS = Path(__file__).parent / "fakes" / "recorded"
 Http = aiohttp.ClientSession
 Fake = FakeUpstream
 
@@ -74,8 +73,7 @@ async def received(
 
 def recording(protocol: str, case: str, model: str) -> str:
     rec = RECORDED[protocol]
-    data = yaml.safe_load((RECORDINGS / rec.folder / f"{case}.yaml").read_text(encoding="utf-8"))
-    body = str(data["interactions"][0]["response"]["body"])
+    body = recorded(f"{rec.folder}/{case}").body.decode()
     pattern = r'("model(?:Version)?"\s*:\s*)"' + re.escape(rec.model) + '"'
     return re.sub(pattern, lambda m: f'{m[1]}"{model}"', body)
 
@@ -83,7 +81,7 @@ def recording(protocol: str, case: str, model: str) -> str:
 def texts(raw: bytes) -> list[str]:
     """The text pieces of an OpenAI or Anthropic stream."""
     out = []
-    for item in sse.data(raw):
+    for item in frames(raw):
         if item.get("choices"):
             out.append(item["choices"][0]["delta"].get("content"))
         elif item.get("type") == "content_block_delta":
@@ -106,7 +104,7 @@ async def test_default_replies_are_the_recordings(fake: Fake, http: Http) -> Non
 
 async def test_openai_default_stream_has_usage_only_when_asked(fake: Fake, http: Http) -> None:
     _, _, raw = await post(http, fake, "gpt-4o", stream=True)
-    chunks = sse.data(raw)
+    chunks = frames(raw)
     assert all("usage" not in c and c["choices"] for c in chunks)
     assert "".join(texts(raw)) == RECORDED["openai"].stream_text == "Olá!"
     assert raw.endswith(b"data: [DONE]\n\n")
@@ -116,7 +114,7 @@ async def test_default_texts_and_usages_are_as_stated(http: Http) -> None:
     with FakeUpstream("anthropic", strict=False) as fake:
         _, _, raw = await post(http, fake, stream=True)
     assert "".join(texts(raw)) == RECORDED["anthropic"].stream_text
-    assert sse.data(raw)[-2]["usage"]["output_tokens"] == 38
+    assert frames(raw)[-2]["usage"]["output_tokens"] == 38
     with FakeUpstream("gemini") as fake:
         _, _, body = await post(http, fake, "g")
     meta = msgspec.json.decode(body)["usageMetadata"]
@@ -136,7 +134,7 @@ async def test_openai_generated_stream_framing(fake: Fake, http: Http) -> None:
     fake.script("gpt-4o", Fault.ok("Hello brave new world", usage=usage, reasoning="hmm ok"))
     options = {"include_usage": True}
     _, _, raw = await post(http, fake, "gpt-4o", stream=True, stream_options=options)
-    chunks = sse.data(raw)
+    chunks = frames(raw)
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
     assert [c["choices"][0]["delta"] for c in chunks[1:-2]] == [
         {"reasoning_content": "hmm"},
@@ -161,7 +159,7 @@ async def test_openai_tool_call_both_ways(fake: Fake, http: Http) -> None:
     function = choice["message"]["tool_calls"][0]["function"]
     assert function == {"name": "weather", "arguments": '{"location":"Florence, Italy"}'}
     _, _, raw = await post(http, fake, stream=True)
-    calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in sse.data(raw)[1:-1]]
+    calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in frames(raw)[1:-1]]
     assert calls[0]["function"] == {"name": "weather", "arguments": ""}
     assert calls[0]["id"] == "call_fake_0"
     assert "".join(c["function"]["arguments"] for c in calls) == function["arguments"]
@@ -187,7 +185,7 @@ async def test_azure_deployment_routing_and_filter_chunk(fake: Fake, http: Http)
     fake.script("prod-gpt", Fault.ok("Hi there"))
     url = f"{fake.url}/deployments/prod-gpt/chat/completions?api-version=2024-10-21"
     raw, error = await received(http, url, {"messages": [], "stream": True})
-    chunks = sse.data(raw)
+    chunks = frames(raw)
     assert error is None
     filters = chunks[0].pop("prompt_filter_results")
     assert chunks[0] == {"choices": [], "created": 0, "id": "", "model": "", "object": ""}
@@ -210,10 +208,10 @@ async def test_anthropic_stream_with_thinking_and_tool(fake: Fake, http: Http) -
         "claude", Fault.ok("Sure thing", reasoning="Let me think", tool_call=tool, usage=usage)
     )
     _, _, raw = await post(http, fake, "claude", stream=True)
-    names = sse.names(raw)
-    assert names[:3] == ["message_start", "content_block_start", "ping"]
-    assert names[-2:] == ["message_delta", "message_stop"]
-    data = sse.data(raw)
+    seen = names(raw)
+    assert seen[:3] == ["message_start", "content_block_start", "ping"]
+    assert seen[-2:] == ["message_delta", "message_stop"]
+    data = frames(raw)
     blocks = [d["content_block"]["type"] for d in data if d["type"] == "content_block_start"]
     assert blocks == ["thinking", "text", "tool_use"]
     deltas = [d["delta"]["type"] for d in data if d["type"] == "content_block_delta"]
@@ -241,7 +239,7 @@ async def test_gemini_generated_stream(fake: Fake, http: Http) -> None:
     _, headers, raw = await post(http, fake, "gem", stream=True)
     assert headers["Content-Type"] == "text/event-stream"
     assert raw.endswith(b"}\r\n\r\n") and b"[DONE]" not in raw and b"}\n\n" not in raw
-    data = sse.data(raw)
+    data = frames(raw)
     parts = [d["candidates"][0]["content"]["parts"][0] for d in data]
     assert parts == [{"text": "hm", "thought": True}, {"text": "a"}, {"text": " b"}, {"text": " c"}]
     assert "finishReason" not in data[0]["candidates"][0]
@@ -305,7 +303,7 @@ async def test_content_policy_is_a_refusal_for_anthropic_and_gemini(http: Http) 
     with FakeUpstream("anthropic", strict=False) as fake:
         fake.script("m1", Fault.content_policy())
         status, _, raw = await post(http, fake, stream=True)
-    assert status == 200 and sse.data(raw)[-2]["delta"]["stop_reason"] == "refusal"
+    assert status == 200 and frames(raw)[-2]["delta"]["stop_reason"] == "refusal"
     with FakeUpstream("gemini") as fake:
         fake.script("m1", Fault.content_policy())
         status, _, body = await post(http, fake)
@@ -339,13 +337,13 @@ async def test_cut_after_chunks(fake: Fake, http: Http) -> None:
     got, error = await received(http, chat_url(fake, stream=True), {"model": "m1", "stream": True})
     assert isinstance(error, aiohttp.ClientPayloadError)
     if fake.protocol == "gemini":
-        assert [d["candidates"][0]["content"]["parts"][0]["text"] for d in sse.data(got)] == [
+        assert [d["candidates"][0]["content"]["parts"][0]["text"] for d in frames(got)] == [
             "one",
             " two",
         ]
     else:
         assert texts(got) == ["one", " two"]
-        assert sse.names(got)[:1] == (["message_start"] if fake.protocol == "anthropic" else [None])
+        assert names(got)[:1] == (["message_start"] if fake.protocol == "anthropic" else [None])
 
 
 async def test_cut_and_malformed_whole_bodies(fake: Fake, http: Http) -> None:
@@ -364,7 +362,7 @@ async def test_stall_hangs_after_chunks(fake: Fake, http: Http) -> None:
     body = {"model": "m1", "stream": True}
     got, error = await received(http, chat_url(fake), body, timeout=timeout)
     assert isinstance(error, asyncio.TimeoutError)
-    assert [c["choices"][0]["delta"] for c in sse.data(got)] == [
+    assert [c["choices"][0]["delta"] for c in frames(got)] == [
         {"role": "assistant", "content": "", "refusal": None},
         {"content": "one"},
     ]
@@ -374,10 +372,12 @@ async def test_stall_hangs_after_chunks(fake: Fake, http: Http) -> None:
 async def test_malformed_frame_then_clean_end(fake: Fake, http: Http) -> None:
     fake.script("m1", Fault.malformed(1, reply=Fault.ok("one two")))
     _, _, raw = await post(http, fake, stream=True)
-    *good, bad = sse.split(raw)
-    assert len(sse.data(b"\n\n".join(good))) == len(good)  # every frame before the last decodes
+    *good, bad = [e for e in re.split(rb"\r?\n\r?\n", raw) if e.strip()]
+    assert len(frames(b"\n\n".join([*good, b""]))) == len(
+        good
+    )  # every frame before the last decodes
     with pytest.raises(msgspec.DecodeError):
-        msgspec.json.decode(sse.field(bad, "data") or "")
+        msgspec.json.decode(bad.partition(b"data:")[2].strip())
 
 
 STREAM_ERRORS = {
@@ -392,10 +392,10 @@ async def test_stream_error_event_then_clean_end(fake: Fake, http: Http) -> None
     fake.script("m1", Fault.stream_error(1, reply=Fault.ok("one two")))
     status, _, raw = await post(http, fake, stream=True)
     name, path, expected = STREAM_ERRORS[fake.protocol]
-    last: Any = sse.data(raw)[-1]
+    last: Any = frames(raw)[-1]
     for key in path:
         last = last[key]
-    assert (status, sse.names(raw)[-1], last) == (200, name, expected)
+    assert (status, names(raw)[-1], last) == (200, name, expected)
     assert b"[DONE]" not in raw and b"message_stop" not in raw
 
 
@@ -405,7 +405,7 @@ async def test_no_done_ends_cleanly_without_terminator(fake: Fake, http: Http) -
     options = {"include_usage": True}
     _, _, raw = await post(http, fake, stream=True, stream_options=options)
     assert b"[DONE]" not in raw and b"message_stop" not in raw
-    last = sse.data(raw)[-1]["usage"]
+    last = frames(raw)[-1]["usage"]
     assert last["output_tokens" if fake.protocol == "anthropic" else "completion_tokens"] == 1
 
 
@@ -419,7 +419,7 @@ async def test_slow_first_token_sends_preamble_first(fake: Fake, http: Http) -> 
         rest = await response.content.read()
         total = time.monotonic() - started
     assert first.startswith(b"event: message_start") and preamble_after < 0.2
-    assert total >= 0.25 and sse.names(rest)[0] == "content_block_start"
+    assert total >= 0.25 and names(rest)[0] == "content_block_start"
     assert rest.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
 
 
@@ -519,8 +519,8 @@ async def test_speech_is_chunked_mp3(fake: Fake, http: Http) -> None:
     got, error = await received(
         http, fake.url + "/audio/speech", request | {"stream_format": "sse"}
     )
-    assert sse.data(got)[-1]["type"] == "speech.audio.done" and error is None
-    assert b"".join(base64.b64decode(e["audio"]) for e in sse.data(got)[:-1]) == audio
+    assert frames(got)[-1]["type"] == "speech.audio.done" and error is None
+    assert b"".join(base64.b64decode(e["audio"]) for e in frames(got)[:-1]) == audio
 
 
 def form(response_format: str, size: int, filename: str = "a.mp3") -> aiohttp.FormData:

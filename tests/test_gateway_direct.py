@@ -85,14 +85,14 @@ def target(name: str) -> Target:
     return Target(Provider(name="p", protocol="scripted", base_url="x"), name, None, None)
 
 
-def gateway(script: dict[str, list[Step]], max_retries: int = 2):
+def gateway(script: dict[str, list[Step]], max_retries: int = 2, backoff_initial: float = 0.5):
     backend = Scripted(script)
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    settings = Settings(retry=Retry(max_retries=max_retries, backoff_initial=0.5))
+    settings = Settings(retry=Retry(max_retries=max_retries, backoff_initial=backoff_initial))
     gw = Gateway(settings, {"scripted": backend}, Health(settings.circuit), Seen(), sleep=sleep)
     return gw, backend, waits
 
@@ -121,6 +121,33 @@ async def test_retry_after_is_waited_exactly_then_the_next_target_answers():
         ("p/a", "rate_limited", 3000),
         ("p/b", "ok", 0),
     ]
+
+
+@pytest.mark.parametrize(("told", "waited_ms"), [(1.0, 1000), (0.4, 400)])
+async def test_a_short_retry_after_is_waited_exactly_then_the_same_target_answers(told, waited_ms):
+    a = target("a")
+    limited = UpstreamError(Failure.RATE_LIMITED, "slow down", status=429, retry_after=told)
+    gw, backend, waits = gateway({a.ref: [limited, answer("ok")]}, backoff_initial=0.05)
+    trail = Trail()
+    now = asyncio.get_running_loop().time()
+    out = await gw.complete(Plan([a], []), REQUEST, policy(now), trail)
+    assert out.target == a and backend.calls == [a.ref, a.ref]
+    assert waits == [told]  # longer than the back-off (0.05 plus up to 0.05 of jitter)
+    assert [(x.outcome, x.waited_ms) for x in trail.entries] == [
+        ("rate_limited", 0),
+        ("ok", waited_ms),
+    ]
+
+
+async def test_a_429_without_retry_after_backs_off_exponentially_with_jitter():
+    a, b = target("a"), target("b")
+    limited = UpstreamError(Failure.RATE_LIMITED, "slow down", status=429)
+    gw, backend, waits = gateway({a.ref: [limited, limited, limited], b.ref: [answer("ok")]})
+    now = asyncio.get_running_loop().time()
+    out = await gw.complete(Plan([a, b], []), REQUEST, policy(now), Trail())
+    assert out.target == b and backend.calls == [a.ref, a.ref, a.ref, b.ref]
+    assert len(waits) == 2  # 0.5 x 2^n, plus up to 0.5 of jitter
+    assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 1.5
 
 
 async def test_a_final_failure_ends_the_target_at_once_and_the_chain_reports_it():

@@ -12,6 +12,7 @@ import msgspec
 from chaos import ACME, POLICY
 from fakes import FakeUpstream, Fault
 from gateway_harness import running_gateway, write_config
+from kit import payloads, post
 from router.config import load_settings
 from router.core.call import RouteAsk
 from router.core.catalog import Catalog
@@ -68,7 +69,8 @@ def test_a_streamed_hedge_wins_with_the_first_token_and_closes_the_primary(tmp_p
             "acme/backup ok 200 hedged",
         ]
         assert wait_for(lambda: fake.disconnected == ["primary"])
-        final = msgspec.json.decode(next(x for x in rest if '"type":"response"' in x)[6:])
+        evs = payloads("\n".join(rest) + "\n")  # the lines after the first token, re-joined
+        final = next(e for e in evs if isinstance(e, dict) and e["type"] == "response")
         assert final["provider"] == "acme" and final["model"] == "backup"
 
 
@@ -80,7 +82,7 @@ def test_a_plain_hedge_bills_the_winner_and_says_the_loser_cost_is_unknown(tmp_p
         fake.script("backup", Fault.ok("hi", usage=(10, 4)))
         headers = gw.headers | {"x-router-hedge-after": "200"}
         started = time.monotonic()
-        r = httpx.post(f"{gw.url}/api/v1/completions", json=body(False), headers=headers)
+        r = post(gw, "/api/v1/completions", body(False), headers=headers)
         took = time.monotonic() - started
         assert r.status_code == 200 and 0.2 <= took < 1.0
         assert r.json()["model"] == "backup"
@@ -101,10 +103,10 @@ def test_a_plain_hedge_bills_the_winner_and_says_the_loser_cost_is_unknown(tmp_p
 def test_no_hedge_when_the_first_answers_in_time_or_when_off(tmp_path):
     with FakeUpstream("openai") as fake, gateway(tmp_path, fake) as gw:
         headers = gw.headers | {"x-router-hedge-after": "500"}
-        r = httpx.post(f"{gw.url}/api/v1/completions", json=body(True), headers=headers)
+        r = post(gw, "/api/v1/completions", body(True), headers=headers)
         assert r.status_code == 200
         fake.script("primary", Fault.slow_first_token(0.6))
-        r = httpx.post(f"{gw.url}/api/v1/completions", json=body(True), headers=gw.headers)
+        r = post(gw, "/api/v1/completions", body(True))
         assert entries(r.headers["x-router-attempts"]) == ["acme/primary ok 200"]
         assert [s.model for s in fake.seen] == ["primary"] * 2
         assert fake.disconnected == []
@@ -133,12 +135,9 @@ def test_a_route_hedges_on_its_observed_ttft_percentile(tmp_path):
         duo = {"messages": [{"role": "user", "content": "hi"}], "models": ["duo"]}
         for _ in range(3):
             fake.script("primary", Fault.ok(delay=0.1))
-            assert (
-                httpx.post(f"{gw.url}/api/v1/completions", json=duo, headers=gw.headers).status_code
-                == 200
-            )
+            assert post(gw, "/api/v1/completions", duo).status_code == 200
         fake.script("primary", Fault.slow_first_token(2.0))
-        r = httpx.post(f"{gw.url}/api/v1/completions", json=duo, headers=gw.headers)
+        r = post(gw, "/api/v1/completions", duo)
         assert r.json()["model"] == "backup"
         assert entries(r.headers["x-router-attempts"])[-1] == "acme/backup ok 200 hedged"
 
@@ -146,6 +145,6 @@ def test_a_route_hedges_on_its_observed_ttft_percentile(tmp_path):
 def test_a_bad_hedge_after_is_a_400(tmp_path):
     with FakeUpstream("openai") as fake, gateway(tmp_path, fake) as gw:
         headers = gw.headers | {"x-router-hedge-after": "soon"}
-        r = httpx.post(f"{gw.url}/api/v1/completions", json=body(False), headers=headers)
+        r = post(gw, "/api/v1/completions", body(False), headers=headers)
         assert r.status_code == 400
         assert "x-router-hedge-after must be milliseconds or a percentile like p95." in r.text

@@ -7,18 +7,9 @@ import uuid
 import httpx
 import pytest
 
-from chaos import ask, chaos, events
+from chaos import chaos
 from fakes import Fault
-
-
-def post(gw, body, headers=None):
-    return httpx.post(
-        f"{gw.url}/api/v1/completions",
-        json=body,
-        headers=gw.headers if headers is None else headers,
-        timeout=10,
-    )
-
+from kit import COMPLETIONS, ask, payloads, post
 
 MSG = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
@@ -74,7 +65,7 @@ MSG = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     ],
 )
 def test_bad_input_names_the_field(demo_gateway, body, code, field):
-    r = post(demo_gateway, body)
+    r = post(demo_gateway, COMPLETIONS, body)
     assert r.status_code in (400, 404)
     error = r.json()["error"]
     assert (error["code"], error["field"]) == (code, field)
@@ -92,7 +83,7 @@ def test_invalid_json(demo_gateway):
 @pytest.mark.parametrize("auth", [None, "Bearer wrong", "Basic abc", "Bearer"])
 def test_missing_or_wrong_key_is_401(demo_gateway, auth):
     headers = {} if auth is None else {"Authorization": auth}
-    r = post(demo_gateway, {"messages": MSG, "models": ["demo/echo"]}, headers)
+    r = post(demo_gateway, COMPLETIONS, {"messages": MSG, "models": ["demo/echo"]}, headers=headers)
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "invalid_api_key"
     assert "wrong" not in r.text  # the presented key is never echoed
@@ -115,7 +106,7 @@ def test_request_is_translated_upstream(tmp_path):
             "temperature": 0.7,
             "maxTokens": 64,
         }
-        assert post(gw, body).status_code == 200
+        assert post(gw, COMPLETIONS, body).status_code == 200
     sent = fake.seen_for("primary")[0].body
     assert sent == {
         "model": "primary",
@@ -141,7 +132,7 @@ def test_stream_asks_upstream_for_usage(tmp_path):
     sent = fake.seen_for("primary")[0].body
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     assert r.headers["content-type"].startswith("text/event-stream")
-    evs = events(r)
+    evs = payloads(r)
     assert [e["type"] for e in evs[:-1]] == ["text", "text", "text", "response"]
     final = evs[-2]
     assert final["usage"]["promptTokens"] == 7 and final["usage"]["completionTokens"] == 3
@@ -170,7 +161,7 @@ def test_conversation_history_is_sent_and_kept(tmp_path):
 def test_streamed_turns_are_kept_too(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         fake.script("primary", Fault.ok(text="One."), Fault.ok(text="Two."))
-        final = events(ask(gw, ["acme/primary"], stream=True, text="Count"))[-2]
+        final = payloads(ask(gw, ["acme/primary"], stream=True, text="Count"))[-2]
         ask(gw, ["acme/primary"], stream=True, text="Again", conversationId=final["conversationId"])
     assert [m["content"] for m in fake.seen_for("primary")[1].body["messages"]] == [
         "Count",
@@ -181,7 +172,7 @@ def test_streamed_turns_are_kept_too(tmp_path):
 
 def test_unknown_conversation_is_404(demo_gateway):
     body = {"messages": MSG, "models": ["demo/echo"], "conversationId": str(uuid.uuid4())}
-    r = post(demo_gateway, body)
+    r = post(demo_gateway, COMPLETIONS, body)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "conversation_not_found"
 

@@ -10,10 +10,11 @@ import httpx
 import pytest
 import redis
 
-from chaos import ACME, ask, events, streamed_text
+from chaos import ACME
 from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import running_gateway, write_config
+from kit import ask, payloads, streamed_text
 from router.config import Circuit, Tuned
 from router.core.health import Health
 from test_cluster import URL, _reachable
@@ -59,14 +60,14 @@ def timed(gw, models, stream=True):
 def test_a_stall_is_detected_from_learned_gaps_and_rescued_elsewhere(tmp_path):
     with FakeUpstream("openai") as fake, gateway(tmp_path, fake) as gw:
         fake.script("primary", Fault.ok(WORDS, chunk_delay=0.005))
-        assert streamed_text(events(ask(gw, ["acme/primary"], stream=True))) == WORDS
+        assert streamed_text(payloads(ask(gw, ["acme/primary"], stream=True))) == WORDS
         gateway_ = gw.runtime.chat.gateway
         primary = gw.runtime.catalog.target("acme/primary")
         assert gateway_.learned.stall(primary) == 1.0  # 8 x p99 gap (~5 ms), at the floor
         fake.script("primary", Fault.stall(20, reply=Fault.ok(WORDS)))
         fake.script("backup", Fault.ok(WORDS))
         r, took = timed(gw, ["acme/primary", "acme/backup"])
-        assert streamed_text(events(r)) == WORDS  # rescued: the backup regenerated the same
+        assert streamed_text(payloads(r)) == WORDS  # rescued: the backup regenerated the same
         assert 1.0 <= took < 3.0  # not the 30 s stream_idle, and not back to the stalled one
         assert [s.model for s in fake.seen] == ["primary", "primary", "backup"]
         learned = httpx.get(f"{gw.url}/admin/health", headers=gw.headers).json()["learned"]

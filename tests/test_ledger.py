@@ -18,13 +18,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
-from chaos import ACME, POLICY, ask
+from chaos import ACME, POLICY
 from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import MASTER_KEY, Gateway, running_gateway, write_config
+from kit import ask, post
 from router.metrics import Metrics
 from router.store.ledger import Ledger, LedgerWriteError
 from router.store.ledger_rows import COLUMNS, LedgerRow, SpendQuery
@@ -274,9 +274,10 @@ def test_a_request_id_the_caller_chose_twice_makes_two_rows(acme):
     fake, gw = acme
     fake.script("primary", Fault.ok(text="one", usage=USAGE), Fault.ok(text="two", usage=USAGE))
     for _ in range(2):
-        r = httpx.post(
-            gw.url + "/api/v1/completions",
-            json={"models": ["acme/primary"], "messages": [{"role": "user", "content": "hi"}]},
+        r = post(
+            gw,
+            "/api/v1/completions",
+            {"models": ["acme/primary"], "messages": [{"role": "user", "content": "hi"}]},
             headers={"authorization": f"Bearer {MASTER_KEY}", "x-request-id": "batch-7"},
         )
         assert (r.status_code, r.headers["x-request-id"]) == (200, "batch-7")

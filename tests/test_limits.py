@@ -17,10 +17,11 @@ import httpx
 import msgspec
 import pytest
 
-from chaos import ACME, POLICY, ask
+from chaos import ACME, POLICY
 from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import Gateway, running_gateway, write_config
+from kit import ask, post
 from router.config import load_settings
 from router.errors import ConfigError
 from router.runtime import Runtime
@@ -34,13 +35,13 @@ USER = [{"role": "user", "content": "hi"}]
 def chat(gw: Gateway, key: str, model: str = "acme/primary", **extra: object) -> httpx.Response:
     body = {"model": model, "messages": USER, **extra}
     headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers, timeout=10)
+    return post(gw, "/v1/chat/completions", body, headers=headers, timeout=10)
 
 
 def iron(gw: Gateway, key: str, models: list[str]) -> httpx.Response:
     body = {"messages": USER, "models": models}
     headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=headers, timeout=10)
+    return post(gw, "/api/v1/completions", body, headers=headers, timeout=10)
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos import ask, chaos
+from chaos import chaos
 from fakes import Fault
+from kit import ask, post
 
 SCRAPE_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
@@ -29,7 +30,7 @@ def test_metrics_count_requests_attempts_tokens_and_costs(tmp_path):
         fake.script("primary", Fault.status(500), Fault.ok(text="hi", usage=(100, 10)))
         ask(gw, ["acme/primary"])
         ask(gw, ["acme/other-model"])
-        httpx.post(f"{gw.url}/api/v1/completions", json={}, headers=gw.headers)
+        post(gw, "/api/v1/completions", {})
         m = scrape(gw)
     req = "router_requests_total"
     assert m[(req, (("status", "200"), ("surface", "ironlabs")))] == 2

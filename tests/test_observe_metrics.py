@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import httpx
 
-from chaos import ask, chaos
+from chaos import chaos
 from fakes import Fault
+from kit import ask, post
 from test_metrics import scrape
 
 OP = (("gen_ai_operation_name", "chat"), ("gen_ai_provider_name", "acme"))
@@ -106,10 +107,8 @@ def test_request_id_is_returned_validated_and_in_errors(tmp_path):
     with chaos(tmp_path) as (_, gw):
         ok = ask(gw, ["acme/primary"], headers=None)
         assert len(ok.headers["x-request-id"]) == 32
-        mine = httpx.post(
-            f"{gw.url}/api/v1/completions",
-            json={},
-            headers={**gw.headers, "x-request-id": "caller-42.a:b_c"},
+        mine = post(
+            gw, "/api/v1/completions", {}, headers={**gw.headers, "x-request-id": "caller-42.a:b_c"}
         )
         assert mine.headers["x-request-id"] == "caller-42.a:b_c"
         assert mine.status_code == 400  # errors carry it in the header; bodies keep their shape
@@ -118,5 +117,5 @@ def test_request_id_is_returned_validated_and_in_errors(tmp_path):
         assert len(bad.headers["x-request-id"]) == 32
         long = httpx.get(f"{gw.url}/healthz", headers={"x-request-id": "a" * 129})
         assert len(long.headers["x-request-id"]) == 32
-        openai = httpx.post(f"{gw.url}/v1/chat/completions", json={}, headers=gw.headers)
+        openai = post(gw, "/v1/chat/completions", {})
         assert openai.status_code == 400 and len(openai.headers["x-request-id"]) == 32

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from fakes import Fault, ToolCall
-from gateway_harness import MASTER_KEY
+from kit import payloads, post
 from openai_env import CLAUDE, Env, openai_env
 
 USER = [{"role": "user", "content": "Hello from Ion Clock Lab"}]
@@ -28,26 +28,12 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield e
 
 
-def post(env: Env, body: dict[str, object], key: str = MASTER_KEY) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(f"{env.gw.url}/v1/chat/completions", json=body, headers=headers, timeout=20)
-
-
-def frames(response: httpx.Response) -> list[object]:
-    out: list[object] = []
-    for block in response.text.split("\n\n"):
-        if block.startswith("data: "):
-            data = block[6:]
-            out.append(data if data == "[DONE]" else msgspec.json.decode(data))
-    return out
-
-
 # ---- answers ------------------------------------------------------------------------------
 
 
 def test_plain_answer_has_openais_exact_shape(env):
     env.openai.script("gpt-4o-mini", Fault.ok("Hi there!", usage=USAGE))
-    r = post(env, {"model": "openai/gpt-4o-mini", "messages": USER})
+    r = post(env.gw, "/v1/chat/completions", {"model": "openai/gpt-4o-mini", "messages": USER})
     assert r.status_code == 200, r.text
     data = r.json()
     assert list(data) == [
@@ -174,10 +160,10 @@ def test_sdk_sync_stream_with_usage(env):
 def test_stream_frames_on_the_wire(env):
     env.openai.script("gpt-4o-mini", Fault.ok("Hi you", usage=USAGE))
     body = {"model": "openai/gpt-4o-mini", "messages": USER, "stream": True}
-    r = post(env, body)
+    r = post(env.gw, "/v1/chat/completions", body)
     assert r.headers["content-type"].startswith("text/event-stream")
     assert r.text.endswith("data: [DONE]\n\n")
-    evs = frames(r)
+    evs = payloads(r)
     assert evs[-1] == "[DONE]"
     first = evs[0]
     assert list(first) == [
@@ -332,7 +318,7 @@ def test_fallback_models_extension(env):
 def test_models_list_extension_without_model(env):
     env.acme.script("gpt-4o-mini", Fault.ok("first of the list"))
     body = {"models": ["acme/gpt-4o-mini", "openai/gpt-4o-mini"], "messages": USER}
-    r = post(env, body)
+    r = post(env.gw, "/v1/chat/completions", body)
     assert r.status_code == 200, r.text
     assert r.json()["model"] == "acme/gpt-4o-mini"
     assert env.openai.seen == []
@@ -387,7 +373,7 @@ def test_models_list_extension_without_model(env):
     ],
 )
 def test_bad_requests_name_the_parameter(env, body, status, code, param):
-    r = post(env, body)
+    r = post(env.gw, "/v1/chat/completions", body)
     assert r.status_code == status
     error = r.json()["error"]
     assert list(error) == ["message", "type", "param", "code"]
@@ -419,7 +405,7 @@ def test_rate_limit_is_429_with_retry_after(env):
 
 def test_upstream_failure_is_502_with_the_attempt_trail(env):
     env.openai.always("gpt-4o-mini", Fault.status(500))
-    r = post(env, {"model": "openai/gpt-4o-mini", "messages": USER})
+    r = post(env.gw, "/v1/chat/completions", {"model": "openai/gpt-4o-mini", "messages": USER})
     assert r.status_code == 502
     error = r.json()["error"]
     assert (error["type"], error["code"], error["param"]) == (

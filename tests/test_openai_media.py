@@ -16,6 +16,7 @@ import pytest
 
 from fakes import Fault
 from gateway_harness import MASTER_KEY
+from kit import post
 from openai_env import Env, openai_env
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,9 +72,10 @@ def test_embeddings_list_input_and_dimensions(env):
 
 
 def test_embeddings_raw_base64_is_passed_through(env):
-    r = httpx.post(
-        f"{env.gw.url}/v1/embeddings",
-        json={"model": "openai/text-embedding-3-small", "input": "x", "encoding_format": "base64"},
+    r = post(
+        env.gw,
+        "/v1/embeddings",
+        {"model": "openai/text-embedding-3-small", "input": "x", "encoding_format": "base64"},
         headers={"Authorization": f"Bearer {MASTER_KEY}"},
     )
     packed = base64.b64decode(r.json()["data"][0]["embedding"])
@@ -167,9 +169,10 @@ def test_speech_wav_and_sse(env):
     )
     assert wav.response.headers["content-type"] == "audio/wav"
     assert wav.content.startswith(b"RIFF")
-    r = httpx.post(
-        f"{env.gw.url}/v1/audio/speech",
-        json={"model": "openai/tts-1", "voice": "nova", "input": "hi", "stream_format": "sse"},
+    r = post(
+        env.gw,
+        "/v1/audio/speech",
+        {"model": "openai/tts-1", "voice": "nova", "input": "hi", "stream_format": "sse"},
         headers={"Authorization": f"Bearer {MASTER_KEY}"},
     )
     assert r.headers["content-type"].startswith("text/event-stream")
@@ -344,9 +347,10 @@ def test_a_model_of_the_wrong_type_is_refused(env):
 
 
 def test_a_protocol_without_media_is_skipped_with_a_reason(env):
-    r = httpx.post(
-        f"{env.gw.url}/v1/embeddings",
-        json={"model": "anthropic/some-embedder", "input": "x"},
+    r = post(
+        env.gw,
+        "/v1/embeddings",
+        {"model": "anthropic/some-embedder", "input": "x"},
         headers={"Authorization": f"Bearer {MASTER_KEY}"},
     )
     assert r.status_code == 503

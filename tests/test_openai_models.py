@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from gateway_harness import MASTER_KEY, REPO
+from kit import post
 from openai_env import CLAUDE, Env, openai_env
 from router.config import load_provider
 
@@ -21,9 +22,10 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 
 def key(env: Env, *models: str) -> str:
-    r = httpx.post(
-        f"{env.gw.url}/admin/keys",
-        json={"name": "app", "models": list(models)},
+    r = post(
+        env.gw,
+        "/admin/keys",
+        {"name": "app", "models": list(models)},
         headers={"Authorization": f"Bearer {MASTER_KEY}"},
     )
     return str(r.json()["key"])

@@ -8,7 +8,6 @@ or, where the provider file says "skip", the target is passed by with the reason
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from openai import APITimeoutError, InternalServerError, OpenAI
 
 from fakes import FakeUpstream, Fault
 from gateway_harness import MASTER_KEY, Gateway, free_port, running_gateway, write_config
+from kit import DONE, payloads, post
 
 ACME = """
 protocol = "openai"
@@ -68,7 +68,7 @@ class Env:
 
     def post(self, body: dict[str, object], **headers: str) -> httpx.Response:
         auth = {"authorization": f"Bearer {MASTER_KEY}", **headers}
-        return httpx.post(self.gw.url + "/v1/chat/completions", json=body, headers=auth, timeout=30)
+        return post(self.gw, "/v1/chat/completions", body, headers=auth)
 
 
 @pytest.fixture
@@ -253,9 +253,10 @@ def test_bad_values_get_a_400_naming_the_field(env, body, code, param):
 
 
 def test_a_model_name_with_nul_is_a_400_on_the_iron_labs_surface_too(env):
-    r = httpx.post(
-        env.gw.url + "/api/v1/completions",
-        json={"models": ["demo/echo\u0000"], "messages": USER},
+    r = post(
+        env.gw,
+        "/api/v1/completions",
+        {"models": ["demo/echo\u0000"], "messages": USER},
         headers={"authorization": f"Bearer {MASTER_KEY}"},
     )
     assert (r.status_code, r.json()["error"]["field"]) == (400, "models[0]")
@@ -294,9 +295,10 @@ def test_errors_never_show_internal_hosts(env):
 
 def test_retry_waits_are_in_the_trail(env):
     env.acme.script("local-chat", Fault.rate_limited(retry_after=0.3), Fault.ok("ok"))
-    r = httpx.post(
-        env.gw.url + "/api/v1/completions",
-        json={"models": ["acme/local-chat"], "messages": USER, "stream": False},
+    r = post(
+        env.gw,
+        "/api/v1/completions",
+        {"models": ["acme/local-chat"], "messages": USER, "stream": False},
         headers={"authorization": f"Bearer {MASTER_KEY}"},
     )
     assert r.status_code == 200, r.text
@@ -320,15 +322,15 @@ def test_embeddings_sizes_are_bounded(env):
 
 def test_a_stream_that_keeps_breaking_gets_at_most_three_rescue_attempts(env):
     env.acme.always("local-chat", Fault.cut(after_chunks=2, reply=Fault.ok("a b c d e f g h")))
-    r = httpx.post(
-        env.gw.url + "/api/v1/completions",
-        json={"models": ["acme/local-chat"], "messages": USER, "stream": True},
+    r = post(
+        env.gw,
+        "/api/v1/completions",
+        {"models": ["acme/local-chat"], "messages": USER, "stream": True},
         headers={"authorization": f"Bearer {MASTER_KEY}"},
-        timeout=30,
     )
-    events = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
-    error = json.loads(events[-2])["error"]
-    assert events[-1] == "[DONE]" and error["code"] == "stream_cut"
+    *_, last, done = payloads(r)
+    error = last["error"]
+    assert done == DONE and error["code"] == "stream_cut"
     assert len(env.acme.seen_for("local-chat")) == 4  # the first attempt and three rescues
     assert [a["outcome"] for a in error["attempts"]] == ["stream_cut"] * 4
 
@@ -337,11 +339,11 @@ def test_time_to_first_token_is_the_answering_attempts_own(env):
     """The per-provider TTFT histogram times the attempt that answered, not the wait and the
     failed attempts before it (the request-level `ttft` still counts from arrival)."""
     env.acme.script("local-chat", Fault.rate_limited(retry_after=0.8), Fault.ok("ok"))
-    r = httpx.post(
-        env.gw.url + "/api/v1/completions",
-        json={"models": ["acme/local-chat"], "messages": USER},
+    r = post(
+        env.gw,
+        "/api/v1/completions",
+        {"models": ["acme/local-chat"], "messages": USER},
         headers={"authorization": f"Bearer {MASTER_KEY}"},
-        timeout=30,
     )
     assert r.status_code == 200 and r.json()["ttft"] >= 800
     metrics = httpx.get(env.gw.url + "/metrics").text

@@ -11,10 +11,11 @@ import httpx
 import msgspec
 import pytest
 
-from chaos import events
 from fakes import RECORDED, FakeUpstream, Fault, Usage
-from gateway_harness import Gateway, behind_fake, completions
-from replay import answer, ask, costs, kinds, raw, recorded, replay, run, sse, target
+from fakes.cassettes import raw, recorded
+from gateway_harness import Gateway, behind_fake
+from kit import PORTUGUESE, ask, payloads
+from replay import answer, chat_request, costs, event_stream, kinds, replay, run, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
 from router.core.types import (
@@ -67,7 +68,7 @@ def gateway(tmp_path: Path) -> AbstractContextManager[tuple[FakeUpstream, Gatewa
 
 
 def complete(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
-    return completions(gw, f"anthropic/{MODEL}", stream, **extra)
+    return ask(gw, [f"anthropic/{MODEL}"], stream=stream, messages=PORTUGUESE, **extra)
 
 
 def body_of(call_body: bytes) -> Any:
@@ -113,7 +114,7 @@ def test_recorded_answer_text_tokens_costs(tmp_path, stream):
 def test_streamed_pieces_are_relayed_as_recorded(tmp_path):
     with gateway(tmp_path) as (_, gw):
         r = complete(gw, True)
-    pieces = [e["text"] for e in events(r) if isinstance(e, dict) and e["type"] == "text"]
+    pieces = [e["text"] for e in payloads(r) if isinstance(e, dict) and e["type"] == "text"]
     assert pieces[:4] == ["Olá! (", "That", "'s \"hi", '" in Portuguese)']
     assert len(pieces) == 12
 
@@ -165,7 +166,7 @@ def _without_parallel_flag(body: dict[str, Any]) -> dict[str, Any]:
 async def test_thinking_and_tool_call_replayed(stream):
     case = "thinking-streaming" if stream else "thinking"
     rec = recorded(f"TestAnthropicThinking/claude-sonnet-4/{case}", 0)
-    request = ask(
+    request = chat_request(
         "What's the weather in Florence, Italy?",
         SYSTEM,
         tools=(WEATHER,),
@@ -224,16 +225,20 @@ async def test_cache_control_recording_parses():
     rec = recorded("TestAnthropicCommonWithCacheControl/claude-sonnet-4/simple_streaming")
     with FakeUpstream("anthropic") as fake:
         fake.script(MODEL, replay(rec))
-        got = await run(AnthropicMessages(), target(fake, "anthropic", MODEL), ask("hi"), True)
+        got = await run(
+            AnthropicMessages(), target(fake, "anthropic", MODEL), chat_request("hi"), True
+        )
     assert got[-2:] == [Finish("stop"), CanonicalUsage(16, 43)]
     assert set(kinds(got[:-2])) == {"TextDelta"}
 
 
 async def test_recorded_refusal_stream_is_content_policy():
     with FakeUpstream("anthropic") as fake:
-        fake.script(MODEL, sse(raw("anthropic-sdk-python/refusal_response.txt")))
+        fake.script(MODEL, event_stream(raw("anthropic-sdk-python/refusal_response.txt")))
         with pytest.raises(UpstreamError) as caught:
-            await run(AnthropicMessages(), target(fake, "anthropic", MODEL), ask("hi"), True)
+            await run(
+                AnthropicMessages(), target(fake, "anthropic", MODEL), chat_request("hi"), True
+            )
     assert caught.value.failure is Failure.CONTENT_POLICY
 
 
@@ -249,9 +254,11 @@ OVERLOADED_IN_STREAM = (
 
 async def test_error_event_after_200_is_classified():
     with FakeUpstream("anthropic") as fake:
-        fake.script(MODEL, sse(OVERLOADED_IN_STREAM))
+        fake.script(MODEL, event_stream(OVERLOADED_IN_STREAM))
         with pytest.raises(UpstreamError) as caught:
-            await run(AnthropicMessages(), target(fake, "anthropic", MODEL), ask("hi"), True)
+            await run(
+                AnthropicMessages(), target(fake, "anthropic", MODEL), chat_request("hi"), True
+            )
     error = caught.value
     assert (error.failure, error.message, error.retryable) == (
         Failure.OVERLOADED,
@@ -275,7 +282,9 @@ async def test_http_errors_are_classified(fault, failure, status, retry_after):
     with FakeUpstream("anthropic") as fake:
         fake.script(MODEL, fault)
         with pytest.raises(UpstreamError) as caught:
-            await run(AnthropicMessages(), target(fake, "anthropic", MODEL), ask("hi"), False)
+            await run(
+                AnthropicMessages(), target(fake, "anthropic", MODEL), chat_request("hi"), False
+            )
     error = caught.value
     assert (error.failure, error.status, error.retry_after) == (failure, status, retry_after)
 
@@ -309,8 +318,8 @@ def _target(**info: Any) -> Target:
 def test_headers_are_built_once_per_provider():
     codec = AnthropicMessages()
     where = _target(headers={"anthropic-beta": "context-1m-2025-08-07"})
-    first = codec.build(where, ask("a"), False)
-    second = codec.build(where, ask("b"), True)
+    first = codec.build(where, chat_request("a"), False)
+    second = codec.build(where, chat_request("b"), True)
     assert first.headers is second.headers
     assert dict(first.headers) == {
         "Content-Type": "application/json",
@@ -385,7 +394,7 @@ def test_system_hoisted_turns_merged_images_and_tool_results():
 
 
 def test_prefill_continues_the_assistant_turn_without_trailing_whitespace():
-    request = ask("Count to five.", prefill="One, two, ")
+    request = chat_request("Count to five.", prefill="One, two, ")
     _, body = build(request, max_output_tokens=8192)
     assert body["messages"][-1] == {
         "role": "assistant",
@@ -409,7 +418,7 @@ def test_prefill_continues_the_assistant_turn_without_trailing_whitespace():
     ],
 )
 def test_extended_thinking_when_asked(fields, thinking):
-    request = ask("Why?", temperature=0.3, top_p=0.9, **fields)
+    request = chat_request("Why?", temperature=0.3, top_p=0.9, **fields)
     _, body = build(request, capabilities=frozenset({"reasoning"}), max_output_tokens=64000)
     assert body.get("thinking") == thinking
     assert body["max_tokens"] == fields.get("max_tokens", 64000)
@@ -420,12 +429,14 @@ def test_extended_thinking_when_asked(fields, thinking):
 
 
 def test_without_a_catalog_limit_max_tokens_makes_room_for_the_budget():
-    _, body = build(ask("Why?", reasoning_effort="high"), capabilities=frozenset({"reasoning"}))
+    _, body = build(
+        chat_request("Why?", reasoning_effort="high"), capabilities=frozenset({"reasoning"})
+    )
     assert (body["max_tokens"], body["thinking"]["budget_tokens"]) == (4096 + 16384, 16384)
 
 
 def test_no_thinking_for_models_without_the_capability_or_inside_a_tool_loop():
-    _, body = build(ask("Why?", thinking_budget=2000), capabilities=frozenset({"tools"}))
+    _, body = build(chat_request("Why?", thinking_budget=2000), capabilities=frozenset({"tools"}))
     assert "thinking" not in body
     call = ToolCall("t1", "weather", "{}")
     loop = ChatRequest(
@@ -452,7 +463,7 @@ def test_no_thinking_for_models_without_the_capability_or_inside_a_tool_loop():
 )
 def test_tools_and_tool_choice(choice, wire):
     bare = Tool("now")
-    _, body = build(ask("Weather?", tools=(WEATHER, bare), tool_choice=choice))
+    _, body = build(chat_request("Weather?", tools=(WEATHER, bare), tool_choice=choice))
     assert body["tools"] == [
         {
             "name": "weather",
@@ -465,7 +476,9 @@ def test_tools_and_tool_choice(choice, wire):
 
 
 def test_parameters_the_catalog_marks_unsupported_are_not_sent():
-    request = ask("Hi", temperature=0.2, top_p=0.5, stop=("x",), tools=(WEATHER,), user="u")
+    request = chat_request(
+        "Hi", temperature=0.2, top_p=0.5, stop=("x",), tools=(WEATHER,), user="u"
+    )
     skip = frozenset({"temperature", "top_p", "stop", "tools", "user"})
     _, body = build(request, unsupported_params=skip)
     assert set(body) == {"model", "max_tokens", "messages"}

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from fakes import RECORDED, FakeUpstream, Fault
-from gateway_harness import Gateway, behind_fake, completions
-from replay import answer, ask, costs, recorded, replay, run, target
+from fakes.cassettes import recorded
+from gateway_harness import Gateway, behind_fake
+from kit import PORTUGUESE, ask
+from replay import answer, chat_request, costs, replay, run, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
 from router.core.types import Finish, Target, TextDelta, ToolCall, Usage
@@ -48,7 +50,7 @@ def gateway(
 def complete(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
     # o4-mini takes no temperature: the catalog keeps it out of the request
     extra = {"maxTokens": 4000, "temperature": 0.5, **extra}
-    return completions(gw, "azure/o4-mini", stream, **extra)
+    return ask(gw, ["azure/o4-mini"], stream=stream, messages=PORTUGUESE, **extra)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -101,7 +103,7 @@ async def test_first_stream_chunk_with_only_filter_results_yields_nothing():
     )
     with FakeUpstream("azure") as fake:
         fake.script(DEPLOYMENT, replay(rec))
-        got = await run(AzureChat(), _on(fake), ask("Say hi in Portuguese"), True)
+        got = await run(AzureChat(), _on(fake), chat_request("Say hi in Portuguese"), True)
     assert got == [TextDelta("Oi"), TextDelta("!"), Finish("stop"), Usage(19, 149, 128)]
 
 
@@ -112,7 +114,7 @@ async def test_generated_tool_call_both_ways():
         where = _on(fake)
         for stream in (False, True):
             assembled = Assembler()
-            assembled.add(await run(AzureChat(), where, ask("Weather in Rome?"), stream))
+            assembled.add(await run(AzureChat(), where, chat_request("Weather in Rome?"), stream))
             assert assembled.tool_calls() == [
                 ToolCall("call_fake_0", "weather", '{"location":"Rome"}')
             ]
@@ -133,7 +135,7 @@ async def test_errors_are_classified(fault, failure, status, retry_after):
     with FakeUpstream("azure") as fake:
         fake.script(DEPLOYMENT, fault)
         with pytest.raises(UpstreamError) as caught:
-            await run(AzureChat(), _on(fake), ask("hi"), False)
+            await run(AzureChat(), _on(fake), chat_request("hi"), False)
     error = caught.value
     assert (error.failure, error.status, error.retry_after) == (failure, status, retry_after)
 
@@ -153,9 +155,9 @@ def test_endpoints_are_built_once_per_deployment():
     gpt = Target(provider, "gpt-4o", ModelInfo(upstream_name="gpt4o-eu"), "k")
     mini = Target(provider, "gpt-4o-mini", None, "k")
     first, again, other = (
-        codec.build(gpt, ask("a"), False),
-        codec.build(gpt, ask("b"), True),
-        codec.build(mini, ask("c"), False),
+        codec.build(gpt, chat_request("a"), False),
+        codec.build(gpt, chat_request("b"), True),
+        codec.build(mini, chat_request("c"), False),
     )
     assert first.headers is again.headers
     assert first.url == (

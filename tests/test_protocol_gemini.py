@@ -13,8 +13,10 @@ import msgspec
 import pytest
 
 from fakes import RECORDED, FakeUpstream, Fault
-from gateway_harness import Gateway, behind_fake, completions
-from replay import answer, ask, costs, recorded, replay, run, sse, target
+from fakes.cassettes import recorded
+from gateway_harness import Gateway, behind_fake
+from kit import PORTUGUESE, ask, payloads
+from replay import answer, chat_request, costs, event_stream, replay, run, target
 from router.config import ModelInfo, Provider
 from router.core.assemble import Assembler
 from router.core.types import (
@@ -63,7 +65,7 @@ def gateway(tmp_path: Path) -> AbstractContextManager[tuple[FakeUpstream, Gatewa
 
 
 def complete(gw: Gateway, stream: bool, **extra: Any) -> httpx.Response:
-    return completions(gw, f"google/{MODEL}", stream, **extra)
+    return ask(gw, [f"google/{MODEL}"], stream=stream, messages=PORTUGUESE, **extra)
 
 
 # ---- through the gateway ------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def test_generated_thoughts_and_text(tmp_path, stream):
 
 
 def _thinking_request() -> ChatRequest:
-    return ask(
+    return chat_request(
         "What's the weather in Florence, Italy?",
         SYSTEM,
         tools=(WEATHER,),
@@ -181,7 +183,7 @@ async def test_thinking_and_tool_call_replayed(stream):
     ]
     assembled = Assembler()
     assembled.add(got)
-    reply = rec.body.decode().replace("\r\n\r\n", "\n")
+    reply = rec.body.decode()
     thoughts = [p["text"] for p in _parts(reply) if p.get("thought")]
     call = next(p for p in _parts(reply) if "functionCall" in p)
     assert "".join(assembled.reasoning) == "".join(thoughts)
@@ -200,8 +202,7 @@ async def test_thinking_and_tool_call_replayed(stream):
 
 def _parts(body: str) -> list[dict[str, Any]]:
     """Every part of every response in a recorded body (JSON or `data:` lines)."""
-    lines = [line[6:] for line in body.split("\n") if line.startswith("data: ")] or [body]
-    responses = [msgspec.json.decode(line) for line in lines]
+    responses = payloads(body) or [msgspec.json.decode(body)]
     return [p for r in responses for c in r["candidates"] for p in c["content"]["parts"]]
 
 
@@ -240,7 +241,7 @@ async def test_function_response_turn_sends_the_signature_back(stream):
 
 async def test_recorded_tool_call_without_thinking():
     rec = recorded("TestGoogleCommon/gemini-2.5-flash/tool_streaming", 0)
-    request = ask(
+    request = chat_request(
         "What's the weather in Florence,Italy?", SYSTEM, tools=(WEATHER,), max_tokens=4000
     )
     with FakeUpstream("gemini") as fake:
@@ -265,16 +266,16 @@ SAFETY_FIRST = b'data: {"candidates": [{"finishReason": "SAFETY","index": 0}]}\r
 
 async def test_safety_stop_after_text_is_a_content_filter_finish():
     with FakeUpstream("gemini") as fake:
-        fake.script(MODEL, sse(SAFETY_AFTER_TEXT))
-        got = await run(Gemini(), target(fake, "gemini", MODEL), ask("story"), True)
+        fake.script(MODEL, event_stream(SAFETY_AFTER_TEXT))
+        got = await run(Gemini(), target(fake, "gemini", MODEL), chat_request("story"), True)
     assert got == [TextDelta("Once upon"), Finish("content_filter"), Usage(5, 2)]
 
 
 async def test_safety_stop_before_any_text_is_content_policy():
     with FakeUpstream("gemini") as fake:
-        fake.script(MODEL, sse(SAFETY_FIRST))
+        fake.script(MODEL, event_stream(SAFETY_FIRST))
         with pytest.raises(UpstreamError) as caught:
-            await run(Gemini(), target(fake, "gemini", MODEL), ask("story"), True)
+            await run(Gemini(), target(fake, "gemini", MODEL), chat_request("story"), True)
     assert caught.value.failure is Failure.CONTENT_POLICY
 
 
@@ -305,7 +306,7 @@ async def test_http_errors_are_classified(fault, failure, status, retry_after):
     with FakeUpstream("gemini") as fake:
         fake.script(MODEL, fault)
         with pytest.raises(UpstreamError) as caught:
-            await run(Gemini(), target(fake, "gemini", MODEL), ask("hi"), False)
+            await run(Gemini(), target(fake, "gemini", MODEL), chat_request("hi"), False)
     error = caught.value
     assert (error.failure, error.status, error.retry_after) == (failure, status, retry_after)
 
@@ -315,9 +316,9 @@ async def test_error_inside_a_stream_is_classified():
         b'data: {"error": {"code": 503, "message": "Overloaded", "status": "UNAVAILABLE"}}\r\n\r\n'
     )
     with FakeUpstream("gemini") as fake:
-        fake.script(MODEL, sse(body))
+        fake.script(MODEL, event_stream(body))
         with pytest.raises(UpstreamError) as caught:
-            await run(Gemini(), target(fake, "gemini", MODEL), ask("hi"), True)
+            await run(Gemini(), target(fake, "gemini", MODEL), chat_request("hi"), True)
     assert caught.value.failure is Failure.SERVER_ERROR and caught.value.retryable
 
 
@@ -339,8 +340,8 @@ def build(request: ChatRequest, stream: bool = False, **info: Any) -> Any:
 
 def test_headers_are_built_once_per_provider():
     codec = Gemini()
-    first = codec.build(_target(), ask("a"), False)
-    second = codec.build(_target(), ask("b"), True)
+    first = codec.build(_target(), chat_request("a"), False)
+    second = codec.build(_target(), chat_request("b"), True)
     assert first.headers is second.headers
     assert dict(first.headers) == {"Content-Type": "application/json", "x-goog-api-key": "AIza"}
 
@@ -415,7 +416,7 @@ def test_images_system_and_prefill():
 
 def test_generation_config_and_json_schema():
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    request = ask(
+    request = chat_request(
         "Pick a number",
         max_tokens=50,
         temperature=0.4,
@@ -448,9 +449,9 @@ def test_generation_config_and_json_schema():
     ],
 )
 def test_thinking_when_asked(fields, thinking):
-    body = build(ask("Why?", **fields), capabilities=frozenset({"reasoning"}))
+    body = build(chat_request("Why?", **fields), capabilities=frozenset({"reasoning"}))
     assert body.get("generationConfig", {}).get("thinkingConfig") == thinking
-    plain = build(ask("Why?", **fields), capabilities=frozenset({"vision"}))
+    plain = build(chat_request("Why?", **fields), capabilities=frozenset({"vision"}))
     assert "generationConfig" not in plain  # a model that does not think is not asked to
 
 
@@ -464,7 +465,7 @@ def test_thinking_when_asked(fields, thinking):
     ],
 )
 def test_tool_choice(choice, config):
-    body = build(ask("Weather?", tools=(WEATHER, Tool("now")), tool_choice=choice))
+    body = build(chat_request("Weather?", tools=(WEATHER, Tool("now")), tool_choice=choice))
     assert body["tools"] == [
         {
             "functionDeclarations": [

@@ -8,13 +8,14 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-import httpx
 import msgspec
 import pytest
 
 from fakes import FakeUpstream
+from fakes.cassettes import recorded
 from gateway_harness import Gateway, behind_fake
-from replay import answer, ask, costs, recorded, replay, run, target
+from kit import post
+from replay import answer, chat_request, costs, replay, run, target
 from router.config import Provider
 from router.core.assemble import Assembler
 from router.core.types import ChatRequest, Message, Target, TextPart, Tool, ToolCall, Usage
@@ -96,7 +97,7 @@ def test_recorded_answers_text_tokens_costs(tmp_path, provider, model, case, tex
             "stream": stream,
             "maxTokens": 4000,
         }
-        r = httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=gw.headers, timeout=30)
+        r = post(gw, "/api/v1/completions", body)
     assert r.status_code == 200, r.text
     got_text, usage = answer(r, stream)
     prompt, completion, reasoning, _ = tokens
@@ -123,7 +124,7 @@ WEATHER = Tool(
 
 
 def _tools_request(*later: Message) -> ChatRequest:
-    question = ask("What's the weather in Florence,Italy?", "You are a helpful assistant")
+    question = chat_request("What's the weather in Florence,Italy?", "You are a helpful assistant")
     return ChatRequest(
         messages=(*question.messages, *later), tools=(WEATHER,), tool_choice="auto", max_tokens=4000
     )
@@ -167,7 +168,7 @@ async def test_xai_reasoning_and_tool_call():
     rec = recorded("TestOpenAICompatibleThinking/xai-grok-3-mini/thinking", 0)
     with FakeUpstream("openai") as fake:
         fake.script("grok-3-mini", replay(rec))
-        request = ask(
+        request = chat_request(
             "What's the weather in Florence, Italy?", reasoning_effort="high", tools=(WEATHER,)
         )
         turn = Assembler()

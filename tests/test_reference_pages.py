@@ -38,6 +38,7 @@ from conftest import need
 from fakes import FakeUpstream, Fault
 from fakes.binary import mp3, speech_seconds
 from gateway_harness import MASTER_KEY, REPO, Gateway, running_gateway, write_config
+from kit import post
 
 DATA = Path(__file__).resolve().parent / "data" / "reference_examples.md"
 SHARED = REPO.parent / "shared" / "reference"
@@ -149,11 +150,7 @@ class Pages(msgspec.Struct):
 
 
 def issue_key(gw: Gateway, models: list[str]) -> str:
-    r = httpx.post(
-        f"{gw.url}/admin/keys",
-        json={"name": "reference pages", "models": models},
-        headers=gw.headers,
-    )
+    r = post(gw, "/admin/keys", {"name": "reference pages", "models": models})
     assert r.status_code == 201, r.text
     return str(r.json()["key"])
 
@@ -469,10 +466,10 @@ def test_iron_labs_surface_takes_the_same_bare_names(pages):
 def test_an_alias_wins_over_a_bare_name(tmp_path):
     config = write_config(tmp_path, repo_routing({"gpt-4o-mini": ["demo/echo"]}))
     with running_gateway(config, {}) as gw:
-        r = httpx.post(
-            f"{gw.url}/v1/chat/completions",
-            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
-            headers=gw.headers,
+        r = post(
+            gw,
+            "/v1/chat/completions",
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
         )
         assert (r.status_code, r.json()["model"]) == (200, "demo/echo")
         ids = [m["id"] for m in httpx.get(f"{gw.url}/v1/models", headers=gw.headers).json()["data"]]

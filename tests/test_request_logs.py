@@ -7,9 +7,10 @@ import json
 
 import httpx
 
-from chaos import ask, chaos
+from chaos import chaos
 from fakes import Fault
 from gateway_harness import MASTER_KEY
+from kit import ask, post
 from test_keys import create
 
 PROMPT = "my-private-prompt-words"
@@ -30,9 +31,10 @@ def test_every_log_line_is_json_with_the_request_id_and_no_secret(tmp_path, capf
         streamed = ask(gw, ["acme/backup"], stream=True, text=PROMPT)
         failed = ask(gw, ["dead/m"], text=PROMPT)
         wrong = httpx.post(url, json=body, headers={"Authorization": "Bearer sk-wrong-secret"})
-        openai = httpx.post(
-            f"{gw.url}/v1/chat/completions",
-            json={"model": "acme/backup", "messages": [{"role": "user", "content": PROMPT}]},
+        openai = post(
+            gw,
+            "/v1/chat/completions",
+            {"model": "acme/backup", "messages": [{"role": "user", "content": PROMPT}]},
             headers={"Authorization": f"Bearer {key}"},
         )
     out = capfd.readouterr().out
@@ -64,6 +66,6 @@ def test_request_log_can_be_turned_off(tmp_path, capfd, monkeypatch):
 
     capfd.readouterr()
     with running_gateway(write_config(tmp_path), {"ROUTER_REQUEST_LOG": "off"}) as gw:
-        r = httpx.post(f"{gw.url}/v1/chat/completions", json={}, headers=gw.headers)
+        r = post(gw, "/v1/chat/completions", {})
         assert r.status_code == 400
     assert capfd.readouterr().out == ""

@@ -14,6 +14,7 @@ from openai import NotFoundError, OpenAI
 from fakes import Fault
 from fakes.openai_responses import RReply
 from gateway_harness import MASTER_KEY
+from kit import post
 from responses_env import CLAUDE, GPT, check_lifecycle, responses_gateway, sse_events
 
 CODEX_EXTRAS = {
@@ -155,7 +156,7 @@ def test_openai_429_falls_back_to_anthropic_through_translation(tmp_path: Path) 
             "instructions": "You are Codex",
             **CODEX_EXTRAS,
         }
-        r = httpx.post(f"{gw.url}/v1/responses", json=body, headers=gw.headers, timeout=30)
+        r = post(gw, "/v1/responses", body)
         sent = ups.anthropic.seen_for(CLAUDE)[0].body
     assert r.status_code == 200, r.text
     assert r.json()["output"][0]["content"][0]["text"] == "From Claude"
@@ -181,7 +182,7 @@ def test_custom_tool_call_from_anthropic_renders_as_custom(tmp_path: Path) -> No
             "stream": True,
             "tools": CODEX_EXTRAS["tools"][:2],
         }
-        r = httpx.post(f"{gw.url}/v1/responses", json=body, headers=gw.headers, timeout=30)
+        r = post(gw, "/v1/responses", body)
     events = sse_events(r.text)
     check_lifecycle(events)
     final = events[-1]["response"]
@@ -199,10 +200,8 @@ def test_forced_builtin_tool_is_a_400_for_a_translated_target(tmp_path: Path) ->
             "tools": [{"type": "web_search"}],
             "tool_choice": {"type": "web_search"},
         }
-        r = httpx.post(f"{gw.url}/v1/responses", json=body, headers=gw.headers, timeout=30)
-        unknown = httpx.post(
-            f"{gw.url}/v1/responses", json={"model": GPT, "input": "x", "n": 2}, headers=gw.headers
-        )
+        r = post(gw, "/v1/responses", body)
+        unknown = post(gw, "/v1/responses", {"model": GPT, "input": "x", "n": 2})
     assert r.status_code == 400
     assert r.json()["error"]["param"] == "tool_choice"
     assert f"anthropic/{CLAUDE}" in r.json()["error"]["message"]
@@ -215,7 +214,7 @@ def test_stream_broken_beyond_rescue_ends_with_response_failed(tmp_path: Path) -
     with responses_gateway(tmp_path) as (ups, gw):
         ups.anthropic.script(CLAUDE, *[Fault.cut(after_chunks=1)] * 4)
         body = {"model": f"anthropic/{CLAUDE}", "input": "hi", "stream": True}
-        r = httpx.post(f"{gw.url}/v1/responses", json=body, headers=gw.headers, timeout=30)
+        r = post(gw, "/v1/responses", body)
     events = sse_events(r.text)
     check_lifecycle(events)
     assert events[-1]["type"] == "response.failed"

@@ -4,17 +4,15 @@ whole chain, sources and search costs on the surfaces."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from fakes.search import PAGES, TAVILY_KEY, FakeSearch
 from gateway_harness import Gateway, running_gateway, write_config
+from kit import COMPLETIONS, DONE, payloads, post
 
 USER = [{"role": "user", "content": "What is the weather in Rome?"}]
 CITED = [{"url": PAGES[1][0], "title": PAGES[1][1]}, {"url": PAGES[0][0], "title": PAGES[0][1]}]
@@ -55,16 +53,6 @@ def grounded(fake: FakeSearch, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield gw
 
 
-def _post(gw: Gateway, body: dict[str, Any], path: str = "/api/v1/completions") -> httpx.Response:
-    return httpx.post(gw.url + path, json=body, headers=gw.headers, timeout=20)
-
-
-def _events(r: httpx.Response) -> list[Any]:
-    lines = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
-    assert lines[-1] == "[DONE]"
-    return [json.loads(x, parse_float=Decimal) for x in lines[:-1]]
-
-
 # (model, per search fee, input price, output price, prompt, completion)
 NATIVE = [
     ("openai/gpt-4o-mini-search-preview", "0.025", "0.15", "0.60", 20, 8),
@@ -78,10 +66,11 @@ NATIVE = [
 def test_each_provider_searches_natively(native, fake, model, fee, inp, out, prompt, made, stream):
     fake.seen.clear()
     body = {"messages": USER, "models": [model], "search": True, "stream": stream}
-    r = _post(native, body)
+    r = post(native, COMPLETIONS, body)
     assert r.status_code == 200, r.text
     if stream:
-        events = _events(r)
+        *events, done = payloads(r, money=True)
+        assert done == DONE
         assert [e["type"] for e in events[-2:]] == ["sources", "response"]
         assert events[-2]["sources"] == CITED
         assert {e["type"] for e in events[:-2]} == {"text"}
@@ -102,7 +91,7 @@ def test_the_search_models_refused_parameters_are_dropped_and_named(native, fake
     fake.seen.clear()
     body = {"model": "openai/gpt-4o-mini-search-preview", "messages": USER}
     body |= {"temperature": 0.2, "top_p": 0.9, "web_search_options": {}}
-    r = _post(native, body, "/v1/chat/completions")
+    r = post(native, "/v1/chat/completions", body)
     assert r.status_code == 200, r.text
     assert r.headers["x-router-dropped"] == "temperature, top_p"
     sent = fake.seen[0][1]
@@ -114,15 +103,16 @@ def test_the_search_models_refused_parameters_are_dropped_and_named(native, fake
 
 def test_chat_completions_returns_annotations_whatever_provider_answered(native):
     body = {"model": "anthropic/claude-haiku-4-5", "messages": USER, "web_search_options": {}}
-    r = _post(native, body, "/v1/chat/completions")
+    r = post(native, "/v1/chat/completions", body)
     assert r.status_code == 200, r.text
     message = r.json()["choices"][0]["message"]
     assert message["annotations"] == [
         {"type": "url_citation", "url_citation": c | {"start_index": 0, "end_index": 0}}
         for c in CITED
     ]
-    stream = _post(native, body | {"stream": True}, "/v1/chat/completions")
-    chunks = _events(stream)
+    stream = post(native, "/v1/chat/completions", body | {"stream": True})
+    *chunks, done = payloads(stream, money=True)
+    assert done == DONE
     found = [c for c in chunks if c["choices"] and "annotations" in c["choices"][0]["delta"]]
     assert len(found) == 1
     assert found[0]["choices"][0]["delta"]["annotations"] == message["annotations"]
@@ -131,7 +121,7 @@ def test_chat_completions_returns_annotations_whatever_provider_answered(native)
 def test_a_model_that_cannot_search_is_passed_by_for_one_that_can(native, fake):
     fake.seen.clear()
     models = ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
-    r = _post(native, {"messages": USER, "models": models, "search": True})
+    r = post(native, COMPLETIONS, {"messages": USER, "models": models, "search": True})
     assert r.status_code == 200, r.text
     assert r.json()["provider"] == "anthropic"
     trail = r.headers["x-router-attempts"].split(", ")
@@ -143,7 +133,7 @@ def test_a_model_that_cannot_search_is_passed_by_for_one_that_can(native, fake):
 def test_no_model_that_can_search_and_no_gateway_search_is_a_400(native, fake):
     fake.seen.clear()
     models = ["openai/gpt-4o-mini", "openai/gpt-4.1-mini"]
-    r = _post(native, {"messages": USER, "models": models, "search": True})
+    r = post(native, COMPLETIONS, {"messages": USER, "models": models, "search": True})
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["code"] == "search_unavailable" and error["field"] == "search"
@@ -161,11 +151,15 @@ def test_the_gateway_search_runs_once_and_serves_the_fallback(grounded, fake, st
     models = [f"openai/{failing}", "openai/gpt-4.1-mini"]
     try:
         body = {"messages": USER, "models": models, "search": True, "stream": stream}
-        r = _post(grounded, body)
+        r = post(grounded, COMPLETIONS, body)
     finally:
         fake.fail = set()
     assert r.status_code == 200, r.text
-    answer = _events(r)[-1] if stream else r.json(parse_float=Decimal)
+    if stream:
+        *_, answer, done = payloads(r, money=True)
+        assert done == DONE
+    else:
+        answer = r.json(parse_float=Decimal)
     assert answer["model"] == "gpt-4.1-mini"
     assert answer["message"]["content"][0]["text"] == "It is hot [2], and sunny [1]."
     assert answer["sources"] == CITED
@@ -185,7 +179,11 @@ def test_the_gateway_search_runs_once_and_serves_the_fallback(grounded, fake, st
 
 def test_a_native_searcher_does_not_use_the_gateway_search(grounded, fake):
     fake.queries.clear()
-    r = _post(grounded, {"messages": USER, "models": ["google/gemini-2.5-flash"], "search": True})
+    r = post(
+        grounded,
+        COMPLETIONS,
+        {"messages": USER, "models": ["google/gemini-2.5-flash"], "search": True},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["sources"] == CITED
     assert fake.queries == []

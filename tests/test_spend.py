@@ -9,8 +9,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from chaos import ask
 from fakes import Fault
+from kit import ask, post
 from test_keys import admin, create
 from test_ledger import M, acme  # the priced gateway fixture
 
@@ -20,7 +20,7 @@ __all__ = ["acme"]
 def chat(gw, key: str, model: str, stream: bool = False) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
     headers = {"Authorization": f"Bearer {key}"}
-    return httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers, timeout=10)
+    return post(gw, "/v1/chat/completions", body, headers=headers, timeout=10)
 
 
 @pytest.fixture

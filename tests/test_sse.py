@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from chaos import ask, chaos, events, streamed_text
+from chaos import chaos
 from fakes import Fault
+from kit import ask, payloads, streamed_text
 
 SSE_HEADERS = {
     "cache-control": "no-store",
@@ -30,7 +31,7 @@ def test_a_stream_has_the_sse_headers_and_no_ping_while_it_sends(tmp_path):
     assert {k: r.headers[k] for k in SSE_HEADERS} == SSE_HEADERS
     assert re.fullmatch(r"acme/primary ok 200 \d+ms", r.headers["x-router-attempts"])
     assert b": ping" not in r.content
-    assert streamed_text(events(r)) == "a b c"
+    assert streamed_text(payloads(r)) == "a b c"
 
 
 def test_a_silent_stream_gets_pings_between_its_events(tmp_path):
@@ -48,5 +49,5 @@ def test_a_silent_stream_gets_pings_between_its_events(tmp_path):
     # 3 pings each (one per 0.08 s of silence), and at least one in most of them
     assert 4 <= len(pings) <= 18
     assert set(pings) == {b": ping\n\n"}
-    assert streamed_text(events(r)) == "a b c"
-    assert b": ping" not in quiet.content and streamed_text(events(quiet)) == "d e"
+    assert streamed_text(payloads(r)) == "a b c"
+    assert b": ping" not in quiet.content and streamed_text(payloads(quiet)) == "d e"

@@ -6,13 +6,13 @@ import random
 import threading
 from collections import Counter
 
-import httpx
 import pytest
 
 from chaos import ACME as CHAOS_ACME
-from chaos import POLICY, ask, chaos
+from chaos import POLICY, chaos
 from fakes import FakeUpstream, Fault
 from gateway_harness import Gateway, running_gateway, write_config
+from kit import ask, post
 from router.config import load_settings
 from router.core.catalog import Catalog
 from router.core.stats import Latency, Snapshot, Stats
@@ -151,9 +151,10 @@ def test_stats_learn_from_reports_and_count_in_flight():
 def test_cheapest_by_header_and_field_with_the_strategy_in_the_answer(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         models = ["acme/primary", "acme/big", "acme/backup"]
-        r = httpx.post(
-            f"{gw.url}/api/v1/completions",
-            json={"messages": [{"role": "user", "content": "hi"}], "models": models},
+        r = post(
+            gw,
+            "/api/v1/completions",
+            {"messages": [{"role": "user", "content": "hi"}], "models": models},
             headers=gw.headers | {"x-router-strategy": "cheapest"},
         )
         assert r.status_code == 200
@@ -161,14 +162,14 @@ def test_cheapest_by_header_and_field_with_the_strategy_in_the_answer(tmp_path):
         assert [s.model for s in fake.seen] == ["backup"]
         r = ask(gw, models, stream=True, strategy="cheapest")
         assert r.headers["x-router-strategy"] == "cheapest"
-        r = httpx.post(
-            f"{gw.url}/v1/chat/completions",
-            json={
+        r = post(
+            gw,
+            "/v1/chat/completions",
+            {
                 "messages": [{"role": "user", "content": "hi"}],
                 "models": models,
                 "strategy": "cheapest",
             },
-            headers=gw.headers,
         )
         assert r.headers["x-router-strategy"] == "cheapest"
         assert [s.model for s in fake.seen] == ["backup", "backup", "backup"]
@@ -181,9 +182,10 @@ def test_a_bad_strategy_is_a_400_naming_where(tmp_path):
         r = ask(gw, ["acme/primary"], strategy="random")
         assert r.status_code == 400
         assert "strategy must be one of: ordered, cheapest, fastest, least_busy, weighted" in r.text
-        r = httpx.post(
-            f"{gw.url}/api/v1/completions",
-            json={"messages": [{"role": "user", "content": "hi"}], "models": ["acme/primary"]},
+        r = post(
+            gw,
+            "/api/v1/completions",
+            {"messages": [{"role": "user", "content": "hi"}], "models": ["acme/primary"]},
             headers=gw.headers | {"x-router-strategy": "nope"},
         )
         assert r.status_code == 400

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from chaos import ACME, POLICY
 from fakes import FakeUpstream, Fault
 from gateway_harness import free_port, running_gateway, write_config
+from kit import post
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -76,7 +76,7 @@ def test_spans_of_a_failed_over_request(tmp_path, monkeypatch):
                 "fallback_models": ["acme/backup"],
             }
             headers = {**gw.headers, "traceparent": f"00-{TRACE_ID}-{PARENT}-01"}
-            r = httpx.post(f"{gw.url}/api/v1/completions", json=body, headers=headers, timeout=30)
+            r = post(gw, "/api/v1/completions", body, headers=headers)
             assert r.status_code == 200
             rid = r.headers["x-request-id"]
     spans = [

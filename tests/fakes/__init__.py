@@ -13,7 +13,7 @@ Base URLs (`fake.url`): openai `http://127.0.0.1:PORT/v1`, anthropic `http://127
 `inbound` (routes, `Seen`), `transport` (how faults break the socket), `*_wire` (each
 protocol's framing and error bodies), `anthropic_strict` (what the real Anthropic API refuses,
 the Messages event order), `media` (embeddings, images, audio), `cassettes` (recorded default
-replies), `binary` (PNG/MP3/WAV bytes), `sse` (reading SSE bodies in tests).
+replies), `binary` (PNG/MP3/WAV bytes). Tests read SSE bodies with `kit.sse`.
 `FakeUpstream("anthropic")` is strict unless `strict=False`.
 """
 

@@ -1,9 +1,12 @@
-"""The recorded replies a fake serves for `Fault.ok()` without text.
+"""The one loader of recorded traffic, and the recorded replies a fake serves for `Fault.ok()`
+without text.
 
-The cassettes in `recorded/` are real go-vcr recordings (see recorded/SOURCE.txt). `load`
-returns one protocol's raw non-stream body and raw SSE events with the model name swapped for
-the requested one; everything else is byte-for-byte what the provider sent (the Anthropic
-events keep their odd trailing padding, Gemini keeps `": "` spacing and `\\r\\n\\r\\n`).
+Everything lives in tests/data/recorded (see its SOURCE.txt): go-vcr cassettes under
+`fantasy/`, raw bodies beside them. `recorded` reads one interaction of a cassette (for the
+protocol tests, through tests/replay.py), `raw` one raw body. `load` returns one protocol's
+raw non-stream body and raw SSE events with the model name swapped for the requested one;
+everything else is byte-for-byte what the provider sent (the Anthropic events keep their odd
+trailing padding, Gemini keeps `": "` spacing and `\\r\\n\\r\\n`).
 
 `RECORDED` states, for test writers, the text and usage each default reply carries.
 """
@@ -13,13 +16,14 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import yaml
 
 from fakes.faults import Usage
 
-_ROOT = Path(__file__).parent / "recorded"
+ROOT = Path(__file__).parent.parent / "data" / "recorded"
 
 
 class Recorded(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,11 +82,36 @@ class Raw(msgspec.Struct, frozen=True):
     events: tuple[str, ...]
 
 
+class Interaction(msgspec.Struct, frozen=True):
+    """One recorded exchange: what the real client sent, what the provider answered."""
+
+    url: str
+    request: Any  # the decoded JSON body the real client sent
+    body: bytes  # the provider's answer, byte for byte
+    content_type: str
+
+
 @functools.cache
-def _cassette(folder: str, case: str) -> str:
-    data = yaml.safe_load((_ROOT / folder / f"{case}.yaml").read_text(encoding="utf-8"))
-    body: str = data["interactions"][0]["response"]["body"]
-    return body
+def _cassette(case: str) -> Any:
+    return yaml.safe_load((ROOT / "fantasy" / f"{case}.yaml").read_text(encoding="utf-8"))
+
+
+def recorded(case: str, index: int = 0) -> Interaction:
+    """Interaction `index` of the cassette `fantasy/<case>.yaml`."""
+    interaction = _cassette(case)["interactions"][index]
+    request, response = interaction["request"], interaction["response"]
+    content_type = response.get("headers", {}).get("Content-Type", ["application/json"])[0]
+    return Interaction(
+        request["url"],
+        msgspec.json.decode(request["body"]),
+        response["body"].encode(),
+        content_type,
+    )
+
+
+def raw(name: str) -> bytes:
+    """A raw recorded body that is not a cassette (e.g. `anthropic-sdk-python/...txt`)."""
+    return (ROOT / name).read_bytes()
 
 
 def load(protocol: str, model: str) -> Raw:
@@ -94,7 +123,7 @@ def load(protocol: str, model: str) -> Raw:
     def swap(text: str) -> str:
         return pattern.sub(lambda m: m.group(1) + name, text)
 
-    stream = _cassette(rec.folder, "simple_streaming")
+    stream = recorded(f"{rec.folder}/simple_streaming").body.decode()
     separator = "\r\n\r\n" if "\r\n\r\n" in stream else "\n\n"
     events = tuple(swap(e) for e in stream.split(separator) if e.strip())
-    return Raw(swap(_cassette(rec.folder, "simple")), events)
+    return Raw(swap(recorded(f"{rec.folder}/simple").body.decode()), events)
