@@ -74,7 +74,10 @@ def test_status_page_in_headless_chromium_during_an_outage(tmp_path):
     with fake, running_gateway(config, _env(fake)) as gw:
         before = subprocess.run(
             [*args, "--dump-dom", f"{gw.url}/status"],
-            capture_output=True, text=True, timeout=90, check=True,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
         ).stdout
         fake.script("primary", *[Fault.status(500)] * 3)
         fake.script("backup", Fault.ok(text="fine", usage=(5, 1)))
@@ -82,11 +85,16 @@ def test_status_page_in_headless_chromium_during_an_outage(tmp_path):
         assert r.status_code == 200, r.text
         dom = subprocess.run(
             [*args, "--dump-dom", f"{gw.url}/status"],
-            capture_output=True, text=True, timeout=90, check=True,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
         ).stdout
         subprocess.run(
             [*args, f"--screenshot={shot}", "--window-size=1100,700", f"{gw.url}/status"],
-            capture_output=True, timeout=90, check=True,
+            capture_output=True,
+            timeout=90,
+            check=True,
         )
     assert '<tr class="closed"><td><code>acme/primary</code></td>' in before
     assert '<tr class="open"><td><code>acme/primary</code></td><td class="state">open</td>' in dom
