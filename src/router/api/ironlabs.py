@@ -48,6 +48,7 @@ from router.core.types import (
     TextPart,
 )
 from router.errors import NotFoundError, RequestError, StreamFailed
+from router.ids import uuid4
 from router.lifecycle import DRAIN_MESSAGE
 from router.runtime import Runtime
 from router.store.conversations import Turn
@@ -257,7 +258,7 @@ def routes(rt: Runtime) -> list[Route]:
             stream=body.stream,
             route=routed(begun, body.strategy),
         )
-        keep = _Keeper(rt, conv_id, title, new, str(uuid.uuid4()))
+        keep = _Keeper(rt, conv_id, title, new, uuid4())
         if body.stream:
             renderer = _Renderer(keep, body.search)
             return sse(await rt.chat.open_stream(call), renderer, rt)
@@ -273,7 +274,7 @@ async def _conversation(
     rt: Runtime, conversation_id: str | None, new: tuple[Message, ...]
 ) -> tuple[str, str, tuple[Message, ...]]:
     if conversation_id is None:
-        return str(uuid.uuid4()), title_from(new), ()
+        return uuid4(), title_from(new), ()
     found = await rt.store.load(conversation_id)
     if found is None:
         raise NotFoundError(
