@@ -34,6 +34,7 @@ BOTTOM = {
     "router.config_checks",
     "router.core.types",
     "router.core.media",
+    "router.ids",
 }
 
 
@@ -48,6 +49,7 @@ def group(module: str) -> str:
         ("router.metrics", "metrics"),
         ("router.metrics_genai", "metrics"),
         ("router.metrics_workers", "metrics"),
+        ("router.metrics_labels", "metrics"),
         ("router.observe", "observe"),
         ("router.auth", "auth"),
         ("router.lifecycle", "lifecycle"),

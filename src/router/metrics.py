@@ -18,20 +18,13 @@ import os
 from collections.abc import Iterable
 from decimal import Decimal
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from router.core.types import Attempt, Report, Target, Usage
 from router.errors import Failure
 from router.metrics_genai import GenAI
 from router.metrics_genai import rescue_reason as _rescue_reason
+from router.metrics_labels import Counter, Gauge, Histogram
 from router.metrics_workers import forget_dead
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

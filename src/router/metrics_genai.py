@@ -13,10 +13,11 @@ model outside the catalog and its aliases is "other", error_type is a closed enu
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
 from router.core.types import Attempt, Report, Target
 from router.errors import Failure
+from router.metrics_labels import Histogram
 
 # The conventions' advisory buckets.
 DURATION_BUCKETS = (

@@ -46,6 +46,7 @@ from router.api.common import (
 )
 from router.api.errors import AnthropicError, anthropic_error, failed
 from router.api.openapi import CALL, JSON, SSE, TEXT, Errors, Op, Raw
+from router.core.call import Call
 from router.core.chat import ChatCall
 from router.core.stream import ChatStream
 from router.core.types import Asked, Completion, Event, Native, Target, estimate_tokens
@@ -205,7 +206,7 @@ async def _decoded(rt: Runtime, request: Request, count: bool) -> tuple[ChatCall
     body = decode(BODY, data)
     validate(body, count)
     translation = translate(body, decode(RAW, data), _passed_headers(request))
-    call = ChatCall(
+    call: ChatCall = Call(  # the bare class: a subscripted generic's call is slow
         principal=begun.principal,
         models=(Asked(body.model, "model"),),
         fallbacks=header_fallbacks(request),

@@ -10,12 +10,12 @@ without a valid signature would be refused when the conversation returns to Anth
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import msgspec
 
 from router.core.types import Completion, Event, ReasoningDelta, TextDelta, ToolCallDelta
+from router.ids import hex_id
 
 ENCODER = msgspec.json.Encoder()
 _ARGS = msgspec.json.Decoder(dict[str, Any])
@@ -101,7 +101,7 @@ _STOP = {"length": "max_tokens", "tool_calls": "tool_use", "content_filter": "re
 
 
 def new_id() -> str:
-    return "msg_" + secrets.token_hex(12)
+    return "msg_" + hex_id(24)
 
 
 def stop_reason(completion: Completion) -> str:

@@ -11,7 +11,6 @@ request/response Structs and rendering.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
@@ -19,7 +18,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.api.sse import SseResponse
+from router.api.sse import Last, SseResponse
 from router.auth import Principal
 from router.config import STRATEGIES, Strategy
 from router.config_checks import HEDGE_AFTER
@@ -27,6 +26,7 @@ from router.core.call import RouteAsk
 from router.core.stream import ChatStream
 from router.core.types import Asked, Attempt, Completion, Event
 from router.errors import RequestError, StreamFailed
+from router.ids import hex_id
 from router.lifecycle import DrainDeadline, Lifecycle
 from router.observe.record import new_request_id
 from router.runtime import Runtime
@@ -209,7 +209,7 @@ def _call_id(request: Request) -> str:
     if rid is None:
         return new_request_id()
     if request.headers.get("x-request-id") == rid:
-        return f"{rid}.{secrets.token_hex(4)}"
+        return f"{rid}.{hex_id(8)}"
     return rid
 
 
@@ -346,11 +346,11 @@ async def _relay(
             if frames:
                 yield frames
     except StreamFailed as failed:
-        yield renderer.failed(failed)
+        yield Last(renderer.failed(failed))
         return
     except DrainDeadline:
-        yield renderer.drained(stream)
+        yield Last(renderer.drained(stream))
         return
     completion = stream.completion
     assert completion is not None
-    yield renderer.finished(completion)
+    yield Last(renderer.finished(completion))

@@ -11,7 +11,6 @@ The request side (what is accepted, ignored or refused) is `router.api.openai_re
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Sequence
 
@@ -35,6 +34,7 @@ from router.api.common import (
 )
 from router.api.openai_chunks import Chunks, OutFunction, OutUsage, out_usage
 from router.api.openai_request import Decoded, chat_request, decode_chat, validate
+from router.core.call import Call
 from router.core.chat import ChatCall
 from router.core.stream import ChatStream
 from router.core.types import (
@@ -44,6 +44,7 @@ from router.core.types import (
     ToolCall,
 )
 from router.errors import StreamFailed
+from router.ids import hex_id
 from router.lifecycle import DRAIN_MESSAGE
 from router.runtime import Runtime
 
@@ -127,7 +128,7 @@ def render(completion: Completion, ident: str, created: int) -> ChatCompletion:
 
 
 def new_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
+    return "chatcmpl-" + hex_id(24)
 
 
 # ---- stream -------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def routes(rt: Runtime) -> list[Route]:
     async def completions(begun: Begun, decoded: Decoded, request: Request) -> Response:
         body = decoded.body
         validate(body)
-        call = ChatCall(
+        call: ChatCall = Call(  # the bare class: a subscripted generic's call is slow
             principal=begun.principal,
             request_id=begun.request_id,
             models=asked("models", body.models, body.model),

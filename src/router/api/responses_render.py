@@ -3,7 +3,6 @@ canonical `Completion` (non-streamed) or piece by piece (`router.api.responses_s
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import msgspec
@@ -11,12 +10,13 @@ import msgspec
 from router.api.responses_request import ResponsesBody, SummaryText, ToolChoice, ToolDef
 from router.api.responses_translate import custom_input
 from router.core.types import Completion, ToolCall, Usage
+from router.ids import hex_id
 
 UNSET = msgspec.UNSET
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(16)}"
+    return f"{prefix}_{hex_id(32)}"
 
 
 # ---- output items ---------------------------------------------------------------------------

@@ -9,18 +9,18 @@ is safe (1-128 of `A-Z a-z 0-9 . _ : -`), else are generated (32 hex digits).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from contextvars import ContextVar
 
 from router.core.types import Attempt, Report, Target, Usage
+from router.ids import hex_id
 
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    return hex_id(32)
 
 
 def request_id_from(raw: bytes | None) -> str:
