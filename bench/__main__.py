@@ -1,5 +1,6 @@
 """Command line: `python -m bench [--quick] [--peers]`, `python -m bench soak [--minutes N]`,
-`python -m bench profile [--duration S]` (needs py-spy).
+`python -m bench profile [--duration S]` (needs py-spy), `python -m bench app [--requests N]`
+(the application layer alone, in this process: the gateway's own code against the floor's).
 
 Run from the repository root, with the repository installed in the interpreter's environment
 (`pip install -e '.[dev,bench]'`). Results go to bench/results/ unless `--out` says otherwise.
@@ -23,7 +24,9 @@ RESULTS = REPO / "bench" / "results"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=("run", "soak", "profile"), default="run")
+    parser.add_argument(
+        "command", nargs="?", choices=("run", "soak", "profile", "app"), default="run"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -75,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="result file stem (default: latest, quick or soak)")
     parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
     parser.add_argument("--interval", type=float, help="soak: seconds per round of mixed traffic")
+    parser.add_argument(
+        "--requests", type=int, default=4000, help="app: requests per round (default 4000)"
+    )
     return parser
 
 
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return _soak(args, options)
     if args.command == "profile":
         return _profile(args, options)
+    if args.command == "app":
+        return _app_layer(args)
     if options.peers:
         from bench import peers
 
@@ -177,6 +185,17 @@ def _profile(args: argparse.Namespace, options: Options) -> int:
     print(profile.render(found))
     report.write_json(found, args.out / f"{args.name or 'profile'}.json")
     print(f"wrote {args.out / 'profile-*.txt'} (collapsed stacks) and the summary JSON")
+    return 0
+
+
+def _app_layer(args: argparse.Namespace) -> int:
+    from bench.app_layer import print_app_layer, run_app_layer
+
+    result = run_app_layer(args.requests)
+    print_app_layer(result)
+    path = args.out / f"{args.name or 'app-layer'}.json"
+    report.write_json(result, path)
+    print(f"wrote {path}")
     return 0
 
 
