@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from bench import report
+from bench import report, startup
 from bench.chart import write_chart, write_soak_chart
 from bench.run import run
 from bench.setup import REPO, Options
@@ -136,9 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or ("quick" if options.quick else "latest")
     result = run(options)
     report.annotate(result)
-    result["checks"] = report.checks(result)
+    result["checks"] = report.checks(result) + startup.checks(result)
     print()
     print(report.table(result))
+    if result.get("startup"):
+        print("\n" + startup.text(result["startup"]))
     json_path = args.out / f"{name}.json"
     report.write_json(result, json_path)
     print(f"\nwrote {json_path}")

@@ -85,11 +85,19 @@ def annotate(result: Result) -> None:
             continue
         if cell.get("layout", "pinned") != "pinned":
             continue
-        direct = find(result, "direct", "direct", cell["mode"], cell["concurrency"])
+        direct = direct_cell(result, cell)
         if direct is not None and direct.get("rps"):
             cell["vs_direct"] = compare(cell, direct)
     ratios.annotate(result)
     ratios.annotate_steps(result)
+
+
+def direct_cell(result: Result, cell: Cell) -> Cell | None:
+    """The direct cell a cell is compared with: direct's cell of the same surface when direct
+    has one (the Responses surface: the upstream's /v1/responses), else its chat cell."""
+    mode, concurrency = cell["mode"], cell["concurrency"]
+    same = find(result, "direct", cell["surface"], mode, concurrency)
+    return same if same is not None else find(result, "direct", "direct", mode, concurrency)
 
 
 def served(result: Result) -> Iterator[tuple[str, str]]:
@@ -231,7 +239,9 @@ def _fmt(value: float | None, spec: str = ".2f", sign: bool = False) -> str:
 
 
 def _row(cell: Cell) -> list[str]:
-    name = cell["target"] if cell["target"] == "direct" else f"{cell['target']}/{cell['surface']}"
+    name = f"{cell['target']}/{cell['surface']}"
+    if (cell["target"], cell["surface"]) == ("direct", "direct"):
+        name = "direct"
     head = [name, cell["mode"], str(cell["concurrency"])]
     if not cell.get("available") or cell.get("reason"):
         return [*head, cell.get("reason") or "not available"]

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import environment, targets
+from bench import environment, startup, targets
 from bench.procs import (
     Proc,
     Processes,
@@ -330,7 +330,8 @@ class Bench:
         then the concurrent-streams steps and the scaling pair."""
         from bench import concurrency, scaling
 
-        direct = Target("direct", self.upstream_port, targets.UPSTREAM_KEY, (targets.DIRECT,))
+        surfaces = (targets.DIRECT, targets.DIRECT_RESPONSES)
+        direct = Target("direct", self.upstream_port, targets.UPSTREAM_KEY, surfaces)
         self.result["targets"]["direct"] = {"label": "direct to the fake upstream"}
         entries: list[tuple[Target, Proc | None]] = [(direct, None)]
         raw, floor, gateway = self.start_floor(raw=True), self.start_floor(), self.start_gateway()
@@ -405,6 +406,7 @@ def run(options: Options) -> Result:
             bench = Bench(options, procs, layout, result)
             bench.start_upstream()
             bench.start_loadgen()
+            result["startup"] = startup.measure(bench, runs=1 if options.quick else 3)
             print("direct, floor and router, interleaved:", flush=True)
             bench.run_side_by_side()
             if options.peers:

@@ -72,8 +72,19 @@ def _responses_surface() -> Surface:
     return Surface("responses", "/v1/responses", _dumps(body), _dumps({**body, "stream": True}))
 
 
+def _direct_responses_surface() -> Surface:
+    """What the gateway sends the upstream for RESPONSES: the caller's body, the model without
+    its provider, `stream` always set (captured from the gateway, in this key order)."""
+    body: dict[str, object] = {"model": MODEL.split("/", 1)[1], "input": "hello"}
+    json_body, stream_body = _dumps({**body, "stream": False}), _dumps({**body, "stream": True})
+    return Surface("responses", "/v1/responses", json_body, stream_body)
+
+
 # The direct baseline sends what the gateway sends upstream (the model without its provider).
 DIRECT = _openai_surface("direct", MODEL.split("/", 1)[1])
+# ... and for the Responses surface, which goes natively to the upstream's /v1/responses, what
+# the gateway sends there: the gateway's responses cells are put beside these direct cells.
+DIRECT_RESPONSES = _direct_responses_surface()
 # The stack floor (bench/floor.py) gets the same request as direct, through the bare stack.
 FLOOR = _openai_surface("floor", MODEL.split("/", 1)[1])
 RAW = _openai_surface("raw", MODEL.split("/", 1)[1])  # and the raw asyncio floor

@@ -4,7 +4,9 @@ It shares a core with the gateway under test, so it must cost as little as possi
 response is encoded once at start-up, and a request is answered straight from the parser's
 callback. `POST /v1/chat/completions` answers a `chat.completion`, or with `"stream": true`
 a `chat.completion.chunk` SSE stream (one chunk per text token, then a finish chunk, a usage
-chunk and `[DONE]`), shaped like OpenAI's recorded traffic. `GET /stats` counts requests.
+chunk and `[DONE]`), shaped like OpenAI's recorded traffic. `POST /v1/responses` answers the
+same words as a Responses API `response` or event stream (bench/upstream_responses.py).
+`GET /stats` counts requests.
 
 Run: python -m bench.upstream --port 9000 [--chunks 20] [--chunk-delay-ms 0]
 """
@@ -18,6 +20,7 @@ from typing import Any, cast
 
 import httptools
 
+from bench import upstream_responses
 from bench.procs import raise_nofile
 from bench.stamped import StampedStream, slow_request
 
@@ -161,6 +164,16 @@ STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
     b"transfer-encoding: chunked\r\ncache-control: no-cache\r\nx-request-id: req_bench\r\n\r\n"
 )
+
+
+def stream_frames(events: list[bytes]) -> list[bytes]:
+    """A chunked SSE response, one write per event: the head rides with the first one."""
+    frames = [STREAM_HEAD + _http_chunk(events[0])]
+    frames += [_http_chunk(event) for event in events[1:]]
+    frames.append(b"0\r\n\r\n")
+    return frames
+
+
 NOT_FOUND = response("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
 BAD_REQUEST = response("400 Bad Request", "application/json", b'{"error":{"message":"bad"}}')
 OK = response("200 OK", "application/json", b'{"status":"ok"}')
@@ -189,10 +202,11 @@ class Responses:
 
     def __init__(self, chunks: int, chunk_delay: float) -> None:
         self.completion = response("200 OK", "application/json", completion_body(chunks))
-        events = stream_events(chunks)
-        self.stream_frames = [STREAM_HEAD + _http_chunk(events[0])]
-        self.stream_frames += [_http_chunk(event) for event in events[1:]]
-        self.stream_frames.append(b"0\r\n\r\n")
+        self.stream_frames = stream_frames(stream_events(chunks))
+        pieces = tokens(chunks)
+        body = upstream_responses.response_body(pieces)
+        self.response = response("200 OK", "application/json", body)
+        self.response_frames = stream_frames(upstream_responses.stream_events(pieces))
         self.chunk_delay = chunk_delay
         self.requests = 0
         self.streams = 0
@@ -269,9 +283,16 @@ class UpstreamProtocol(asyncio.Protocol):
                 return
             if wants_stream(body):
                 self.responses.streams += 1
-                self._stream(transport, keep_alive)
+                self._stream(transport, keep_alive, self.responses.stream_frames)
                 return
             transport.write(self.responses.completion)
+        elif self.url == b"/v1/responses" and self.parser.get_method() == b"POST":
+            self.responses.requests += 1
+            if wants_stream(b"".join(self.body)):
+                self.responses.streams += 1
+                self._stream(transport, keep_alive, self.responses.response_frames)
+                return
+            transport.write(self.responses.response)
         else:
             transport.write(self._simple())
         if not keep_alive:
@@ -289,17 +310,19 @@ class UpstreamProtocol(asyncio.Protocol):
             return UNAVAILABLE
         return NOT_FOUND
 
-    def _stream(self, transport: asyncio.Transport, keep_alive: bool) -> None:
+    def _stream(self, transport: asyncio.Transport, keep_alive: bool, frames: list[bytes]) -> None:
         if self.responses.chunk_delay > 0:
-            asyncio.get_running_loop().create_task(self._stream_slowly(transport, keep_alive))
+            slowly = self._stream_slowly(transport, keep_alive, frames)
+            asyncio.get_running_loop().create_task(slowly)
             return
-        for frame in self.responses.stream_frames:  # one write (one TCP segment) per event
+        for frame in frames:  # one write (one TCP segment) per event
             transport.write(frame)
         if not keep_alive:
             transport.close()
 
-    async def _stream_slowly(self, transport: asyncio.Transport, keep_alive: bool) -> None:
-        frames = self.responses.stream_frames
+    async def _stream_slowly(
+        self, transport: asyncio.Transport, keep_alive: bool, frames: list[bytes]
+    ) -> None:
         for frame in frames[:-1]:
             if transport.is_closing():
                 return

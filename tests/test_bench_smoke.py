@@ -21,7 +21,7 @@ NOT_IMPLEMENTED = "not available (HTTP 404)"  # the one reason a surface may lac
 
 
 def _expected_cells() -> set[tuple[str, str, str, int]]:
-    pairs = [("direct", "direct"), ("raw", "raw"), ("floor", "floor")]
+    pairs = [("direct", "direct"), ("direct", "responses"), ("raw", "raw"), ("floor", "floor")]
     pairs += [("router", s) for s in SURFACES]
     modes = [("json", c) for c in JSON_CONCURRENCY] + [("stream", c) for c in STREAM_CONCURRENCY]
     return {(t, s, m, c) for t, s in pairs for m, c in modes}
@@ -74,6 +74,18 @@ def _assert_steps(result: dict[str, Any]) -> None:
             assert _is_number(record[name]), (record["target"], name)
 
 
+def _assert_startup(result: dict[str, Any]) -> None:
+    """The start-up time was measured: a spawn answered a chat request and /readyz."""
+    startup = result["startup"]
+    assert startup["runs"] and "error" not in startup["runs"][0], startup
+    for name in ("first_answer_s", "readyz_s"):
+        for figure in ("min", "median"):
+            assert _is_number(startup[name][figure]), (name, startup)
+    assert "openai" in startup["providers"], startup
+    checks = [c for c in result["checks"] if c["check"] == "startup_first_answer"]
+    assert [c["value"] for c in checks] == [startup["first_answer_s"]["median"]]
+
+
 @pytest.mark.bench
 def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     run = subprocess.run(
@@ -102,6 +114,13 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert any(c["surface"] == "ironlabs" and c["available"] for c in pinned)
 
     assert any(c["surface"] == "openai" and c["available"] for c in pinned)
+    # The fake upstream serves /v1/responses, so the Responses surface always has figures.
+    responses = [c for c in pinned if c["surface"] == "responses"]
+    assert {c["target"] for c in responses} == {"direct", "router"}
+    for cell in responses:
+        assert cell["available"], cell
+        _assert_figures(cell)
+    _assert_startup(result)
 
     for name in ("router", "floor", "raw"):
         info = result["targets"][name]
@@ -111,7 +130,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
         assert _is_number(scaling[mode]["rps_1"]) and _is_number(scaling[mode]["rps_n"]), scaling
     _assert_steps(result)
     checks = {(c["target"], c["surface"], c["check"]) for c in result["checks"]}
-    for surface in ("ironlabs", "openai"):
+    for surface in ("ironlabs", "openai", "responses"):
         for check in ("floor_ratio_json_c16", "floor_ratio_json_c64", "floor_ratio_stream_c64"):
             assert ("router", surface, check) in checks, (surface, check)
     assert {c["status"] for c in result["checks"]} <= {"PASS", "MISS", "n/a"}
