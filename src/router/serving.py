@@ -32,7 +32,7 @@ import msgspec
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from router.config import Shutdown, load_settings
+from router.config import Settings, Shutdown, load_settings
 from router.lifecycle import Lifecycle
 
 DRAIN, FORCE = signal.SIGUSR1, signal.SIGUSR2
@@ -160,12 +160,12 @@ class DrainingServer(uvicorn.Server):
             connection.shutdown()
 
 
-def _server(spec: Spec) -> DrainingServer:
+def _server(spec: Spec, settings: Settings | None) -> DrainingServer:
     from router.app import create_app  # the app and its imports only in the worker
     from router.runtime import Runtime
 
     env = dict(os.environ)
-    settings = load_settings(env.get("ROUTER_CONFIG", "routing.toml"), env)
+    settings = settings or load_settings(env.get("ROUTER_CONFIG", "routing.toml"), env)
     runtime = Runtime(settings, env, spec.host)
     config = uvicorn.Config(
         create_app(runtime),
@@ -198,14 +198,14 @@ def raise_open_files(want: int = OPEN_FILES) -> int:
     return soft
 
 
-def run_worker(spec: Spec, sock: socket.socket) -> int:
+def run_worker(spec: Spec, sock: socket.socket, settings: Settings | None = None) -> int:
     """Serve on `sock` until drained: 0, or 1 if forced, STARTUP_FAILURE if it cannot start."""
     raise_open_files()
     pending: list[int] = []
     for sig in CAUGHT:
         signal.signal(sig, lambda s, f: pending.append(s))
     try:
-        server = _server(spec)
+        server = _server(spec, settings)
     except Exception:  # a broken config: logged, and the supervisor stops retrying
         import logging
 

@@ -16,7 +16,7 @@ import time
 from multiprocessing.context import SpawnContext, SpawnProcess
 from types import FrameType
 
-from router.config import Shutdown, load_settings
+from router.config import Settings, Shutdown, load_settings
 from router.serving import DRAIN, FORCE, STARTUP_FAILURE, Spec, bind, run_worker, worker
 
 log = logging.getLogger("router")
@@ -94,14 +94,17 @@ class Supervisor:
             self.workers[index] = self._start()
 
 
-def serve(host: str, port: int, workers: int, log_level: str) -> int:
+def serve(
+    host: str, port: int, workers: int, log_level: str, settings: Settings | None = None
+) -> int:
     """`router serve`: bind, start `workers` processes, drain them on SIGTERM. The exit
-    status: 0 after a drain, 1 if forced or a worker could not start."""
+    status: 0 after a drain, 1 if forced or a worker could not start. `settings`, when the
+    caller has loaded them, serve a single worker in this process without a second load."""
     sock = bind(host, port)
     spec = Spec(host, log_level)
     if workers <= 1:
-        return run_worker(spec, sock)
+        return run_worker(spec, sock, settings)
     env = dict(os.environ)
-    policy = load_settings(env.get("ROUTER_CONFIG", "routing.toml"), env).shutdown
+    policy = (settings or load_settings(env.get("ROUTER_CONFIG", "routing.toml"), env)).shutdown
     context = multiprocessing.get_context("spawn")
     return Supervisor(context, spec, sock, workers, policy).run()

@@ -121,7 +121,7 @@ def serve_command(args: argparse.Namespace) -> int:
     print("\n".join(banner(settings, env, host, port, args.workers)), file=sys.stderr, flush=True)
     from router.supervisor import serve  # drains on SIGTERM: see router.serving
 
-    return serve(host, port, args.workers, args.log_level)
+    return serve(host, port, args.workers, args.log_level, settings)
 
 
 def providers_note(settings: Settings) -> str:
