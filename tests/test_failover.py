@@ -12,7 +12,7 @@ import httpx
 
 from chaos import chaos, outcomes, trail
 from fakes import Fault
-from kit import ask, attempts, payloads, post, streamed_text
+from kit import ask, attempts, payloads, post, spent, streamed_text
 
 ANSWER = "The quick brown fox jumps over the lazy dog"
 
@@ -21,12 +21,6 @@ def waits(r: httpx.Response) -> list[int | None]:
     """The back-off (ms) the gateway reported before each attempt, None for a first try."""
     found = [re.search(r" after (\d+)ms", a) for a in r.headers["x-router-attempts"].split(", ")]
     return [int(m[1]) if m else None for m in found]
-
-
-def spent(r: httpx.Response) -> list[int]:
-    """How long (ms) each attempt took, as the gateway reported it."""
-    entries = r.headers["x-router-attempts"].split(", ")  # `target outcome status Nms ...`
-    return [int(e.split(" ")[3].removesuffix("ms")) for e in entries]
 
 
 def test_success_reports_usage_costs_and_trail(tmp_path):
