@@ -4,6 +4,7 @@
     assert payloads(r)[-1] == DONE
     r = ask(gw, ["acme/primary"], stream=True)           # Iron Labs shorthand over `post`
     text = streamed_text(payloads(r))
+    assert attempts(r) == [("acme/primary", "ok", "200")]  # x-router-attempts, times checked
 
 `sse` reads a whole text/event-stream body as the SSE spec says: `event:` and `data:` fields,
 comment lines (`: ping`) skipped, multi-line data joined, blank lines ending an event, and the
@@ -76,6 +77,13 @@ def ask(
     return post(gw, COMPLETIONS, body, headers=headers, stream=stream, timeout=timeout)
 
 
+class Answered(Protocol):
+    """A response: httpx's, or an SDK's raw one (the `anthropic` SDK vendors its own httpx)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
 class Sse(msgspec.Struct, frozen=True):
     """One server-sent event: its `event:` name (None when absent) and its decoded `data`."""
 
@@ -130,6 +138,27 @@ def frames(source: str | bytes | httpx.Response) -> list[Any]:
 def names(source: str | bytes | httpx.Response) -> list[str | None]:
     """The `event:` name of every event (None where it has none)."""
     return [e.event for e in sse(source)]
+
+
+_ATTEMPT = re.compile(r"(\S+) (\S+) (\S+) \d+ms(?: after \d+ms)?(?: hedged)?")
+
+
+def attempts(source: str | Answered) -> list[tuple[str, str, str]]:
+    """(target, outcome, status) of each entry of `x-router-attempts` (of a response, or the
+    header's text), each entry checked to be `target outcome status Nms [after Nms] [hedged]`;
+    the times vary from run to run, so they are checked for shape only."""
+    header = source if isinstance(source, str) else source.headers["x-router-attempts"]
+    found = [_ATTEMPT.fullmatch(e) for e in header.split(", ") if header]
+    assert all(found), header
+    return [(m[1], m[2], m[3]) for m in found if m]
+
+
+def spent(source: str | Answered) -> list[int]:
+    """How long (ms) each attempt of `x-router-attempts` took, by the gateway's own clock: for
+    a timeout the real clock is the behaviour, so this is the figure to bound."""
+    header = source if isinstance(source, str) else source.headers["x-router-attempts"]
+    attempts(header)  # the shape, checked
+    return [int(e.split(" ")[3].removesuffix("ms")) for e in header.split(", ")]
 
 
 def streamed_text(events: list[Any]) -> str:

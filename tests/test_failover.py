@@ -12,7 +12,7 @@ import httpx
 
 from chaos import chaos, outcomes, trail
 from fakes import Fault
-from kit import ask, payloads, post, streamed_text
+from kit import ask, attempts, payloads, post, spent, streamed_text
 
 ANSWER = "The quick brown fox jumps over the lazy dog"
 
@@ -42,7 +42,7 @@ def test_success_reports_usage_costs_and_trail(tmp_path):
             "total_tokens_cost": 0.002,
         },
     }
-    assert r.headers["x-router-attempts"].startswith("acme/primary ok 200 ")
+    assert attempts(r) == [("acme/primary", "ok", "200")]
     seen = fake.seen_for("primary")[0]
     assert seen.headers["authorization"] == "Bearer sk-acme"
     assert seen.body["messages"] == [{"role": "user", "content": "hello"}]
@@ -70,12 +70,11 @@ def test_429_retry_after_ms_is_honoured(tmp_path):
 def test_429_retry_after_beyond_cap_fails_over_at_once(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         fake.script("primary", Fault.rate_limited(retry_after=60))
-        started = time.monotonic()
         r = ask(gw, ["acme/primary", "acme/backup"])
-        took = time.monotonic() - started
     assert r.status_code == 200 and r.json()["model"] == "backup"
     assert outcomes(fake, "primary") == ["rate_limited"]
-    assert took < 1.0
+    assert attempts(r) == [("acme/primary", "rate_limited", "429"), ("acme/backup", "ok", "200")]
+    assert waits(r) == [None, None]  # the next target at once: no wait at all
 
 
 def test_429_persistent_backs_off_then_fails_over(tmp_path):
@@ -97,9 +96,7 @@ def test_500_once_is_retried_on_the_same_target(tmp_path):
     assert r.json()["model"] == "primary"
     assert outcomes(fake, "primary") == ["status", "ok"]
     assert fake.seen_for("backup") == []
-    header = r.headers["x-router-attempts"]
-    assert header.startswith("acme/primary server_error 500 ")
-    assert ", acme/primary ok 200 " in header
+    assert attempts(r) == [("acme/primary", "server_error", "500"), ("acme/primary", "ok", "200")]
 
 
 def test_503_persistent_surfaces_the_original_error(tmp_path):
@@ -109,7 +106,9 @@ def test_503_persistent_surfaces_the_original_error(tmp_path):
     assert r.status_code == 502
     body = r.json()
     assert body["error"]["code"] == "upstream_error"
-    assert "(acme)" in body["error"]["message"]
+    assert body["error"]["message"] == (
+        "Upstream provider error (acme): The server is overloaded or not ready yet."
+    )
     assert trail(body) == [("acme/primary", "overloaded")] * 2
     assert outcomes(fake, "primary") == ["status", "status"]
 
@@ -127,19 +126,21 @@ def test_connection_refused_fails_over(tmp_path):
     with chaos(tmp_path) as (_, gw):
         r = ask(gw, ["dead/m", "acme/backup"])
     assert r.json()["model"] == "backup"
-    header = r.headers["x-router-attempts"]
-    assert header.count("dead/m connect_error") == 3  # retried (backoff), then failed over
+    # retried (backoff), then failed over
+    assert attempts(r) == [("dead/m", "connect_error", "-")] * 3 + [("acme/backup", "ok", "200")]
 
 
 def test_silent_upstream_times_out_once_and_moves_on(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         fake.always("primary", Fault.silent())
-        started = time.monotonic()
         r = ask(gw, ["acme/primary", "acme/backup"])
-        took = time.monotonic() - started
     assert r.json()["model"] == "backup"
     assert outcomes(fake, "primary") == ["silent"]  # a timed-out target is not retried
-    assert 0.45 <= took < 2.0
+    assert attempts(r) == [("acme/primary", "timeout", "-"), ("acme/backup", "ok", "200")]
+    # aiohttp's timer runs on the real clock, so the gateway's own figure for the attempt is
+    # wall time: at least POLICY's response timeout (0.5 s), not first_token's 0.4 s, and not
+    # first_token_reasoning's 1 s either
+    assert 500 <= spent(r)[0] < 1000
 
 
 def test_silent_upstream_streamed_times_out_on_first_token(tmp_path):
@@ -172,7 +173,10 @@ def test_slow_first_token_fails_over(tmp_path):
     evs = payloads(r)
     assert streamed_text(evs) == "from backup"
     assert evs[-2]["model"] == "backup"
-    assert r.headers["x-router-attempts"].startswith("acme/primary first_token_timeout ")
+    assert attempts(r) == [
+        ("acme/primary", "first_token_timeout", "-"),
+        ("acme/backup", "ok", "200"),
+    ]
 
 
 def test_cut_stream_is_rescued_by_regenerating_the_same_answer(tmp_path):
@@ -228,7 +232,8 @@ def test_cut_stream_with_a_different_regeneration_ends_with_an_error(tmp_path):
         ("acme/primary", "rescue_mismatch"),
         ("acme/backup", "rescue_mismatch"),
     ]
-    assert error["error"]["attempts"][0]["tokens"] > 0
+    # estimated: "hello" (2 tokens + 4 a message) and the 15 characters sent (4)
+    assert error["error"]["attempts"][0]["tokens"] == 10
     assert evs[-1] == "[DONE]"
 
 
@@ -279,7 +284,8 @@ def test_a_prompt_that_cannot_fit_is_not_sent(tmp_path):
         r = ask(gw, ["acme/tiny", "acme/backup"], text="word " * 100)
     assert r.json()["model"] == "backup"
     assert fake.seen_for("tiny") == []
-    assert r.headers["x-router-attempts"].startswith("acme/tiny prompt_too_large - 0ms")
+    assert attempts(r) == [("acme/tiny", "prompt_too_large", "-"), ("acme/backup", "ok", "200")]
+    assert spent(r)[0] == 0  # judged before any request
 
 
 def test_content_policy_is_final_without_fallback(tmp_path):
@@ -318,7 +324,10 @@ def test_circuit_opens_serves_fallbacks_then_probes_and_closes(tmp_path):
             "backup"
         ] * 3
         skipped = ask(gw, ["acme/primary", "acme/backup"], maxRetries=0)
-        assert skipped.headers["x-router-attempts"].startswith("acme/primary circuit_open")
+        assert attempts(skipped) == [
+            ("acme/primary", "circuit_open", "-"),
+            ("acme/backup", "ok", "200"),
+        ]
         assert len(fake.seen_for("primary")) == 3
         health = httpx.get(f"{gw.url}/admin/health", headers=gw.headers).json()
         assert health["circuits"][0]["target"] == "acme/primary"
@@ -368,7 +377,9 @@ def test_per_request_deadline_header(tmp_path):
         took = time.monotonic() - started
     assert r.status_code == 429
     assert took < 2.0  # 1.5 s instead of POLICY's 4 s
-    assert 1 <= len(fake.seen_for("primary")) <= 2
+    # a second try after the 1 s Retry-After; a third would start past the 1.5 s deadline
+    assert attempts(r) == [("acme/primary", "rate_limited", "429")] * 2
+    assert waits(r) == [None, 1000]
 
 
 def test_bad_deadline_header_names_it(tmp_path):

@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from fakes import RECORDED, FakeUpstream, Fault, Usage
 from fakes.cassettes import recorded
-from kit import frames, names
+from kit import frames, names, sse
 
 CHAT = {"openai": "/chat/completions", "azure": "/v1/chat/completions", "anthropic": "/v1/messages"}
 Http = aiohttp.ClientSession
@@ -419,6 +419,8 @@ async def test_slow_first_token_sends_preamble_first(fake: Fake, http: Http) -> 
         rest = await response.content.read()
         total = time.monotonic() - started
     assert first.startswith(b"event: message_start") and preamble_after < 0.2
+    # The fake's promise is a real-clock wait, so wall time is what is tested: the clock here
+    # starts when the headers arrive, a little after the fake began its 0.3 s, hence the slack.
     assert total >= 0.25 and names(rest)[0] == "content_block_start"
     assert rest.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
 
@@ -427,8 +429,12 @@ async def test_delays_and_stop_with_hanging_requests(http: Http) -> None:
     fake = FakeUpstream("openai").start()
     fake.script("m1", Fault.ok("a b", delay=0.2, chunk_delay=0.05), Fault.silent(), Fault.stall(0))
     started = time.monotonic()
-    await post(http, fake, stream=True)
-    assert time.monotonic() - started >= 0.3
+    _, _, raw = await post(http, fake, stream=True)
+    took = time.monotonic() - started
+    # Real-clock waits are the fake's promise, so wall time is what is tested; this clock
+    # started before the request left, so the sum of the fake's sleeps bounds it exactly:
+    # `delay` before the headers and `chunk_delay` before every frame after the first.
+    assert took >= 0.2 + 0.05 * (len(sse(raw)) - 1)
     hanging = [
         asyncio.create_task(post(http, fake)),
         asyncio.create_task(post(http, fake, stream=True)),

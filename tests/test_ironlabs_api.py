@@ -9,7 +9,7 @@ import pytest
 
 from chaos import chaos
 from fakes import Fault
-from kit import COMPLETIONS, ask, payloads, post
+from kit import COMPLETIONS, ask, attempts, payloads, post
 
 MSG = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
@@ -66,7 +66,7 @@ MSG = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 )
 def test_bad_input_names_the_field(demo_gateway, body, code, field):
     r = post(demo_gateway, COMPLETIONS, body)
-    assert r.status_code in (400, 404)
+    assert r.status_code == (404 if code == "model_not_found" else 400)
     error = r.json()["error"]
     assert (error["code"], error["field"]) == (code, field)
     assert error["message"]
@@ -135,7 +135,17 @@ def test_stream_asks_upstream_for_usage(tmp_path):
     evs = payloads(r)
     assert [e["type"] for e in evs[:-1]] == ["text", "text", "text", "response"]
     final = evs[-2]
-    assert final["usage"]["promptTokens"] == 7 and final["usage"]["completionTokens"] == 3
+    assert final["usage"] == {  # priced at acme/primary's $1 in, $2 out per 1M
+        "promptTokens": 7,
+        "completionTokens": 3,
+        "totalTokens": 10,
+        "reasoningTokens": 0,
+        "costs": {
+            "input_tokens_cost": 0.000007,
+            "output_tokens_cost": 0.000006,
+            "total_tokens_cost": 0.000013,
+        },
+    }
     assert final["ttft"] <= final["latency"]
     assert uuid.UUID(final["responseMessageId"])
 
@@ -183,6 +193,7 @@ def test_alias_expands_to_its_chain(tmp_path):
         fake.always("primary", Fault.status(400))
         r = ask(gw, ["safe"])
     assert r.json()["model"] == "backup"
+    assert attempts(r) == [("acme/primary", "bad_request", "400"), ("acme/backup", "ok", "200")]
     assert [s.outcome for s in fake.seen_for("primary")] == ["status"]  # 400: no retry
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import need
 from gateway_harness import FAST_POLICY, MASTER_KEY, Gateway, running_gateway
+from kit import COMPLETIONS, post
 from router.auth import KeyAuth, bearer
 from router.errors import NotFoundError, RequestError
 from router.store.key_records import KeyChanges, NewKey, hash_key
@@ -257,7 +258,7 @@ def test_the_master_key_is_compared_exactly(demo_gateway, surface):
         body.pop("models")
     else:
         body.pop("model")
-    url = demo_gateway.url + surface
+    url = demo_gateway.url + surface  # raw bytes in the header: below what `kit.post` sends
     bearer = f"Bearer {MASTER_KEY}".encode()
     for suffix in (b"\xa0", "\u00a0".encode(), b"x", "\u2003".encode()):
         r = httpx.post(url, json=body, headers={"Authorization": bearer + suffix})
@@ -319,11 +320,13 @@ def test_a_key_sees_a_forbidden_model_as_not_found(demo_gateway):
 
 def test_iron_labs_surface_honours_the_same_keys(demo_gateway):
     secret = str(create(demo_gateway, models=["demo/echo"])["key"])
-    url = f"{demo_gateway.url}/api/v1/completions"
     headers = {"Authorization": f"Bearer {secret}"}
-    ok = httpx.post(url, json={"messages": USER, "models": ["demo/echo"]}, headers=headers)
+    ok = post(
+        demo_gateway, COMPLETIONS, {"messages": USER, "models": ["demo/echo"]}, headers=headers
+    )
     assert ok.status_code == 200 and ok.json()["provider"] == "demo"
-    denied = httpx.post(url, json={"messages": USER, "models": ["openai/gpt-4o"]}, headers=headers)
+    body = {"messages": USER, "models": ["openai/gpt-4o"]}
+    denied = post(demo_gateway, COMPLETIONS, body, headers=headers)
     assert (denied.status_code, denied.json()["error"]["code"]) == (404, "model_not_found")
 
 

@@ -28,6 +28,7 @@ from chaos import ACME
 from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import MASTER_KEY, free_port, write_config
+from kit import COMPLETIONS, post
 from test_cluster import URL as REDIS
 from test_cluster import _reachable
 from test_ledger import PG, _pg_reachable
@@ -259,9 +260,7 @@ def test_a_deployment_at_its_rpm_is_skipped_by_every_process(tmp_path):
         body = {"messages": USER, "models": ["acme/primary", "acme/backup"]}
         headers = {"Authorization": f"Bearer {MASTER_KEY}"}
         models = [
-            httpx.post(
-                f.urls[i % 3] + "/api/v1/completions", json=body, headers=headers, timeout=10
-            ).json()["model"]
+            post(f.urls[i % 3], COMPLETIONS, body, headers=headers, timeout=10).json()["model"]
             for i in range(9)
         ]
         assert models == ["primary"] * 5 + ["backup"] * 4

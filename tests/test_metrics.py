@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -43,7 +45,7 @@ def test_metrics_count_requests_attempts_tokens_and_costs(tmp_path):
     assert m[(tok, (("kind", "prompt"), ("model", "primary"), ("provider", "acme")))] == 100
     assert m[(tok, (("kind", "completion"), ("model", "primary"), ("provider", "acme")))] == 10
     cost = m[("router_cost_usd_total", (("model", "primary"), ("provider", "acme")))]
-    assert abs(cost - (100 * 1.0 + 10 * 2.0) / 1e6) < 1e-12
+    assert Decimal(str(cost)) == (100 * Decimal("1.00") + 10 * Decimal("2.00")) / 10**6
     key = ("router_request_duration_seconds_count", (("stream", "false"), ("surface", "ironlabs")))
     assert m[key] == 3
     assert m[("router_inflight_requests", ())] == 0

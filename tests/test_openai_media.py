@@ -271,7 +271,7 @@ def test_transcription_needs_a_file_and_a_model(env):
     assert (r.status_code, r.json()["error"]["param"]) == (400, "x")
     r = httpx.post(url, files={"file": ("a.mp3", b"123")}, headers=headers)
     assert (r.status_code, r.json()["error"]["param"]) == (400, "model")
-    r = httpx.post(url, json={"model": "openai/whisper-1"}, headers=headers)
+    r = post(env.gw, "/v1/audio/transcriptions", {"model": "openai/whisper-1"})  # JSON, not a form
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_content_type")
 
 

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from conftest import need
 from gateway_harness import MASTER_KEY, running_gateway, write_config
+from kit import attempts, post
 from router.app import create_app
 from router.config import load_settings
 from router.runtime import Runtime
@@ -175,39 +176,26 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def test_a_model_name_with_a_control_character_is_a_clean_400(demo_gateway):
-    url, headers = demo_gateway.url, demo_gateway.headers
-    chat = httpx.post(
-        f"{url}/v1/chat/completions",
-        json={"model": "demo/echo\u0000", "messages": HI},
-        headers=headers,
-    )
+    chat = post(demo_gateway, "/v1/chat/completions", {"model": "demo/echo\u0000", "messages": HI})
     assert chat.status_code == 400
     assert chat.json()["error"]["param"] == "model"
     assert chat.json()["error"]["code"] == "invalid_value"
-    iron = httpx.post(
-        f"{url}/api/v1/completions",
-        json={"models": ["demo/echo", "demo/echo\u001b"], "messages": HI},
-        headers=headers,
+    iron = post(
+        demo_gateway,
+        "/api/v1/completions",
+        {"models": ["demo/echo", "demo/echo\u001b"], "messages": HI},
     )
     assert iron.status_code == 400 and iron.json()["error"]["field"] == "models[1]"
-    embed = httpx.post(
-        f"{url}/v1/embeddings",
-        json={"model": "demo/embed", "fallback_models": ["x\u0085"], "input": "a"},
-        headers=headers,
-    )
+    body = {"model": "demo/embed", "fallback_models": ["x\u0085"], "input": "a"}
+    embed = post(demo_gateway, "/v1/embeddings", body)
     assert embed.status_code == 400 and embed.json()["error"]["param"] == "fallback_models[0]"
 
 
 def test_a_non_ascii_model_name_is_answered_with_an_escaped_header(demo_gateway):
-    url, headers = demo_gateway.url, demo_gateway.headers
-    chat = httpx.post(
-        f"{url}/v1/chat/completions", json={"model": "demo/эхо", "messages": HI}, headers=headers
-    )
+    chat = post(demo_gateway, "/v1/chat/completions", {"model": "demo/эхо", "messages": HI})
     assert chat.status_code == 200 and chat.json()["model"] == "demo/эхо"
-    assert chat.headers["x-router-attempts"].startswith("demo/\\u044d\\u0445\\u043e ok 200 ")
-    embed = httpx.post(
-        f"{url}/v1/embeddings", json={"model": "demo/эмбед", "input": "a"}, headers=headers
-    )
+    assert attempts(chat) == [("demo/\\u044d\\u0445\\u043e", "ok", "200")]
+    embed = post(demo_gateway, "/v1/embeddings", {"model": "demo/эмбед", "input": "a"})
     assert embed.status_code == 200
     assert embed.headers["x-router-model"] == "demo/\\u044d\\u043c\\u0431\\u0435\\u0434"
 

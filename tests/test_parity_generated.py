@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes import FakeUpstream, Fault
-from gateway_harness import MASTER_KEY, Gateway, running_gateway, write_config
+from gateway_harness import Gateway, running_gateway, write_config
+from kit import post
 
 ACME = """
 protocol = "openai"
@@ -71,11 +72,9 @@ DEFAULTS: dict[str, object] = {"n": 1, "logprobs": False}
 class Env:
     def __init__(self, gw: Gateway, fake: FakeUpstream) -> None:
         self.gw, self.fake = gw, fake
-        self.http = httpx.Client(base_url=gw.url, timeout=30)
 
     def post(self, body: dict[str, object]) -> httpx.Response:
-        headers = {"authorization": f"Bearer {MASTER_KEY}"}
-        return self.http.post("/v1/chat/completions", json=body, headers=headers)
+        return post(self.gw, "/v1/chat/completions", body)
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +85,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         keys = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
         fake.always("chat-1", Fault.ok("generated text"))  # generated: n choices when asked
         with running_gateway(config, keys) as gw:
-            e = Env(gw, fake)
-            yield e
-            e.http.close()
+            yield Env(gw, fake)
 
 
 BASE = {"model": "acme/chat-1", "messages": [{"role": "user", "content": "hi"}]}

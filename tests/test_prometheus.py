@@ -22,6 +22,7 @@ from chaos import ACME, DEAD
 from conftest import need
 from fakes import FakeUpstream, Fault
 from gateway_harness import FAST_POLICY, MASTER_KEY, free_port, write_config
+from kit import post
 from prometheus_harness import REPO, Prometheus, prometheus, served
 
 DASHBOARD = REPO / "deploy" / "grafana" / "router.json"
@@ -56,8 +57,7 @@ def exported_names() -> set[str]:
 def _ask(url: str, models: list[str], stream: bool = False, **extra: Any) -> int:
     body = {"messages": [{"role": "user", "content": "hi"}], "models": models, "stream": stream}
     body.update(extra)
-    r = httpx.post(f"{url}/api/v1/completions", json=body, headers=HEADERS, timeout=30)
-    return r.status_code
+    return post(url, "/api/v1/completions", body, headers=HEADERS).status_code
 
 
 def _load(fake: FakeUpstream, url: str) -> tuple[list[int], dict[str, int]]:

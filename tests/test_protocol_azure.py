@@ -164,7 +164,10 @@ def test_endpoints_are_built_once_per_deployment():
         "https://res.openai.azure.com/openai/deployments/gpt4o-eu/chat/completions"
         "?api-version=2024-10-21"  # the default api-version
     )
-    assert other.url.startswith("https://res.openai.azure.com/openai/deployments/gpt-4o-mini/")
+    assert other.url == (
+        "https://res.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions"
+        "?api-version=2024-10-21"
+    )
     assert dict(first.headers) == {
         "Content-Type": "application/json",
         "x-ms-client-request-id": "router",

@@ -110,7 +110,9 @@ def test_blocked_prompt_is_a_content_policy_outcome(tmp_path, stream):
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["code"] == "content_policy"
-    assert "SAFETY" in error["message"]
+    assert (
+        error["message"] == "Upstream provider error (google): Gemini blocked the prompt (SAFETY)"
+    )
     assert [(a["provider"], a["outcome"]) for a in error["attempts"]] == [
         ("google", "content_policy")
     ]

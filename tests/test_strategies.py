@@ -181,7 +181,11 @@ def test_a_bad_strategy_is_a_400_naming_where(tmp_path):
     with chaos(tmp_path) as (fake, gw):
         r = ask(gw, ["acme/primary"], strategy="random")
         assert r.status_code == 400
-        assert "strategy must be one of: ordered, cheapest, fastest, least_busy, weighted" in r.text
+        assert r.json()["error"] == {
+            "code": "invalid_value",
+            "message": "strategy must be one of: ordered, cheapest, fastest, least_busy, weighted.",
+            "field": "strategy",
+        }
         r = post(
             gw,
             "/api/v1/completions",
@@ -189,7 +193,12 @@ def test_a_bad_strategy_is_a_400_naming_where(tmp_path):
             headers=gw.headers | {"x-router-strategy": "nope"},
         )
         assert r.status_code == 400
-        assert "x-router-strategy must be one of" in r.text
+        assert r.json()["error"] == {
+            "code": "invalid_value",
+            "message": "x-router-strategy must be one of: ordered, cheapest, fastest, least_busy,"
+            " weighted.",
+            "field": "x-router-strategy",
+        }
         assert fake.seen == []
 
 
