@@ -15,11 +15,23 @@ from fakes import FakeUpstream
 from fakes.cassettes import recorded
 from gateway_harness import Gateway, behind_fake
 from kit import post
-from replay import answer, chat_request, costs, replay, run, target
-from router.config import Provider
+from replay import answer, chat_request, costs, event_stream, replay, run, target
+from router.config import Provider, Timeouts
 from router.core.assemble import Assembler
-from router.core.types import ChatRequest, Message, Target, TextPart, Tool, ToolCall, Usage
+from router.core.types import (
+    ChatRequest,
+    Message,
+    Target,
+    TextDelta,
+    TextPart,
+    Tool,
+    ToolCall,
+    Usage,
+)
+from router.errors import Failure, UpstreamError
+from router.protocols.backend import HttpBackend
 from router.protocols.openai_chat import OpenAIChat
+from router.upstream import Upstream
 
 PROVIDERS = {
     "groq": """
@@ -202,3 +214,28 @@ def test_tool_call_ids_over_40_characters_are_shortened_consistently():
     assert sent[3]["tool_call_id"] == short
     # a digest of the long id: the same in every process, so a conversation replays alike
     assert short == "call_3cea74f7b33d9aec7e940d9ee72f3001"
+
+
+async def test_text_in_the_same_read_as_an_in_stream_error_still_comes_first():
+    """An upstream that writes a text chunk and an in-band error together: the text is relayed
+    (and so billed and rescuable) before the error is raised, not dropped with the read."""
+    body = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini",'
+        b'"choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}\n\n'
+        b'data: {"error":{"message":"the server had an error","type":"server_error"}}\n\n'
+    )
+    with FakeUpstream("openai") as fake:
+        fake.script("gpt-4o-mini", event_stream(body))  # one write: one read in the gateway
+        where = target(fake, "openai", "gpt-4o-mini")
+        upstream = Upstream.create(Timeouts(first_token=5, stream_idle=5, response=5))
+        got: list[object] = []
+        try:
+            with pytest.raises(UpstreamError) as raised:
+                async for batch in HttpBackend(OpenAIChat(), upstream).stream(
+                    where, chat_request("hi"), 5
+                ):
+                    got.extend(batch)
+        finally:
+            await upstream.close()
+    assert [e.text for e in got if isinstance(e, TextDelta)] == ["Hello"]
+    assert raised.value.failure is Failure.SERVER_ERROR

@@ -283,8 +283,14 @@ async def _decode_stream(
             watchdog.last = clock()
         events, buffer = split_sse(buffer + chunk) if buffer else split_sse(chunk)
         batch: list[Event] = []
-        for name, data in events:
-            batch.extend(decoder.feed(name, data))
+        try:
+            for name, data in events:
+                batch.extend(decoder.feed(name, data))
+        except UpstreamError:
+            if batch:  # what came before the error in the same read is the answer's too
+                watchdog.yielded = True
+                yield batch
+            raise
         if batch:
             watchdog.yielded = True
             yield batch
