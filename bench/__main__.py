@@ -162,8 +162,9 @@ def _soak(args: argparse.Namespace, options: Options) -> int:
     else:
         result["checks"] = report.soak_checks(result)
         print(
-            f"\nsoak: RSS idle {result['idle_mb']:.1f} MB, after warm-up {result['first_mb']:.1f}"
-            f" MB, last {result['last_mb']:.1f} MB, max {result['max_mb']:.1f} MB"
+            f"\nsoak: RSS idle {result['idle_mb']:.1f} MB; median after warm-up, first quarter"
+            f" {result['first_mb']:.1f} MB, last quarter {result['last_mb']:.1f} MB;"
+            f" max {result['max_mb']:.1f} MB"
         )
         for check in result["checks"]:
             print(

@@ -6,13 +6,15 @@ cut streams (the upstream hangs up half-way), client disconnects (clients hang u
 byte of slow streams), and 300 KB request bodies. After each round the gateway's RSS, open file
 descriptors, threads and asyncio tasks (counted from inside its loop by bench/counted.py) and
 the streams the upstream still holds open are sampled. Growth is judged after warm-up (the
-first 10% of the rounds, at least one): RSS within 5%, no growth in descriptors or tasks.
+first 10% of the rounds, at least one): RSS within 5% (the median of the last quarter of the
+rounds against that of the first), no growth in descriptors or tasks.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -161,12 +163,18 @@ def soak(options: Options, minutes: float, interval: float) -> Result:
 
 
 def summary(samples: list[Result]) -> Result:
-    """Growth after warm-up: RSS as a fraction, descriptors and tasks as counts."""
+    """Growth after warm-up: RSS as a fraction, descriptors and tasks as counts.
+
+    RSS is compared as the median of the first quarter of the rounds after warm-up against
+    the median of the last quarter: a single sample may catch 300 KB bodies in flight (the
+    maximum is reported apart), and one sample against another would judge that noise."""
     rounds = [s for s in samples if not s.get("idle")]
     if not rounds:
         return {"first_mb": None, "last_mb": None, "max_mb": None, "growth": None}
     warm = rounds[max(1, len(rounds) // 10) - 1 :]
-    base, rss = warm[0], [s["rss_mb"] for s in warm]
+    rss = [s["rss_mb"] for s in warm]
+    quarter = max(1, len(rss) // 4)
+    first, last = statistics.median(rss[:quarter]), statistics.median(rss[-quarter:])
 
     def grew(key: str) -> int | None:
         values = [s[key] for s in warm if s.get(key) is not None]
@@ -174,10 +182,10 @@ def summary(samples: list[Result]) -> Result:
 
     return {
         "idle_mb": samples[0]["rss_mb"],
-        "first_mb": base["rss_mb"],
-        "last_mb": rss[-1],
+        "first_mb": first,
+        "last_mb": last,
         "max_mb": max(rss),
-        "growth": (max(rss) - base["rss_mb"]) / base["rss_mb"] if base["rss_mb"] else None,
+        "growth": (last - first) / first if first else None,
         "fd_growth": grew("fds"),
         "task_growth": grew("tasks"),
         "thread_growth": grew("threads"),
