@@ -160,6 +160,12 @@ class DrainingServer(uvicorn.Server):
             connection.shutdown()
 
 
+BACKLOG = 16384
+"""Connections the kernel may queue before a worker accepts them (it caps this at
+`net.core.somaxconn`): uvicorn's 2,048 overflowed when thousands of streams opened within
+seconds on a busy worker, and the overflow is reset, not queued (docs/performance.md)."""
+
+
 def _server(spec: Spec, settings: Settings | None) -> DrainingServer:
     from router.app import create_app  # the app and its imports only in the worker
     from router.runtime import Runtime
@@ -176,6 +182,7 @@ def _server(spec: Spec, settings: Settings | None) -> DrainingServer:
         log_level=spec.log_level,
         timeout_keep_alive=int(KEEP_ALIVE),
         timeout_graceful_shutdown=int(SLACK),
+        backlog=BACKLOG,
     )
     return DrainingServer(config, runtime.lifecycle, settings.shutdown)
 

@@ -67,15 +67,28 @@ def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
         raise RequestError("invalid_json", f"The body is not valid JSON: {exc}", None) from None
 
 
+def headers_of(request: Request) -> dict[str, str]:
+    """The request's headers as one dict, built once per request (the first of a repeated
+    name wins, as with Starlette's `get`): Starlette's `Headers.get` scans the list and raises
+    inside for a missing name, and an endpoint asks for about ten, most of them absent."""
+    found: dict[str, str] | None = request.scope.get("router.headers")
+    if found is None:
+        found = {
+            k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])
+        }
+        request.scope["router.headers"] = found
+    return found
+
+
 async def read_body(request: Request) -> bytes:
-    size = request.headers.get("content-length")
+    size = headers_of(request).get("content-length")
     if size is not None and size.isdigit() and int(size) > MAX_BODY:
         raise RequestError("body_too_large", "The request body is too large.", None, status=413)
     return await request.body()
 
 
 def _seconds(request: Request, name: str, strict: bool) -> float | None:
-    raw = request.headers.get(name)
+    raw = headers_of(request).get(name)
     if raw is None:
         return None
     try:
@@ -117,7 +130,7 @@ def strategy_of(value: str | None, field: str) -> Strategy | None:
 def route_ask(request: Request) -> RouteAsk:
     """The caller's routing asks from headers: `x-router-strategy`, `x-router-hedge-after`,
     `x-router-cache` (seconds to cache the answer)."""
-    headers = request.headers
+    headers = headers_of(request)
     hedge = headers.get("x-router-hedge-after")
     if hedge is not None and not HEDGE_AFTER.match(hedge):
         raise RequestError(
@@ -192,7 +205,7 @@ class Begun(msgspec.Struct, frozen=True):
 async def begin(rt: Runtime, request: Request) -> Begun:
     """Arrival time, caller and deadline: a bad key is refused before the body is read."""
     received = rt.now()
-    principal = await rt.auth.authenticate(request.headers.get("authorization"))
+    principal = await rt.auth.authenticate(headers_of(request).get("authorization"))
     if rt.ledger.full:  # back-pressure: the ledger's writer is behind, wait for room
         await rt.ledger.admit()
     read = _seconds(request, "x-stainless-read-timeout", False)
@@ -208,7 +221,7 @@ def _call_id(request: Request) -> str:
     rid: str | None = request.scope.get("request_id")
     if rid is None:
         return new_request_id()
-    if request.headers.get("x-request-id") == rid:
+    if headers_of(request).get("x-request-id") == rid:
         return f"{rid}.{hex_id(8)}"
     return rid
 
@@ -293,7 +306,7 @@ def header_fallbacks(request: Request) -> tuple[Asked, ...]:
     """The per-request chain of the `x-router-fallback-models` header (comma-separated model
     names, tried after the body's), on every surface: clients that cannot add body fields
     (Claude Code through `ANTHROPIC_CUSTOM_HEADERS`) can still ask for fallbacks."""
-    raw = request.headers.get(FALLBACK_HEADER)
+    raw = headers_of(request).get(FALLBACK_HEADER)
     if not raw:
         return ()
     names = [n.strip() for n in raw.split(",")]
