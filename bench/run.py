@@ -172,16 +172,7 @@ class Bench:
     ) -> Result:
         """A measured cell, or the record of why this surface cannot be measured."""
         if reason is not None:
-            return {
-                "target": target.name,
-                "surface": surface.name,
-                "mode": mode,
-                "concurrency": concurrency,
-                "workers": 1,
-                "layout": "pinned",
-                "available": False,
-                "reason": reason,
-            }
+            return _not_measured(target.name, surface, mode, concurrency, reason)
         record = self.quiet_cell(target, surface, mode, concurrency, pids)
         _progress(record)
         return record
@@ -360,16 +351,7 @@ class Bench:
             for mode, concurrencies in self.modes():
                 for concurrency in concurrencies:
                     self.result["cells"].append(
-                        {
-                            "target": name,
-                            "surface": surface.name,
-                            "mode": mode,
-                            "concurrency": concurrency,
-                            "workers": 1,
-                            "layout": "pinned",
-                            "available": False,
-                            "reason": f"{name} did not start",
-                        }
+                        _not_measured(name, surface, mode, concurrency, f"{name} did not start")
                     )
 
     def repin(self, servers: list[int], extra: Proc | None) -> None:
@@ -381,6 +363,20 @@ class Bench:
         load = self.layout.all if servers == self.layout.all else self.layout.load
         pin(self.loadgen.proc.tree(), load)
         os.sched_setaffinity(0, load)
+
+
+def _not_measured(name: str, surface: Surface, mode: str, concurrency: int, reason: str) -> Result:
+    """The record of a cell that could not be measured, and why."""
+    return {
+        "target": name,
+        "surface": surface.name,
+        "mode": mode,
+        "concurrency": concurrency,
+        "workers": 1,
+        "layout": "pinned",
+        "available": False,
+        "reason": reason,
+    }
 
 
 def run(options: Options) -> Result:

@@ -20,6 +20,20 @@ SURFACES = ("ironlabs", "openai", "messages", "responses")
 NOT_IMPLEMENTED = "not available (HTTP 404)"  # the one reason a surface may lack figures
 
 
+def _bench(*args: str) -> str:
+    """`python -m bench ARGS` from the repository root; its output, after a zero exit."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,  # a hang guard, not a speed check
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout
+
+
 def _expected_cells() -> set[tuple[str, str, str, int]]:
     pairs = [("direct", "direct"), ("direct", "responses"), ("raw", "raw"), ("floor", "floor")]
     pairs += [("router", s) for s in SURFACES]
@@ -88,15 +102,7 @@ def _assert_startup(result: dict[str, Any]) -> None:
 
 @pytest.mark.bench
 def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path), "--name", "smoke"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hang guard, not a speed check
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    _bench("--quick", "--out", str(tmp_path), "--name", "smoke")
     result = json.loads((tmp_path / "smoke.json").read_text())
     assert "error" not in result["targets"]["router"], result["targets"]["router"]["error"]
     assert result["machine"]["cpu_model"] and result["machine"]["python"]
@@ -143,15 +149,7 @@ def test_quick_soak_runs_every_kind_of_traffic(tmp_path: Path) -> None:
     """A few rounds of the mixed soak: every kind of traffic reached the gateway, and every
     sample holds RSS, descriptors, threads and tasks (counted inside the gateway's loop)."""
     argv = ["soak", "--quick", "--minutes", "0.1", "--out", str(tmp_path), "--name", "soak"]
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", *argv],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hang guard, not a speed check
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    _bench(*argv)
     result = json.loads((tmp_path / "soak.json").read_text())
     assert "error" not in result, result.get("error")
     assert result["rounds"], result
@@ -172,3 +170,16 @@ def test_quick_soak_runs_every_kind_of_traffic(tmp_path: Path) -> None:
         "soak_task_growth",
         "soak_upstream_open_last",
     }
+
+
+@pytest.mark.bench
+def test_the_application_layer_cell_measures_both_apps_in_both_modes(tmp_path: Path) -> None:
+    """`python -m bench app`: the gateway's app and the floor's, in one process."""
+    out = _bench("app", "--requests", "32", "--out", str(tmp_path))
+    result = json.loads((tmp_path / "app-layer.json").read_text())
+    assert result["requests"] == 32
+    for app in ("floor", "router"):
+        for mode in ("json", "stream"):
+            assert result["cpu_us_per_request"][app][mode] > 0, (app, mode)
+    assert set(result["ratio_to_floor"]) == {"json", "stream"}
+    assert "application layer alone" in out
