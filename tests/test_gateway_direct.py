@@ -56,7 +56,7 @@ class Scripted:
         return [e for batch in step for e in batch]
 
     async def stream(
-        self, target: Target, request: ChatRequest, first_token: float
+        self, target: Target, request: ChatRequest, first_token: float, stall: float | None = None
     ) -> AsyncGenerator[list[Event], None]:
         step = self._next(target)
         if isinstance(step, UpstreamError):

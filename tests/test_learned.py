@@ -18,6 +18,7 @@ from gateway_harness import running_gateway, write_config
 from kit import ask, attempts, payloads, spent, streamed_text
 from router.config import Circuit, Tuned
 from router.core.health import Health
+from router.core.stats import GAPS, Stats
 from test_cluster import URL, _reachable
 
 POLICY = """
@@ -197,3 +198,19 @@ def test_learned_speed_is_shared_between_gateways_through_redis(tmp_path):
         for key in client.keys(f"{prefix}:*"):
             client.delete(key)
         client.close()
+
+
+def test_the_stall_percentile_is_sorted_again_after_two_percent_of_the_window():
+    stats = Stats()
+    for _ in range(GAPS):
+        stats.gap("a/m", 0.01)
+    assert stats.gap_percentile("a/m", 0.99) == 0.01
+    for _ in range(GAPS // 50 - 1):  # 9 slow gaps: the p99 of the window is now 5 s ...
+        stats.gap("a/m", 5.0)
+    assert stats.gap_percentile("a/m", 0.99) == 0.01  # ... seen once 10 came in
+    stats.gap("a/m", 5.0)
+    assert stats.gap_percentile("a/m", 0.99) == 5.0
+    for gap in (0.1, 0.2, 0.3):  # a window under 50: every sample counts at once
+        stats.gap("b/m", gap)
+        assert stats.gap_percentile("b/m", 0.99) == gap
+    assert stats.gap_percentile("b/m", 0.99, least=4) is None

@@ -94,7 +94,8 @@ def _parse_block(block: bytes) -> SseEvent | None:
 
 class _Watchdog:
     """First-token and stall timeouts for one stream with a single timer (one `call_at`),
-    re-armed only when it fires: a read costs one float store, not a timer reschedule."""
+    re-armed when it fires and once when the first content comes (the stall limit may be
+    shorter than the first-token one): a read costs one float store, not a reschedule."""
 
     __slots__ = ("fired", "handle", "idle", "last", "loop", "task", "yielded")
 
@@ -119,6 +120,11 @@ class _Watchdog:
         self.fired = Failure.FIRST_TOKEN_TIMEOUT if self.last is None else Failure.STALL
         if self.task is not None:
             self.task.cancel()
+
+    def content(self) -> None:
+        """The first content came: from now on the stall limit applies."""
+        self.handle.cancel()
+        self.handle = self.loop.call_at(self.loop.time() + self.idle, self._check)
 
     def close(self) -> None:
         self.handle.cancel()
@@ -244,10 +250,15 @@ class Upstream:
         return codec.parse_response(body)
 
     async def stream(
-        self, codec: Decoding, call: HttpCall, first_token: float
+        self, codec: Decoding, call: HttpCall, first_token: float, stall: float | None = None
     ) -> AsyncGenerator[list[Event], None]:
-        """Batches of canonical events; raises classified errors, including timeouts."""
-        watchdog = _Watchdog(asyncio.get_running_loop(), first_token, self.timeouts.stream_idle)
+        """Batches of canonical events; raises classified errors, including timeouts: no
+        first content within `first_token` seconds, then silence for `stall` seconds (a
+        learned limit) or `timeouts.stream_idle`, whichever is shorter."""
+        idle, learned = self.timeouts.stream_idle, False
+        if stall is not None and stall < idle:
+            idle, learned = stall, True
+        watchdog = _Watchdog(asyncio.get_running_loop(), first_token, idle)
         try:
             async with self.session.post(
                 call.url, data=call.body, headers=call.headers, timeout=self._stream_timeout
@@ -260,7 +271,10 @@ class Upstream:
             if watchdog.fired is None:
                 raise
             current_task().uncancel()
-            raise UpstreamError(watchdog.fired, _TIMEOUT_MESSAGES[watchdog.fired]) from None
+            message = _TIMEOUT_MESSAGES[watchdog.fired]
+            if learned and watchdog.fired is Failure.STALL:
+                message = f"the stream stalled: no data for {watchdog.idle:.1f}s (learned limit)"
+            raise UpstreamError(watchdog.fired, message) from None
         except aiohttp.ClientError as exc:
             raise _transport_error(exc, started=watchdog.last is not None) from None
         finally:
@@ -292,6 +306,8 @@ async def _decode_stream(
                 yield batch
             raise
         if batch:
+            if watchdog.last is None:
+                watchdog.content()
             watchdog.yielded = True
             yield batch
             watchdog.yielded = False

@@ -308,7 +308,7 @@ class Gateway:
         backend = self.backends[target.provider.protocol]
         first_token = min(self.first_token_timeout(target), self.remaining(policy))
         started = _now()
-        rest = backend.stream(target, request, first_token)
+        rest = backend.stream(target, request, first_token, self.learned.stall(target))
         head: list[Event] = []
         async for batch in rest:
             head.extend(batch)

@@ -27,9 +27,15 @@ class Backend(Protocol):
         ...
 
     def stream(
-        self, target: Target, request: ChatRequest, first_token: float
+        self,
+        target: Target,
+        request: ChatRequest,
+        first_token: float,
+        stall: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
-        """The answer as batches of events, as they arrive."""
+        """The answer as batches of events, as they arrive: no first one within `first_token`
+        seconds is a FIRST_TOKEN_TIMEOUT, then `stall` seconds of silence (a limit learned
+        for the target, when shorter than `timeouts.stream_idle`) a STALL."""
         ...
 
     async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:

@@ -135,17 +135,25 @@ class Grounding:
         return events + cited(text, request.found)
 
     def stream(
-        self, target: Target, request: ChatRequest, first_token: float
+        self,
+        target: Target,
+        request: ChatRequest,
+        first_token: float,
+        stall: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         if not request.found or native(target):
-            return self.inner.stream(target, request, first_token)
-        return self._grounded_stream(target, request, first_token)
+            return self.inner.stream(target, request, first_token, stall)
+        return self._grounded_stream(target, request, first_token, stall)
 
     async def _grounded_stream(
-        self, target: Target, request: ChatRequest, first_token: float
+        self,
+        target: Target,
+        request: ChatRequest,
+        first_token: float,
+        stall: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         text: list[str] = [request.prefill or ""]
-        inner = self.inner.stream(target, grounded(request), first_token)
+        inner = self.inner.stream(target, grounded(request), first_token, stall)
         try:
             async for batch in inner:
                 text.extend(e.text for e in batch if type(e) is TextDelta and e.choice == 0)

@@ -61,6 +61,8 @@ class Stats:
         self.sharing = False
         self._answers: list[tuple[str, float, float | None]] = []
         self._gaps: list[tuple[str, float]] = []
+        self._added: dict[str, int] = {}  # gaps ever added per target
+        self._quantiles: dict[tuple[str, float], tuple[int, float]] = {}  # at `_added` then
 
     # ---- load ---------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class Stats:
         if gaps is None:
             gaps = self.gaps[ref] = deque(maxlen=GAPS)
         gaps.append(seconds)
+        self._added[ref] = self._added.get(ref, 0) + 1
 
     # ---- sharing between processes -----------------------------------------------------
 
@@ -147,8 +150,22 @@ class Stats:
         return _quantile(self.recent.get(ref), q, least)
 
     def gap_percentile(self, ref: str, q: float, least: int = 1) -> float | None:
-        """The `q` quantile of the target's recent gaps between chunks (None before `least`)."""
-        return _quantile(self.gaps.get(ref), q, least)
+        """The `q` quantile of the target's recent gaps between chunks (None before `least`).
+
+        Every stream asks for it when it opens, and a full window is 500 samples: sorting
+        them each time cost ~16 µs a stream. The figure is sorted again once 2 % of the
+        window (every sample of a window under 50) came in since: at most 10 gaps stale."""
+        samples = self.gaps.get(ref)
+        if not samples or len(samples) < least:
+            return None
+        added = self._added.get(ref, 0)
+        known = self._quantiles.get((ref, q))
+        if known is not None and added - known[0] < max(1, len(samples) // 50):
+            return known[1]
+        value = _quantile(samples, q, least)
+        assert value is not None
+        self._quantiles[ref, q] = (added, value)
+        return value
 
 
 def _quantile(samples: deque[float] | None, q: float, least: int) -> float | None:

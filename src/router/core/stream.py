@@ -5,7 +5,7 @@ a stream (`CachedStream`). A failure after the first token is rescued when possi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from router.core import accounting
@@ -111,8 +111,6 @@ class ChatStream:
         rest = source.rest
         gateway = self.service.gateway
         ref, stats = source.target.ref, gateway.stats
-        stall = gateway.learned.stall(source.target)
-        learned = stall < gateway.settings.timeouts.stream_idle  # else upstream's watchdog
         while True:
             assembler.add(batch)
             attempt_text.extend(e.text for e in batch if type(e) is TextDelta)
@@ -122,7 +120,7 @@ class ChatStream:
                 await rest.aclose()
                 raise UpstreamError(Failure.DEADLINE, "the request deadline passed mid-stream")
             try:
-                batch = await (_within(anext(rest), stall) if learned else anext(rest))
+                batch = await anext(rest)  # the backend's watchdog bounds the wait
             except StopAsyncIteration:
                 return
             stats.gap(ref, loop.time() - now)
@@ -146,18 +144,6 @@ class ChatStream:
     def _report(self, completion: Completion, source: Opened, outcome: str) -> None:
         ttft = source.first_token - source.started
         self.service.report(self.call, completion, self.target, ttft, outcome, self.rescued)
-
-
-async def _within(next_batch: Awaitable[list[Event]], stall: float) -> list[Event]:
-    """The next batch, or a STALL after `stall` seconds of silence (the deployment's
-    learned limit, shorter than the configured `stream_idle`)."""
-    try:
-        async with asyncio.timeout(stall):
-            return await next_batch
-    except TimeoutError:
-        raise UpstreamError(
-            Failure.STALL, f"the stream stalled: no data for {stall:.1f}s (learned limit)"
-        ) from None
 
 
 class CachedStream(ChatStream):

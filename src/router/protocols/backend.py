@@ -34,10 +34,14 @@ class HttpBackend:
         return await self.upstream.complete(self.codec, call, timeout)
 
     def stream(
-        self, target: Target, request: ChatRequest, first_token: float
+        self,
+        target: Target,
+        request: ChatRequest,
+        first_token: float,
+        stall: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         call = self.codec.build(target, request, stream=True)
-        return self.upstream.stream(self.codec, call, first_token)
+        return self.upstream.stream(self.codec, call, first_token, stall)
 
     async def forward(self, target: Target, request: MediaRequest, timeout: float) -> MediaReply:
         media = self.media

@@ -64,7 +64,11 @@ class DemoBackend:
         return [TextDelta("".join(pieces)), Finish(finish), usage]
 
     async def stream(
-        self, target: Target, request: ChatRequest, first_token: float
+        self,
+        target: Target,
+        request: ChatRequest,
+        first_token: float,
+        stall: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         pieces, finish, usage = _answer(request)
         await asyncio.sleep(self.first_token_delay)

@@ -272,9 +272,13 @@ class OpenAIBackend(HttpBackend):
         return await self.upstream.complete(self.responses, call, timeout)
 
     def stream(
-        self, target: Target, request: ChatRequest, first_token: float
+        self,
+        target: Target,
+        request: ChatRequest,
+        first_token: float,
+        stall: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         if not self._native(target, request):
-            return super().stream(target, request, first_token)
+            return super().stream(target, request, first_token, stall)
         call = self.responses.build(target, request, stream=True)
-        return self.upstream.stream(self.responses, call, first_token)
+        return self.upstream.stream(self.responses, call, first_token, stall)
