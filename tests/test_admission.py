@@ -147,3 +147,52 @@ def test_a_small_chunked_body_is_still_accepted(tmp_path):
         )
     assert r.status_code == 200
     assert r.json()["model"] == "demo/echo"
+
+
+def _stalled_body_app(monkeypatch, timeout: float):
+    """Admission around an app that reads the body, whose client sent the head and then
+    nothing: every `receive` waits forever."""
+    from router import admission
+
+    monkeypatch.setattr(admission, "BODY_TIMEOUT", timeout)
+    stalled = asyncio.Event()
+
+    async def receive():
+        await stalled.wait()
+
+    async def reader(scope, receive, send):
+        await receive()
+
+    async def send(message):
+        raise AssertionError("nothing is sent by the inner app")
+
+    scope = {"type": "http", "path": "/v1/chat/completions", "headers": []}
+    app = admission.Admission(reader, 4, None, lambda: None)  # type: ignore[arg-type]
+    return app(scope, receive, send)
+
+
+async def test_a_body_that_stops_arriving_is_refused_408_after_the_body_timeout(monkeypatch):
+    from router.errors import RequestError
+
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(_stalled_body_app(monkeypatch, 0.2), 5)
+    except RequestError as exc:
+        assert (exc.code, exc.status) == ("body_timeout", 408)
+    else:
+        raise AssertionError("a stalled body was not refused")
+    assert 0.2 <= time.monotonic() - started < 2  # the wait is what is under test
+
+
+async def test_a_request_cancelled_while_its_body_arrives_stays_cancelled(monkeypatch):
+    task = asyncio.ensure_future(_stalled_body_app(monkeypatch, 0.5))
+    await asyncio.sleep(0.05)
+    task.cancel()  # the client left: not a 408, and no timer left behind to fire
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation was swallowed")
+    await asyncio.sleep(0.6)
+    assert asyncio.current_task().cancelling() == 0

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -92,12 +93,18 @@ class Stdout:
 class RequestLog:
     def __init__(self, write: Callable[[bytes], None] | None = None) -> None:
         self.write = write or Stdout()
+        self._second = -1  # the whole second `_stamp` was formatted for
+        self._stamp = ""
 
     def line(self, record: Record, method: str, path: str, status: int, seconds: float) -> bytes:
         now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-        stamp += f".{int(now % 1 * 1000):03d}Z"
-        base = RequestLine(
+        second = int(now)
+        if second != self._second:  # strftime once a second, not once a request
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        stamp = f"{self._stamp}.{int(now % 1 * 1000):03d}Z"
+        report = record.report
+        line = RequestLine(
             ts=stamp,
             level="info" if status < 500 else "error",
             request_id=record.request_id,
@@ -106,38 +113,36 @@ class RequestLog:
             surface=record.surface,
             status=status,
             latency_ms=int(seconds * 1000),
+            **({} if report is None else _answered(report)),
         )
-        report = record.report
-        if report is not None:
-            base = _with_report(base, report)
-        return _ENCODER.encode(base) + b"\n"
+        return _ENCODER.encode(line) + b"\n"
 
     def request(self, record: Record, method: str, path: str, status: int, seconds: float) -> None:
         self.write(self.line(record, method, path, status, seconds))
 
 
-def _with_report(base: RequestLine, report: Report) -> RequestLine:
+def _answered(report: Report) -> dict[str, Any]:
+    """The line's fields from the call's report."""
     target = report.target
     usage = report.usage
     cost = report.costs.total_tokens_cost if report.costs else None
     broken = [a.cost for a in report.attempts if a.cost]
     if broken:
         cost = (cost or Decimal(0)) + sum(broken, Decimal(0))
-    return msgspec.structs.replace(
-        base,
-        key=report.caller,
-        stream=report.stream,
-        model=report.request_model or None,
-        outcome=report.outcome,
-        chain=[LoggedAttempt(a.ref, a.outcome, a.status, a.ms) for a in report.attempts],
-        provider=target.provider.name if target else None,
-        answered_model=target.model if target else None,
-        tokens=Tokens(
+    return {
+        "key": report.caller,
+        "stream": report.stream,
+        "model": report.request_model or None,
+        "outcome": report.outcome,
+        "chain": [LoggedAttempt(a.ref, a.outcome, a.status, a.ms) for a in report.attempts],
+        "provider": target.provider.name if target else None,
+        "answered_model": target.model if target else None,
+        "tokens": Tokens(
             input=usage.prompt_tokens,
             output=usage.completion_tokens,
             cached=usage.cached_tokens,
             reasoning=usage.reasoning_tokens,
         ),
-        cost_usd=cost,
-        ttft_ms=report.ttft_ms,
-    )
+        "cost_usd": cost,
+        "ttft_ms": report.ttft_ms,
+    }
