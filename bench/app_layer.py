@@ -10,6 +10,11 @@ gateway's cost). What is left out is what both pay alike: uvicorn's HTTP parsing
 writes, the client. The figures move far less between runs than the socket cells of
 `make bench`, so they show what a change to the gateway's own code bought; they are not what
 a deployment costs (see `make bench` for that).
+
+A third mode, `slow`, holds SLOW_STREAMS streams open at once, each sent SLOW_CHUNKS chunks
+one every SLOW_INTERVAL_MS by the upstream (bench/stamped.py), so that every chunk is its own
+upstream read and its own wake-up, as in the concurrency cells: its figure is CPU per relayed
+chunk (the stream's own start and end included, spread over its chunks).
 """
 
 from __future__ import annotations
@@ -35,13 +40,25 @@ App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 PATH = "/v1/chat/completions"
 CONCURRENCY = 16
 ROUNDS = 3
+SLOW_STREAMS = 200
+SLOW_CHUNKS = 40
+SLOW_INTERVAL_MS = 20
+MODES = ("json", "stream", "slow")
 
 
-def _body(stream: bool) -> bytes:
-    body: dict[str, Any] = {"model": targets.MODEL, "messages": [{"role": "user", "content": "Hi"}]}
-    if stream:
+def _body(mode: str) -> bytes:
+    text = f"interval_ms={SLOW_INTERVAL_MS} chunks={SLOW_CHUNKS}" if mode == "slow" else "Hi"
+    body: dict[str, Any] = {"model": targets.MODEL, "messages": [{"role": "user", "content": text}]}
+    if mode != "json":
         body["stream"] = True
     return json.dumps(body).encode()
+
+
+def _answered(text: bytes, body: bytes) -> bool:
+    """The answer is whole: the fake upstream's text, or every stamped chunk of a slow one."""
+    if b"interval_ms=" in body:
+        return text.count(b"|17") >= SLOW_CHUNKS  # stamps are time.time(), 17... until 2029
+    return b"Hello" in text
 
 
 def _scope(key: str, body: bytes) -> dict[str, Any]:
@@ -89,8 +106,14 @@ async def _call(app: App, key: str, body: bytes) -> None:
 
     await app(_scope(key, body), receive, send)
     text = b"".join(m.get("body", b"") for m in sent[1:])
-    if sent[0].get("status") != 200 or b"Hello" not in text:
+    if sent[0].get("status") != 200 or not _answered(text, body):
         raise RuntimeError(f"bad answer: {sent[0].get('status')} {text[:200]!r}")
+
+
+async def _cpu_per_chunk(app: App, key: str, body: bytes) -> float:
+    started = time.process_time()
+    await asyncio.gather(*(_call(app, key, body) for _ in range(SLOW_STREAMS)))
+    return (time.process_time() - started) / (SLOW_STREAMS * SLOW_CHUNKS) * 1e6
 
 
 async def _cpu_per_request(app: App, key: str, body: bytes, requests: int) -> float:
@@ -144,16 +167,20 @@ async def _measure(upstream: int, workdir: Path, requests: int) -> dict[str, Any
     async with contextlib.AsyncExitStack() as stack:
         for _, app, _ in apps:
             await stack.enter_async_context(_lifespan(app))
-        for mode in ("json", "stream"):
-            body = _body(mode == "stream")
+        for mode in MODES:
+            body = _body(mode)
             for _, app, key in apps:  # warm-up: connections, caches, learned stats
-                for _ in range(200):
+                await asyncio.gather(*(_call(app, key, body) for _ in range(CONCURRENCY)))
+                for _ in range(200 if mode != "slow" else 0):
                     await _call(app, key, body)
             for _ in range(ROUNDS):
                 for name, app, key in apps:
-                    cpu = await _cpu_per_request(app, key, body, requests)
+                    if mode == "slow":
+                        cpu = await _cpu_per_chunk(app, key, body)
+                    else:
+                        cpu = await _cpu_per_request(app, key, body, requests)
                     best[name][mode] = min(best[name].get(mode, cpu), cpu)
-    ratios = {mode: best["router"][mode] / best["floor"][mode] for mode in ("json", "stream")}
+    ratios = {mode: best["router"][mode] / best["floor"][mode] for mode in MODES}
     return {"cpu_us_per_request": best, "ratio_to_floor": ratios, "requests": requests}
 
 
@@ -169,9 +196,10 @@ def run_app_layer(requests: int = 4000) -> dict[str, Any]:
 
 def print_app_layer(result: dict[str, Any]) -> None:
     cpu = result["cpu_us_per_request"]
-    print("application layer alone, CPU us per request (no server, no client sockets):")
-    print(f"  {'':8} {'json':>8} {'stream':>8}")
+    print("application layer alone, CPU us per request (no server, no client sockets);")
+    print(f"slow: per relayed chunk, {SLOW_STREAMS} streams of {SLOW_CHUNKS} chunks at once:")
+    print(f"  {'':8} {'json':>8} {'stream':>8} {'slow':>8}")
     for name in ("floor", "router"):
-        print(f"  {name:8} {cpu[name]['json']:8.1f} {cpu[name]['stream']:8.1f}")
+        print(f"  {name:8}" + "".join(f" {cpu[name][mode]:8.1f}" for mode in MODES))
     ratio = result["ratio_to_floor"]
-    print(f"  {'ratio':8} {ratio['json']:7.2f}x {ratio['stream']:7.2f}x")
+    print(f"  {'ratio':8}" + "".join(f" {ratio[mode]:7.2f}x" for mode in MODES))

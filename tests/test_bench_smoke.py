@@ -173,13 +173,14 @@ def test_quick_soak_runs_every_kind_of_traffic(tmp_path: Path) -> None:
 
 
 @pytest.mark.bench
-def test_the_application_layer_cell_measures_both_apps_in_both_modes(tmp_path: Path) -> None:
-    """`python -m bench app`: the gateway's app and the floor's, in one process."""
+def test_the_application_layer_cell_measures_both_apps_in_every_mode(tmp_path: Path) -> None:
+    """`python -m bench app`: the gateway's app and the floor's, in one process; per
+    request (JSON, 20-chunk stream) and per chunk of slow streams."""
     out = _bench("app", "--requests", "32", "--out", str(tmp_path))
     result = json.loads((tmp_path / "app-layer.json").read_text())
     assert result["requests"] == 32
     for app in ("floor", "router"):
-        for mode in ("json", "stream"):
+        for mode in ("json", "stream", "slow"):
             assert result["cpu_us_per_request"][app][mode] > 0, (app, mode)
-    assert set(result["ratio_to_floor"]) == {"json", "stream"}
+    assert set(result["ratio_to_floor"]) == {"json", "stream", "slow"}
     assert "application layer alone" in out
