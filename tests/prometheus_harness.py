@@ -64,8 +64,18 @@ def served(config: Path, env: dict[str, str], workers: int, out: Path) -> Iterat
         try:
             _wait(f"http://127.0.0.1:{port}/healthz", "the gateway", proc)
             yield f"http://127.0.0.1:{port}"
+        except Exception:
+            _stop(proc)
+            _echo(out)  # the server's side of a failure, in the test's report
+            raise
         finally:
             _stop(proc)
+
+
+def _echo(out: Path, limit: int = 20_000) -> None:
+    """The end of the gateway's output on stderr, which pytest shows for a failed test."""
+    text = out.read_bytes()[-limit:].decode(errors="replace")
+    print(f"--- {out} (last {limit} bytes) ---\n{text}", file=sys.stderr)
 
 
 class Prometheus:

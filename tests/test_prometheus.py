@@ -104,10 +104,19 @@ def _settle(prom: Prometheus, sent: int) -> None:
     raise AssertionError(f"{expr} never reached {sent}: {prom.query(expr)}")
 
 
-def _workers(url: str) -> set[int]:
+def _workers(url: str, want: int, seconds: float = 30) -> set[int]:
+    """The workers (process ids) that answer /status.json: bursts of 64 new connections, 8 at
+    a time, until `want` distinct workers have answered or `seconds` have passed. `served`
+    returns once one worker answers /healthz; the others may still be starting (nothing
+    reports that every worker is up: /readyz is per worker), so one burst may meet only one.
+    Transport errors are not retried: a connection dropped by a worker fails the test."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + seconds
     with ThreadPoolExecutor(8) as pool:
-        pages = pool.map(lambda _: httpx.get(f"{url}/status.json").json()["worker"], range(64))
-        return set(pages)
+        while len(seen) < want and time.monotonic() < deadline:
+            pages = pool.map(lambda _: httpx.get(f"{url}/status.json").json()["worker"], range(64))
+            seen.update(pages)
+    return seen
 
 
 @pytest.mark.prometheus
@@ -123,7 +132,7 @@ def test_prometheus_scrapes_two_workers_and_the_dashboard_and_alerts_hold(tmp_pa
         config = write_config(tmp_path, "", providers=providers, policy=FAST_POLICY)
         env = {"ACME_API_KEY": "sk-acme", "ACME_BASE_URL": fake.url}
         with served(config, env, 2, tmp_path / "gateway.out") as url:
-            assert len(_workers(url)) == 2  # both workers answer
+            assert len(_workers(url, 2)) == 2  # both workers answer
             target = url.removeprefix("http://")
             with prometheus(tmp_path, target, ALERTS) as prom:
                 statuses, tokens = _load(fake, url)
