@@ -196,3 +196,46 @@ async def test_a_request_cancelled_while_its_body_arrives_stays_cancelled(monkey
         raise AssertionError("the cancellation was swallowed")
     await asyncio.sleep(0.6)
     assert asyncio.current_task().cancelling() == 0
+
+
+def _read_response(conn: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response with a Content-Length, read off `conn`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+def _closed_after(conn: socket.socket, since: float) -> float:
+    """Seconds from `since` until the server closed `conn` (the read gives nothing)."""
+    conn.settimeout(20)
+    assert conn.recv(1) == b"", "the server answered instead of closing"
+    return time.monotonic() - since
+
+
+def test_slow_clients_are_dropped_a_late_head_after_10s_an_idle_keep_alive_after_5s(tmp_path):
+    """The waits are the behaviour under test: `serving.HEADER_TIMEOUT` and `KEEP_ALIVE`."""
+    with serving(write_config(tmp_path), {}, 1) as served:
+        address = ("127.0.0.1", served.port)
+        silent = socket.create_connection(address)  # opens and sends nothing
+        opened = time.monotonic()
+        trickle = socket.create_connection(address)  # half a head, then nothing
+        trickle.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\n")
+        kept = socket.create_connection(address)  # one answered request, then idle
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n")
+        assert _read_response(kept).startswith(b"HTTP/1.1 200")
+        answered = time.monotonic()
+        assert httpx.get(served.url + "/healthz").status_code == 200  # others are served
+        assert 4.5 <= _closed_after(kept, answered) < 8  # keep-alive: 5 s
+        assert 9.5 <= _closed_after(silent, opened) < 14  # the head: 10 s
+        assert 9.5 <= _closed_after(trickle, opened) < 14
+        for conn in (silent, trickle, kept):
+            conn.close()
